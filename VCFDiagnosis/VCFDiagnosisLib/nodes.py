@@ -1,0 +1,186 @@
+"""MRML glue: core objects (DwiVolume, label arrays, tables) to Slicer nodes and back.
+
+Uses only ``slicer`` MRML classes, module logics and ``slicer.util`` array helpers, never qt or
+``slicer.app``, so it runs inside Slicer and headless (see :mod:`.headless`). Volume arrays are indexed
+``[k, j, i]`` as ``slicer.util.arrayFromVolume`` returns them; geometry is the 4x4 IJK-to-RAS matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import slicer
+import vtk
+
+from .dwi.volume import DwiVolume
+
+#: Attribute names written on nodes that carry physical quantities.
+UNIT_ATTRIBUTE = "VCFDiagnosis.Unit"
+QUANTITY_ATTRIBUTE = "VCFDiagnosis.Quantity"
+#: The attribute Slicer's MultiVolumeImporter uses for per-frame labels (here: b-values in s/mm2).
+FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
+
+
+def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
+    """Return a vtkMatrix4x4 holding the 4x4 numpy ``array``."""
+    matrix = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            matrix.SetElement(r, c, float(array[r, c]))
+    return matrix
+
+
+def ijk_to_ras(volume_node) -> np.ndarray:
+    """Return the 4x4 IJK-to-RAS matrix of a volume node as a numpy array."""
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    return slicer.util.arrayFromVTKMatrix(matrix)
+
+
+def ensure_subject_hierarchy_item(node, parent_item: int | None = None) -> int:
+    """Return the subject-hierarchy item of ``node``, creating it under ``parent_item`` if missing.
+
+    Slicer creates items automatically in the application; headless they must be created explicitly.
+    """
+    sh = slicer.mrmlScene.GetSubjectHierarchyNode()
+    item = sh.GetItemByDataNode(node)
+    if not item:
+        item = sh.CreateItem(parent_item if parent_item else sh.GetSceneItemID(), node)
+    elif parent_item:
+        sh.SetItemParent(item, parent_item)
+    return item
+
+
+def case_folder_item(case_id: str) -> int:
+    """Return the subject-hierarchy folder item named after the case, creating it if needed."""
+    sh = slicer.mrmlScene.GetSubjectHierarchyNode()
+    item = sh.GetItemChildWithName(sh.GetSceneItemID(), case_id)
+    return item if item else sh.CreateFolderItem(sh.GetSceneItemID(), case_id)
+
+
+def add_scalar_volume(array_kji: np.ndarray, matrix_ijk_to_ras: np.ndarray, name: str, *,
+                      label: bool = False, unit: str | None = None, quantity: str | None = None):
+    """Return a new scalar (or label map) volume node holding ``array_kji`` on the given grid."""
+    node = slicer.util.addVolumeFromArray(
+        np.ascontiguousarray(array_kji), ijkToRAS=vtk_matrix(matrix_ijk_to_ras), name=name,
+        nodeClassName="vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode")
+    if unit:
+        node.SetAttribute(UNIT_ATTRIBUTE, unit)
+    if quantity:
+        node.SetAttribute(QUANTITY_ATTRIBUTE, quantity)
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def add_dwi_sequence(dwi: DwiVolume, name: str):
+    """Return (sequence node, browser node) holding one volume per b-value, indexed by b (s/mm2).
+
+    The sequence also carries ``MultiVolume.FrameLabels`` (the b-values) as Slicer's MultiVolumeImporter
+    does, so Slicer's own modules can browse it; the browser's proxy node shows the current b-image.
+    """
+    scene = slicer.mrmlScene
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
+    sequence.SetIndexName("b-value")
+    sequence.SetIndexUnit("s/mm2")
+    sequence.SetIndexType(sequence.NumericIndex)
+    matrix = vtk_matrix(dwi.ijk_to_ras)
+    for b, volume in zip(dwi.bvalues_s_mm2, dwi.data):
+        frame = slicer.vtkMRMLScalarVolumeNode()
+        frame.SetIJKToRASMatrix(matrix)
+        image = vtk.vtkImageData()
+        image.SetDimensions(volume.shape[2], volume.shape[1], volume.shape[0])
+        image.AllocateScalars(vtk.VTK_FLOAT, 1)
+        frame.SetAndObserveImageData(image)
+        slicer.util.arrayFromVolume(frame)[:] = volume
+        sequence.SetDataNodeAtValue(frame, f"{b:g}")
+    labels = ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2)
+    sequence.SetAttribute(FRAME_LABELS_ATTRIBUTE, labels)
+    sequence.SetAttribute("MultiVolume.FrameIdentifyingDICOMTagName", "DiffusionBValue")
+    sequence.SetAttribute("MultiVolume.FrameIdentifyingDICOMTagUnits", "s/mm2")
+    for key, value in dwi.metadata.items():
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            sequence.SetAttribute(f"VCFDiagnosis.DICOM.{key}", str(value))
+    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", f"{name} browser")
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    slicer.modules.sequences.logic().UpdateProxyNodesFromSequences(browser)
+    proxy = browser.GetProxyNode(sequence)
+    if proxy is not None:
+        proxy.CreateDefaultDisplayNodes()
+        proxy.SetAttribute(FRAME_LABELS_ATTRIBUTE, labels)
+    return sequence, browser
+
+
+def dwi_from_sequence(sequence) -> DwiVolume:
+    """Return the DwiVolume held by a volume sequence indexed by b-value.
+
+    The b-values come from ``MultiVolume.FrameLabels`` when present (MultiVolumeImporter sequences, whose
+    index holds frame numbers), else from the numeric index values.
+    """
+    n = sequence.GetNumberOfDataNodes()
+    labels = sequence.GetAttribute(FRAME_LABELS_ATTRIBUTE)
+    if labels:
+        bvalues = [float(v) for v in labels.split(",")]
+    else:
+        bvalues = [float(sequence.GetNthIndexValue(i)) for i in range(n)]
+    if len(bvalues) != n:
+        raise ValueError(f"sequence '{sequence.GetName()}' has {n} volumes but {len(bvalues)} b-values")
+    frames = [sequence.GetNthDataNode(i) for i in range(n)]
+    if any(not f or not f.IsA("vtkMRMLScalarVolumeNode") for f in frames):
+        raise ValueError(f"sequence '{sequence.GetName()}' does not hold scalar volumes")
+    data = np.stack([slicer.util.arrayFromVolume(f).astype(np.float32) for f in frames])
+    order = np.argsort(bvalues, kind="stable")
+    return DwiVolume(np.asarray(bvalues)[order], data[order], ijk_to_ras(frames[0]),
+                     metadata={"name": sequence.GetName()})
+
+
+def read_segmentation_file(path: str, name: str | None = None):
+    """Return a segmentation node read from a ``.seg.nrrd`` file (Slicer's segmentation storage node)."""
+    scene = slicer.mrmlScene
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or "ROI")
+    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(path))
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        scene.RemoveNode(storage)
+        raise OSError(f"{path}: not readable as a Slicer segmentation")
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def segmentation_from_label_file(path: str, name: str | None = None):
+    """Return a segmentation node with one segment per label value of a label-map file (NIfTI, NRRD)."""
+    volumes_logic = slicer.modules.volumes.logic()
+    label_node = volumes_logic.AddArchetypeVolume(str(path), "__vcfdiagnosis_label__", 1)  # 1 = label map
+    if label_node is None:
+        raise OSError(f"{path}: not readable as a label map")
+    try:
+        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or "ROI")
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(label_node, node):
+            slicer.mrmlScene.RemoveNode(node)
+            raise OSError(f"{path}: label map could not be converted to segments")
+        node.CreateDefaultDisplayNodes()
+        return node
+    finally:
+        slicer.mrmlScene.RemoveNode(label_node)
+
+
+def add_table(name: str, columns: list[tuple[str, str, str]], rows: list[dict]):
+    """Return a new table node with typed columns and one row per dict.
+
+    ``columns`` lists ``(name, kind, unit)`` with kind ``"string"`` or ``"double"``; the unit is set on
+    the column's properties (empty string for none). Missing values are empty strings or NaN.
+    """
+    table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    for column, kind, unit in columns:
+        array = vtk.vtkStringArray() if kind == "string" else vtk.vtkDoubleArray()
+        array.SetName(column)
+        for row in rows:
+            value = row.get(column)
+            if kind == "string":
+                array.InsertNextValue("" if value is None else str(value))
+            else:
+                array.InsertNextValue(float("nan") if value is None else float(value))
+        table.AddColumn(array)
+        if unit:
+            table.SetColumnUnitLabel(column, unit)
+    return table
