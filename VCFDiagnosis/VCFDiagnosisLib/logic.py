@@ -28,6 +28,7 @@ import slicer
 from . import nodes
 from .dwi.dicom import load_dwi_dicom
 from .dwi.volume import DwiVolume
+from .study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
 
 try:  # inside Slicer: the application's base class
     from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
@@ -36,7 +37,6 @@ except ImportError:  # headless slicer-core: the minimal base with the same beha
 
     ScriptedLoadableModuleLogic = install_scripted_module_base().ScriptedLoadableModuleLogic
 
-RESEARCH_USE_NOTE = "Research use only: not a diagnosis. Model of Tan et al. 2019 (n = 70, one 3T site)."
 
 
 @dataclass
