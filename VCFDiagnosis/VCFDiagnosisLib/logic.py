@@ -118,6 +118,41 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return nodes.add_table(name, [("parameter", "string", ""), ("value", "double", ""),
                                       ("unit", "string", "")], rows)
 
+    # --- IVIM ------------------------------------------------------------------------------------------
+
+    def computeIvimMaps(self, dwiSequence, roiSegmentation=None, segmentId: str | None = None,
+                        method: str | None = None, bThreshold: float = 200.0, roiOnly: bool = False) -> dict:
+        """Fit IVIM voxelwise on a b-indexed volume sequence; return ``{stem: volume node}``.
+
+        Creates one scalar volume per map (S0, D, Dstar, f, ADC, R2; D, D* and ADC in mm2/s, f a fraction)
+        and a status label map, all on the DWI's exact grid. With ``roiOnly`` only the voxels of the segment
+        (``segmentId``, default the first) are fitted; elsewhere maps are NaN with status "not fitted".
+        """
+        from .ivim import DEFAULT_METHOD, STATUS_DESCRIPTIONS, fit_ivim
+
+        dwi = self.dwiFromNode(dwiSequence)
+        mask = None
+        if roiOnly:
+            if roiSegmentation is None:
+                raise ValueError("roiOnly needs an ROI segmentation")
+            segmentId = segmentId or roiSegmentation.GetSegmentation().GetNthSegmentID(0)
+            mask = nodes.segment_mask_on_grid(roiSegmentation, segmentId, dwi.ijk_to_ras, dwi.shape_kji)
+            if not mask.any():
+                raise ValueError(f"segment '{segmentId}' has no voxel inside the DWI '{dwiSequence.GetName()}'")
+        method = method or DEFAULT_METHOD
+        maps = fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), method=method, b_threshold_s_mm2=bThreshold,
+                        mask=mask)
+        provenance = {"FitMethod": method, "BThreshold_s_mm2": f"{bThreshold:g}",
+                      "BValues_s_mm2": ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2),
+                      "SourceNode": dwiSequence.GetID()}
+        created = nodes.add_ivim_map_nodes(maps.as_dict(), dwi.ijk_to_ras, dwiSequence.GetName(),
+                                           STATUS_DESCRIPTIONS, provenance)
+        parent = nodes.ensure_subject_hierarchy_item(dwiSequence)
+        sh = slicer.mrmlScene.GetSubjectHierarchyNode()
+        for node in created.values():
+            nodes.ensure_subject_hierarchy_item(node, sh.GetItemParent(parent))
+        return created
+
     # --- outputs ----------------------------------------------------------------------------------------
 
     def saveSceneBundle(self, path: str, overwrite: bool = False) -> str:

@@ -184,3 +184,76 @@ def add_table(name: str, columns: list[tuple[str, str, str]], rows: list[dict]):
         if unit:
             table.SetColumnUnitLabel(column, unit)
     return table
+
+
+#: How each IVIM map is named, labelled and displayed: file stem -> (label, unit, window min, window max).
+#: A None window means automatic window/level (S0 is in arbitrary scanner units).
+IVIM_MAP_DISPLAY = {
+    "S0": ("S0", "a.u.", None, None),
+    "D": ("D", "mm2/s", 0.0, 3.0e-3),
+    "Dstar": ("D*", "mm2/s", 0.0, 0.1),
+    "f": ("f", "fraction", 0.0, 0.5),
+    "ADC": ("ADC", "mm2/s", 0.0, 3.0e-3),
+    "R2": ("R2", "fraction", 0.0, 1.0),
+    "status": ("fit status", "code", None, None),
+}
+
+
+def status_color_table(descriptions: dict, name: str = "VCFDiagnosis fit status"):
+    """Return the colour table naming each fit-status code (reused if already in the scene)."""
+    scene = slicer.mrmlScene
+    existing = scene.GetFirstNode(name, "vtkMRMLColorTableNode")
+    if existing:
+        return existing
+    colors = {0: (0.2, 0.7, 0.3), 1: (0.0, 0.0, 0.0), 2: (0.95, 0.75, 0.1), 3: (0.9, 0.4, 0.1),
+              4: (0.85, 0.1, 0.1)}
+    table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    table.SetTypeToUser()
+    table.SetNumberOfColors(max(descriptions) + 1)
+    table.SetNamesInitialised(True)
+    for code, text in descriptions.items():
+        r, g, b = colors.get(int(code), (0.5, 0.5, 0.5))
+        table.SetColor(int(code), text, r, g, b, 0.0 if int(code) == 1 else 1.0)
+    return table
+
+
+def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series_name: str,
+                       status_descriptions: dict, provenance: dict) -> dict:
+    """Return ``{stem: volume node}``: one scalar volume per IVIM map on the DWI grid, plus a status label map.
+
+    Names read ``<series> D [mm2/s]``; each node carries its unit and quantity as attributes, the fit
+    settings in ``provenance`` as ``VCFDiagnosis.<key>`` attributes, and a display window suited to the map.
+    """
+    created = {}
+    for stem, array in maps_by_stem.items():
+        label, unit, low, high = IVIM_MAP_DISPLAY[stem]
+        is_status = stem == "status"
+        node = add_scalar_volume(
+            np.asarray(array, dtype=np.uint8 if is_status else np.float32), matrix_ijk_to_ras,
+            f"{series_name} {label} [{unit}]", label=is_status, unit=unit, quantity=label)
+        for key, value in provenance.items():
+            node.SetAttribute(f"VCFDiagnosis.{key}", str(value))
+        display = node.GetDisplayNode()
+        if is_status:
+            display.SetAndObserveColorNodeID(status_color_table(status_descriptions).GetID())
+        elif low is not None:
+            display.SetAutoWindowLevel(False)
+            display.SetWindowLevelMinMax(low, high)
+        created[stem] = node
+    return created
+
+
+def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.ndarray,
+                         shape_kji: tuple) -> np.ndarray:
+    """Return the segment as a boolean ``[k, j, i]`` mask resampled onto the given grid (any source grid)."""
+    scene = slicer.mrmlScene
+    reference = add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix_ijk_to_ras, "__vcfdiagnosis_grid__")
+    try:
+        if not segmentation.GetSegmentation().GetSegment(segment_id):
+            raise ValueError(f"segmentation '{segmentation.GetName()}' has no segment '{segment_id}'")
+        return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment_id, reference) > 0
+    finally:
+        display = reference.GetDisplayNode()
+        if display:
+            scene.RemoveNode(display)
+        scene.RemoveNode(reference)
