@@ -1,0 +1,390 @@
+"""A synthetic VCF patient with known truth: simulate it in memory, or write it as a scanner-like case folder.
+
+See :mod:`VCFDiagnosisLib.phantom` for the output layout. Randomness: every aspect (lesion parameters,
+anatomy, slab geometry, DWI noise, spectrum, file names) has its own stream seeded from ``seed`` alone,
+so the same seed gives the same image for every vendor style, and overriding a lesion parameter does
+not change the rest of the patient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.uid import generate_uid
+
+from .. import __version__
+from ..dwi.volume import LPS_TO_RAS, DwiVolume
+from .anatomy import AnatomyParameters, build_label_map, draw_anatomy
+from .dicom_dwi import VENDORS, PatientInfo, write_dwi_series
+from .dwi_signal import add_rician_noise, noise_sigma_for_snr, noiseless_dwi
+from .geometry import SlabGeometry
+from .mrs_files import MrsAcquisition, MrsVoxel, simulate_spectrum, write_dicom_mrs, write_rda
+from .roi_files import LESION_SEGMENT_NAME, write_label_nifti, write_segmentation_nrrd
+from .tissues import (
+    GROUPS,
+    LESION,
+    LESION_S0,
+    TABLE3_NOTE,
+    LesionParameters,
+    Tissue,
+    sample_lesion,
+    tissue_table,
+)
+
+GENERATOR_VERSION = f"VCFDiagnosis phantom 1 (VCFDiagnosisLib {__version__})"
+DEFAULT_BVALUES = (0, 50, 100, 150, 200, 400, 600, 800)
+MANIFEST_NAME = "manifest.tsv"
+MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader")
+MANIFEST_READER = "phantom-truth"
+
+_STREAMS = {"lesion": 1, "anatomy": 2, "geometry": 3, "noise": 4, "mrs": 5, "files": 6}
+
+
+def _stream(seed: int, name: str) -> np.random.Generator:
+    """Return the independent random generator of one aspect of the patient."""
+    return np.random.default_rng([_STREAMS[name], seed])
+
+
+def default_case_id(group: str, seed: int) -> str:
+    """Return the default case identifier ``phantom-<group>-<seed>``."""
+    return f"phantom-{group}-{seed}"
+
+
+@dataclass
+class PhantomData:
+    """An in-memory synthetic patient: noisy DWI, noiseless signal, labels, spectrum and their truth."""
+
+    case_id: str
+    group: str
+    seed: int
+    snr: float
+    noise_sigma: float
+    geometry: SlabGeometry
+    tissue_labels: np.ndarray
+    lesion_mask: np.ndarray
+    tissues: tuple[Tissue, ...]
+    lesion: LesionParameters
+    anatomy: AnatomyParameters
+    noiseless: np.ndarray
+    dwi: DwiVolume
+    spectrum: MrsAcquisition
+    mrs_voxel: MrsVoxel
+
+    @property
+    def lesion_centroid_ras(self) -> np.ndarray:
+        """Return the RAS position (mm) of the lesion ROI centroid."""
+        return mask_centroid_ras(self.lesion_mask, self.geometry)
+
+
+def mask_centroid_ras(mask_kji: np.ndarray, geometry: SlabGeometry) -> np.ndarray:
+    """Return the RAS position (mm) of the centroid of a non-empty mask [k, j, i] on ``geometry``."""
+    k, j, i = np.nonzero(mask_kji)
+    return (geometry.ijk_to_ras @ np.array([i.mean(), j.mean(), k.mean(), 1.0]))[:3]
+
+
+@dataclass
+class PhantomPatient:
+    """A written phantom case: the paths (absolute) and the truth dictionary (as in truth.json)."""
+
+    case_id: str
+    case_dir: Path
+    dwi_dir: Path
+    label_path: Path
+    segmentation_path: Path
+    rda_path: Path
+    mrs_dicom_path: Path
+    truth_path: Path
+    manifest_path: Path
+    truth: dict = field(repr=False)
+    seconds: float = 0.0
+
+
+def _checked_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
+
+
+def simulate_patient(
+    *,
+    seed: int = 0,
+    group: str = "osteoporotic",
+    snr: float = 40.0,
+    matrix: int = 128,
+    n_slices: int = 10,
+    case_id: str | None = None,
+    bvalues: Sequence[float] = DEFAULT_BVALUES,
+    fov_mm: float = 340.0,
+    slice_thickness_mm: float = 5.0,
+    slice_gap_mm: float = 0.5,
+    lesion_d: float | None = None,
+    lesion_dstar: float | None = None,
+    lesion_f: float | None = None,
+    lesion_ff_percent: float | None = None,
+    fracture_level: str | None = None,
+    mrs_snr: float = 150.0,
+    mrs_voxel_mm: float = 15.0,
+) -> PhantomData:
+    """Return a synthetic patient in memory (nothing is written).
+
+    ``snr`` is S0_lesion / sigma (sigma per Gaussian channel of the Rician noise; ``inf`` = noiseless).
+    Lesion D, D* (mm2/s), f (fraction) and FF (percent) are drawn from the group's Table 3 distribution
+    unless given. ``bvalues`` in s/mm2 (distinct, >= 0); ``mrs_snr`` is the spectral SNR (see
+    :mod:`.mrs_files`), ``mrs_voxel_mm`` the edge of the cubic spectroscopy voxel.
+    """
+    _check_choice("group", group, GROUPS)
+    seed = _checked_seed(seed)
+    b = np.asarray([float(x) for x in bvalues])
+    if b.size < 2 or np.any(b < 0) or np.unique(b).size != b.size:
+        raise ValueError(f"b-values must be >= 2 distinct values >= 0 s/mm2, got {list(bvalues)}")
+    b = np.sort(b)
+    if not mrs_voxel_mm > 0:
+        raise ValueError(f"MRS voxel size must be > 0 mm, got {mrs_voxel_mm!r}")
+    sigma = noise_sigma_for_snr(snr)
+    case_id = case_id or default_case_id(group, seed)
+
+    lesion = sample_lesion(group, _stream(seed, "lesion"), D=lesion_d, Dstar=lesion_dstar, f=lesion_f,
+                           ff_percent=lesion_ff_percent)
+    anatomy = draw_anatomy(group, _stream(seed, "anatomy"), fracture_level)
+    g_rng = _stream(seed, "geometry")
+    tilt = tuple(float(s * a) for s, a in zip(g_rng.choice([-1.0, 1.0], 3), g_rng.uniform(2.0, 7.0, 3)))
+    centre = np.array([g_rng.uniform(-5, 5), g_rng.uniform(30, 60), g_rng.uniform(-140, -100)])
+    geometry = SlabGeometry.oblique_sagittal(
+        matrix=matrix, n_slices=n_slices, fov_mm=fov_mm, slice_thickness_mm=slice_thickness_mm,
+        slice_gap_mm=slice_gap_mm, centre_lps=centre, tilt_deg=tilt,
+    )
+    labels = build_label_map(geometry, anatomy)
+    lesion_mask = labels == LESION
+    if not lesion_mask.any():
+        raise ValueError(
+            f"the lesion has no voxel on a {matrix}x{matrix}x{n_slices} grid: use a larger matrix or more slices"
+        )
+    tissues = tissue_table(lesion)
+    noiseless = noiseless_dwi(labels, tissues, b)
+    noisy = add_rician_noise(noiseless, sigma, _stream(seed, "noise"))
+    dwi = DwiVolume(b, noisy, geometry.ijk_to_ras, metadata={"source": "phantom", "case_id": case_id})
+
+    spectrum = simulate_spectrum(lesion.LWR, _stream(seed, "mrs"), snr=mrs_snr)
+    centre_lps = LPS_TO_RAS[:3, :3] @ mask_centroid_ras(lesion_mask, geometry)
+    voxel = MrsVoxel(centre_lps, (float(mrs_voxel_mm),) * 3, geometry.row_lps, geometry.col_lps)
+    return PhantomData(case_id, group, seed, float(snr), sigma, geometry, labels, lesion_mask, tissues, lesion,
+                       anatomy, noiseless, dwi, spectrum, voxel)
+
+
+def truth_dict(data: PhantomData, vendor: str) -> dict:
+    """Return every parameter of the patient as plain JSON types (truth.json without the file list)."""
+    voxel = data.mrs_voxel
+    lesion = data.lesion
+    return {
+        "case_id": data.case_id,
+        "group": data.group,
+        "vendor": vendor,
+        "seed": data.seed,
+        "generator_version": GENERATOR_VERSION,
+        "snr": None if math.isinf(data.snr) else data.snr,
+        "snr_definition": "SNR = lesion S0 at b=0 / sigma, sigma = SD of each Gaussian channel (real, imaginary) "
+        "of the Rician noise; null = noiseless",
+        "noise_sigma": data.noise_sigma,
+        "lesion_S0": LESION_S0,
+        "bvalues_s_mm2": [float(b) for b in data.dwi.bvalues_s_mm2],
+        "ivim_model": "S(b) = S0*((1-f)*exp(-b*D) + f*exp(-b*D*)), D and D* in mm2/s, f fraction (MITK)",
+        "geometry": data.geometry.to_json(),
+        "tissues": {t.name: t.to_json() for t in data.tissues},
+        "lesion": {
+            "D_mm2_s": lesion.D_mm2_s,
+            "Dstar_mm2_s": lesion.Dstar_mm2_s,
+            "f_fraction": lesion.f_fraction,
+            "S0": lesion.S0,
+            "FF_percent": lesion.FF_percent,
+            "LWR": lesion.LWR,
+            "LWR_unit": "plain ratio area(1.3 ppm)/area(4.7 ppm), = FF/(100-FF)",
+            "sampling": TABLE3_NOTE,
+        },
+        "anatomy": data.anatomy.to_json(),
+        "roi": {
+            "label_value": 1,
+            "segment_name": LESION_SEGMENT_NAME,
+            "voxel_count": int(data.lesion_mask.sum()),
+            "centroid_ras": [float(x) for x in data.lesion_centroid_ras],
+            "area_mm2_per_slice": [float(n) * data.geometry.pixel_spacing_mm ** 2
+                                   for n in data.lesion_mask.sum(axis=(1, 2))],
+        },
+        "mrs": {
+            **data.spectrum.to_json(),
+            "voxel_centre_lps": [float(x) for x in voxel.centre_lps],
+            "voxel_centre_ras": [float(x) for x in LPS_TO_RAS[:3, :3] @ voxel.centre_lps],
+            "rda_position_vector_lps": [float(x) for x in voxel.corner_lps],
+            "voxel_size_mm": {"readout_row": voxel.size_mm[0], "phase_column": voxel.size_mm[1],
+                              "thickness_normal": voxel.size_mm[2]},
+            "voxel_row_lps": [float(x) for x in voxel.row_lps],
+            "voxel_column_lps": [float(x) for x in voxel.col_lps],
+            "voxel_normal_lps": [float(x) for x in voxel.normal_lps],
+        },
+    }
+
+
+def _uid_factory(case_id: str, seed: int, vendor: str):
+    def make_uid(*parts: str) -> str:
+        return str(generate_uid(entropy_srcs=["VCFDiagnosis-phantom", case_id, str(seed), vendor, *parts]))
+
+    return make_uid
+
+
+def _spectrum_entry(case_id: str, vendor: str) -> str:
+    return f"{case_id}/mrs/lesion.rda" if vendor == "siemens" else f"{case_id}/mrs/lesion_mrs.dcm"
+
+
+@contextlib.contextmanager
+def _directory_lock(folder: Path):
+    """Hold an exclusive advisory lock on ``folder`` itself (POSIX flock; no lock where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory lock, the rename below is still atomic
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def update_manifest(out_dir: Path, row: dict[str, str]) -> Path:
+    """Add or replace (by case_id) one row of ``out_dir/manifest.tsv``; return the manifest path.
+
+    Columns: case_id, dwi, roi, spectrum, label, reader (paths relative to ``out_dir``). The file is
+    rewritten atomically (temporary file + rename) under an advisory lock on ``out_dir`` where the platform
+    has one (POSIX), so concurrent generators writing into the same folder do not lose rows.
+    """
+    path = out_dir / MANIFEST_NAME
+    with _directory_lock(out_dir):
+        rows: list[list[str]] = []
+        if path.exists():
+            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            if lines and tuple(lines[0].split("\t")) != MANIFEST_COLUMNS:
+                raise ValueError(f"{path}: unexpected header {lines[0]!r}, expected {chr(9).join(MANIFEST_COLUMNS)}")
+            rows = [ln.split("\t") for ln in lines[1:]]
+        new = [str(row[c]) for c in MANIFEST_COLUMNS]
+        rows = [r for r in rows if r and r[0] != new[0]] + [new]
+        tmp = out_dir / f".{MANIFEST_NAME}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text("\n".join("\t".join(r) for r in [list(MANIFEST_COLUMNS), *rows]) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    return path
+
+
+def generate_patient(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    group: str = "osteoporotic",
+    vendor: str = "siemens",
+    snr: float = 40.0,
+    matrix: int = 128,
+    n_slices: int = 10,
+    case_id: str | None = None,
+    bvalues: Sequence[float] = DEFAULT_BVALUES,
+    force: bool = False,
+    **options,
+) -> PhantomPatient:
+    """Simulate a patient and write its case folder ``out_dir/<case_id>``; return the paths and truth.
+
+    ``options`` are passed to :func:`simulate_patient` (fov_mm, slice_thickness_mm, slice_gap_mm,
+    lesion_d, lesion_dstar, lesion_f, lesion_ff_percent, fracture_level, mrs_snr, mrs_voxel_mm).
+    An existing case folder is replaced only with ``force=True`` (FileExistsError otherwise). The folder
+    is built next to the target and renamed into place, so a reader never sees a half-written case.
+    The case is added to (or replaced in) ``out_dir/manifest.tsv``.
+    """
+    start = time.perf_counter()
+    _check_choice("vendor style", vendor, VENDORS)
+    _check_choice("group", group, GROUPS)
+    seed = _checked_seed(seed)
+    case_id = case_id or default_case_id(group, seed)
+    if not case_id or any(c in case_id for c in "/\\\t\n") or case_id.startswith("."):
+        raise ValueError(f"invalid case id {case_id!r}: no path separators, tabs or leading dot")
+    out = Path(out_dir)
+    case_dir = out / case_id
+    if case_dir.exists() and not force:
+        raise FileExistsError(f"phantom case folder already exists: {case_dir} (use force / --force to replace it)")
+    data = simulate_patient(seed=seed, group=group, snr=snr, matrix=matrix, n_slices=n_slices, case_id=case_id,
+                            bvalues=bvalues, **options)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{case_id}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        _write_case(tmp, data, vendor)
+        if case_dir.exists():
+            if not force:
+                raise FileExistsError(f"phantom case folder already exists: {case_dir} (use force / --force)")
+            old = out / f".{case_id}.old-{uuid.uuid4().hex[:12]}"
+            os.replace(case_dir, old)
+            os.replace(tmp, case_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, case_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    manifest = update_manifest(out, {
+        "case_id": case_id,
+        "dwi": f"{case_id}/dwi",
+        "roi": f"{case_id}/roi/lesion_label.nii.gz",
+        "spectrum": _spectrum_entry(case_id, vendor),
+        "label": group,
+        "reader": MANIFEST_READER,
+    })
+    truth = json.loads((case_dir / "truth.json").read_text(encoding="utf-8"))
+    return PhantomPatient(
+        case_id=case_id, case_dir=case_dir, dwi_dir=case_dir / "dwi",
+        label_path=case_dir / "roi" / "lesion_label.nii.gz", segmentation_path=case_dir / "roi" / "lesion.seg.nrrd",
+        rda_path=case_dir / "mrs" / "lesion.rda", mrs_dicom_path=case_dir / "mrs" / "lesion_mrs.dcm",
+        truth_path=case_dir / "truth.json", manifest_path=manifest, truth=truth,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _write_case(folder: Path, data: PhantomData, vendor: str) -> None:
+    """Write every file of one case into ``folder`` (created), truth.json last."""
+    make_uid = _uid_factory(data.case_id, data.seed, vendor)
+    patient = PatientInfo(
+        name=f"PHANTOM^{data.group.upper()}^{data.seed}", patient_id=data.case_id,
+        study_uid=make_uid("study"), frame_of_reference_uid=make_uid("frame-of-reference"),
+    )
+    (folder / "roi").mkdir(parents=True)
+    (folder / "mrs").mkdir()
+    dwi_info = write_dwi_series(folder / "dwi", data.dwi.data, data.dwi.bvalues_s_mm2, data.geometry, vendor,
+                                patient, make_uid, _stream(data.seed, "files"))
+    write_label_nifti(folder / "roi" / "lesion_label.nii.gz", data.lesion_mask, data.geometry)
+    write_segmentation_nrrd(folder / "roi" / "lesion.seg.nrrd", data.lesion_mask, data.geometry)
+    description = "svs_se_30_lesion (synthetic)"
+    write_rda(folder / "mrs" / "lesion.rda", data.spectrum, data.mrs_voxel, patient, description)
+    mrs_uid = write_dicom_mrs(folder / "mrs" / "lesion_mrs.dcm", data.spectrum, data.mrs_voxel, patient,
+                              dwi_info["manufacturer"], description, make_uid)
+    truth = truth_dict(data, vendor)
+    truth["dicom"] = {
+        "study_instance_uid": patient.study_uid,
+        "frame_of_reference_uid": patient.frame_of_reference_uid,
+        "dwi": {k: v for k, v in dwi_info.items() if k != "files"},
+        "mrs_sop_instance_uid": mrs_uid,
+        "patient_name": patient.name,
+        "patient_id": patient.patient_id,
+    }
+    files = [f"dwi/{name}" for name in sorted(dwi_info["files"])]
+    files += ["roi/lesion_label.nii.gz", "roi/lesion.seg.nrrd", "mrs/lesion.rda", "mrs/lesion_mrs.dcm", "truth.json"]
+    truth["files"] = files
+    (folder / "truth.json").write_text(json.dumps(truth, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
