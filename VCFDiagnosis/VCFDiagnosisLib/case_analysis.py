@@ -1,0 +1,134 @@
+"""One case, one row per ROI: ROI geometry, the IVIM fit of the ROI-mean signal, map statistics, the
+spectrum's LWR/FF, the MRS-voxel match, and the study's models. Pure core (no slicer import).
+
+By default the models get D, D* and f from the fit of the ROI-mean signal, which is far less
+noise-biased than averaging voxelwise D* maps at clinical SNR; ``model_inputs="map_mean"`` (or
+``"map_median"``) feeds the map statistics instead, to mimic the study's map-based ROI reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import roi_geometry, study_models
+from .dwi.volume import DwiVolume
+from .ivim import DEFAULT_METHOD, FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
+from .results import empty_row
+
+MODEL_INPUTS = ("roi_mean_fit", "map_mean", "map_median")
+
+
+@dataclass
+class CaseOptions:
+    """Settings of a case analysis (units in the names)."""
+
+    method: str = DEFAULT_METHOD
+    b_threshold_s_mm2: float = 200.0
+    model_inputs: str = "roi_mean_fit"
+    min_roi_voxels: int = 4
+    mrs_max_distance_mm: float = 10.0
+    mrs_min_roi_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.model_inputs not in MODEL_INPUTS:
+            raise ValueError(f"model_inputs must be one of {', '.join(MODEL_INPUTS)}, not {self.model_inputs!r}")
+
+
+@dataclass
+class MrsVoxel:
+    """A spectroscopy voxel: centre (RAS mm), edge lengths (mm) and axes (3x3, columns, RAS)."""
+
+    center_ras: np.ndarray
+    size_mm: np.ndarray
+    orientation_ras: np.ndarray | None = None
+
+
+def _finite(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else math.nan
+
+
+def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: str, *,
+                maps: IvimMaps | None = None, mrs=None, mrs_voxel: MrsVoxel | None = None,
+                options: CaseOptions | None = None) -> dict:
+    """Return the results row of one ROI (see :mod:`.results` for columns and units).
+
+    ``mask_kji`` is the ROI on the DWI grid; ``maps`` optional voxelwise maps on that grid; ``mrs`` an
+    :class:`~VCFDiagnosisLib.mrs.result.MRSResult` (or None) and ``mrs_voxel`` its voxel. Problems with the
+    ROI make an ``error`` row with a message; problems with the data make a ``warning`` row.
+    """
+    options = options or CaseOptions()
+    row = empty_row(case_id, roi_name)
+    row["note"] = study_models.RESEARCH_USE_NOTE
+    mask = np.asarray(mask_kji, bool)
+    if mask.shape != dwi.shape_kji:
+        raise ValueError(f"ROI '{roi_name}' mask shape {mask.shape} is not the DWI grid {dwi.shape_kji}")
+    row["roi_voxels"] = int(mask.sum())
+    if row["roi_voxels"] == 0:
+        row.update(status="error", message=f"ROI '{roi_name}' has no voxel inside the DWI grid")
+        return row
+    if row["roi_voxels"] < options.min_roi_voxels:
+        row.update(status="error", message=f"ROI '{roi_name}' has {row['roi_voxels']} voxels on the DWI grid; "
+                                           f"at least {options.min_roi_voxels} are needed")
+        return row
+    row["roi_area_mm2"], _ = roi_geometry.largest_slice_area_mm2(mask, dwi.ijk_to_ras)
+    warnings: list[str] = []
+
+    fit = fit_roi_mean_signal(dwi.bvalues_s_mm2, dwi.signal_last(), mask, method=options.method,
+                              b_threshold_s_mm2=options.b_threshold_s_mm2)
+    for column, attribute in (("D", "D_mm2_s"), ("Dstar", "Dstar_mm2_s"), ("f", "f_fraction"),
+                              ("ADC", "ADC_mm2_s"), ("S0", "S0"), ("R2", "R2")):
+        row[column] = _finite(getattr(fit, attribute))
+    status = FitStatus(int(fit.status))
+    row["fit_status"] = status.name.lower()
+    if status not in (FitStatus.OK, FitStatus.HIT_BOUND):
+        warnings.append(f"the ROI-mean IVIM fit ended with status {status.name.lower()}")
+    elif status == FitStatus.HIT_BOUND:
+        warnings.append("the ROI-mean IVIM fit converged on a parameter bound")
+
+    if maps is not None:
+        stats = roi_statistics(maps, mask)
+        for prefix, attribute in (("D", "D_mm2_s"), ("Dstar", "Dstar_mm2_s"), ("f", "f_fraction"),
+                                  ("ADC", "ADC_mm2_s")):
+            for stat in ("mean", "median", "sd", "iqr"):
+                row[f"{prefix}_map_{stat}"] = _finite(stats[attribute][stat])
+
+    if mrs is not None:
+        row.update(LWR=_finite(mrs.lwr), FF=_finite(mrs.ff_percent), LWR_sd=_finite(mrs.lwr_sd),
+                   FF_sd=_finite(mrs.ff_sd), mrs_snr=_finite(mrs.snr))
+        warnings += [f"MRS: {w}" for w in mrs.warnings]
+        if not mrs.reliable:
+            row.update(LWR=math.nan, FF=math.nan)
+    if mrs_voxel is not None:
+        centroid = roi_geometry.centroid_ras(mask, dwi.ijk_to_ras)
+        row["mrs_roi_distance_mm"] = float(np.linalg.norm(centroid - np.asarray(mrs_voxel.center_ras, float)))
+        row["roi_fraction_in_mrs_voxel"] = roi_geometry.fraction_inside_box(
+            mask, dwi.ijk_to_ras, mrs_voxel.center_ras, mrs_voxel.size_mm, mrs_voxel.orientation_ras)
+        if (row["mrs_roi_distance_mm"] > options.mrs_max_distance_mm
+                or row["roi_fraction_in_mrs_voxel"] < options.mrs_min_roi_fraction):
+            warnings.append(f"MRS voxel and ROI do not match (centre {row['mrs_roi_distance_mm']:.1f} mm from the "
+                            f"ROI centroid, {100 * row['roi_fraction_in_mrs_voxel']:.0f} % of the ROI inside it); "
+                            "the study placed them together")
+
+    inputs = {"D": row["D"], "Dstar": row["Dstar"], "f": row["f"]}
+    if options.model_inputs != "roi_mean_fit":
+        if maps is None:
+            raise ValueError(f"model_inputs={options.model_inputs!r} needs voxelwise maps")
+        stat = options.model_inputs.split("_")[1]
+        inputs = {p: row[f"{p}_map_{stat}"] for p in inputs}
+    row["model_inputs"] = options.model_inputs
+    prediction = study_models.predict(inputs["D"], inputs["Dstar"], inputs["f"],
+                                      FF_percent=row["FF"] if np.isfinite(row["FF"]) else None,
+                                      ADC_mm2_s=row["ADC"])
+    row.update(P_IVIM=_finite(prediction.P_IVIM), P_combined=_finite(prediction.P_combined),
+               prediction=prediction.prediction or "", prediction_model=prediction.prediction_model or "",
+               mrs_rule=prediction.mrs_rule or "", adc_rule=prediction.adc_rule or "")
+    flags = prediction.flags + warnings
+    row["flags"] = "; ".join(flags)
+    if warnings:
+        row.update(status="warning", message=warnings[0])
+    if prediction.prediction is None:
+        row.update(status="warning", message="no prediction: the IVIM fit gave no finite D, D*, f")
+    return row

@@ -1,0 +1,121 @@
+"""The results-table contract (one row per ROI) and its full-precision TSV file.
+
+The first columns are the contract the batch and statistics tools rely on::
+
+    case_id, roi, status, message, roi_voxels, roi_area_mm2, D, Dstar, f, ADC, LWR, FF,
+    P_IVIM, P_combined, prediction
+
+Units: D, Dstar, ADC in mm2/s; f a fraction; LWR a plain ratio; FF percent; P 0..1; prediction
+``metastatic``/``osteoporotic`` (research output, never a diagnosis). More columns follow. Slicer's own
+TSV writer rounds to 6 significant digits, so :func:`write_results_tsv` writes floats with ``repr``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Column:
+    """One results column: name, kind (``string``/``double``/``integer``), unit and description."""
+
+    name: str
+    kind: str
+    unit: str
+    description: str
+
+
+_MAP_STATS = [
+    Column(f"{p}_map_{s}", "double", u, f"{s} of the voxelwise {p} map inside the ROI")
+    for p, u in (("D", "mm2/s"), ("Dstar", "mm2/s"), ("f", "fraction"), ("ADC", "mm2/s"))
+    for s in ("mean", "median", "sd", "iqr")
+]
+
+COLUMNS: tuple[Column, ...] = (
+    Column("case_id", "string", "", "case identifier (never the patient's name unless asked)"),
+    Column("roi", "string", "", "ROI name (one segment: a lesion or a reader's ROI)"),
+    Column("status", "string", "", "ok, warning or error"),
+    Column("message", "string", "", "why the row is an error or what to check"),
+    Column("roi_voxels", "integer", "voxels", "ROI size on the DWI grid"),
+    Column("roi_area_mm2", "double", "mm2", "ROI area on its largest acquisition slice"),
+    Column("D", "double", "mm2/s", "true diffusion coefficient, fit of the ROI-mean signal"),
+    Column("Dstar", "double", "mm2/s", "pseudo-diffusion coefficient (total, MITK convention), ROI-mean fit"),
+    Column("f", "double", "fraction", "perfusion fraction, ROI-mean fit"),
+    Column("ADC", "double", "mm2/s", "mono-exponential apparent diffusion coefficient, ROI-mean signal"),
+    Column("LWR", "double", "ratio", "lipid (1.3 ppm) to water (4.7 ppm) peak-area ratio"),
+    Column("FF", "double", "percent", "fat fraction LWR/(LWR+1), T2-weighted, methylene only"),
+    Column("P_IVIM", "double", "probability", "P(metastatic), IVIM model of Tan et al. 2019 (research only)"),
+    Column("P_combined", "double", "probability", "P(metastatic), IVIM+MRS model of Tan et al. 2019 (research only)"),
+    Column("prediction", "string", "", "metastatic if P > 0.5 (P_combined if FF known, else P_IVIM); research only"),
+    Column("prediction_model", "string", "", "the model behind prediction"),
+    Column("model_inputs", "string", "", "roi_mean_fit or map_mean: which D, D*, f fed the models"),
+    Column("S0", "double", "a.u.", "signal at b = 0, ROI-mean fit"),
+    Column("R2", "double", "fraction", "coefficient of determination of the ROI-mean IVIM fit"),
+    Column("fit_status", "string", "", "status of the ROI-mean IVIM fit"),
+    *_MAP_STATS,
+    Column("LWR_sd", "double", "ratio", "Cramer-Rao lower bound of LWR"),
+    Column("FF_sd", "double", "percent", "Cramer-Rao lower bound of FF"),
+    Column("mrs_snr", "double", "ratio", "spectrum SNR (definition in the README)"),
+    Column("mrs_roi_distance_mm", "double", "mm", "distance from the MRS voxel centre to the ROI centroid"),
+    Column("roi_fraction_in_mrs_voxel", "double", "fraction", "fraction of the ROI inside the MRS voxel"),
+    Column("mrs_rule", "string", "", "FF < 23.2 % rule (a derived cut-off, not printed in the study)"),
+    Column("adc_rule", "string", "", "ADC < 1.7e-3 mm2/s rule cited by the study"),
+    Column("flags", "string", "", "extrapolation and quality flags, separated by '; '"),
+    Column("note", "string", "", "research use only, not a diagnosis"),
+)
+CONTRACT_COLUMNS = [c.name for c in COLUMNS[:15]]
+COLUMN_BY_NAME = {c.name: c for c in COLUMNS}
+
+
+def empty_row(case_id: str, roi: str) -> dict:
+    """Return a row with every column present: NaN for numbers, '' for text."""
+    row = {c.name: ("" if c.kind == "string" else math.nan) for c in COLUMNS}
+    row.update(case_id=case_id, roi=roi, status="ok")
+    return row
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def write_results_tsv(path: str | os.PathLike, rows: list[dict], overwrite: bool = False) -> str:
+    """Write rows (all :data:`COLUMNS`, then any extra keys) as TSV with full precision, atomically."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target}: exists; pass overwrite=True (--force) to replace it")
+    names = [c.name for c in COLUMNS] + sorted({k for r in rows for k in r} - set(COLUMN_BY_NAME))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(names)
+            for row in rows:
+                writer.writerow([_format(row.get(n)) for n in names])
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return str(target)
+
+
+def read_results_tsv(path: str | os.PathLike) -> list[dict]:
+    """Return the rows of a results TSV, numbers as float (integers as int), empty cells as NaN/''."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    for row in rows:
+        for name, value in row.items():
+            column = COLUMN_BY_NAME.get(name)
+            if column is None or column.kind == "string":
+                continue
+            row[name] = math.nan if value == "" else (int(value) if column.kind == "integer" else float(value))
+    return rows
