@@ -45,6 +45,12 @@ MODULE_LOGIC_CLASSES = {
 }
 
 
+#: ``slicer.modules`` name -> the module name Slicer registers its logic under.
+MODULE_TITLES = {"volumes": "Volumes", "segmentations": "Segmentations", "sequences": "Sequences", "tables": "Tables",
+                 "markups": "Markups", "plots": "Plots", "subjecthierarchy": "SubjectHierarchy",
+                 "transforms": "Transforms"}
+
+
 class SlicerCoreMissingError(RuntimeError):
     """The ``slicer`` package importable here is not Slicer (or slicer-core)."""
 
@@ -149,6 +155,8 @@ def initialize(cache_dir: str | None = None) -> HeadlessRuntime:
         logic.SetMRMLApplicationLogic(app)
         logic.SetMRMLScene(scene)
         logics[name] = logic
+        app.SetModuleLogic(MODULE_TITLES[name], logic)  # C++ logics find each other by module name
+    app.SetModuleLogic("Colors", color_logic)  # e.g. Volumes gives label maps the default label colours
     cache_dir = cache_dir or tempfile.mkdtemp(prefix="vcfdiag-cache-")
     remote_io, data_io = attach_io_logics(scene, app, cache_dir)
 

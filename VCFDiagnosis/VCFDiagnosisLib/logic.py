@@ -17,15 +17,14 @@ Results are research outputs, never a diagnosis.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import slicer
 
 from . import nodes
+from .atomic import atomic_output
 from .dwi.dicom import load_dwi_dicom
 from .dwi.volume import DwiVolume
 from .study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
@@ -52,6 +51,33 @@ class CaseNodes:
     def all_nodes(self) -> list:
         """Return the nodes that exist, in creation order."""
         return [n for n in (self.dwi_sequence, self.dwi_browser, self.roi_segmentation, self.truth_table) if n]
+
+
+@dataclass
+class SpectrumNodes:
+    """A quantified spectrum and the nodes showing it (voxel ROI, spectrum table, plot chart)."""
+
+    result: object
+    spectrum: object
+    voxel_roi: object = None
+    table: object = None
+    chart: object = None
+
+
+@dataclass
+class CaseResult:
+    """What :meth:`VCFDiagnosisLogic.processCase` produced: one results row per ROI and the nodes."""
+
+    case_id: str
+    rows: list
+    table: object
+    dwi_sequence: object
+    roi_segmentation: object
+    map_nodes: dict = field(default_factory=dict)
+    spectrum: SpectrumNodes | None = None
+    dwi: DwiVolume | None = None
+    masks: dict = field(default_factory=dict)
+    maps: object = None
 
 
 class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
@@ -128,8 +154,6 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         and a status label map, all on the DWI's exact grid. With ``roiOnly`` only the voxels of the segment
         (``segmentId``, default the first) are fitted; elsewhere maps are NaN with status "not fitted".
         """
-        from .ivim import DEFAULT_METHOD, STATUS_DESCRIPTIONS, fit_ivim
-
         dwi = self.dwiFromNode(dwiSequence)
         mask = None
         if roiOnly:
@@ -139,19 +163,121 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             mask = nodes.segment_mask_on_grid(roiSegmentation, segmentId, dwi.ijk_to_ras, dwi.shape_kji)
             if not mask.any():
                 raise ValueError(f"segment '{segmentId}' has no voxel inside the DWI '{dwiSequence.GetName()}'")
-        method = method or DEFAULT_METHOD
-        maps = fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), method=method, b_threshold_s_mm2=bThreshold,
-                        mask=mask)
-        provenance = {"FitMethod": method, "BThreshold_s_mm2": f"{bThreshold:g}",
+        maps = self._fitMaps(dwi, mask, method, bThreshold)
+        return self._addMapNodes(maps, dwi, dwiSequence, bThreshold)
+
+    def _fitMaps(self, dwi: DwiVolume, mask, method: str | None, bThreshold: float):
+        from .ivim import DEFAULT_METHOD, fit_ivim
+
+        return fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), method=method or DEFAULT_METHOD,
+                        b_threshold_s_mm2=bThreshold, mask=mask)
+
+    def _addMapNodes(self, maps, dwi: DwiVolume, dwiSequence, bThreshold: float) -> dict:
+        from .ivim import STATUS_DESCRIPTIONS
+
+        provenance = {"FitMethod": maps.method, "BThreshold_s_mm2": f"{bThreshold:g}",
                       "BValues_s_mm2": ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2),
                       "SourceNode": dwiSequence.GetID()}
         created = nodes.add_ivim_map_nodes(maps.as_dict(), dwi.ijk_to_ras, dwiSequence.GetName(),
                                            STATUS_DESCRIPTIONS, provenance)
-        parent = nodes.ensure_subject_hierarchy_item(dwiSequence)
         sh = slicer.mrmlScene.GetSubjectHierarchyNode()
+        parent = sh.GetItemParent(nodes.ensure_subject_hierarchy_item(dwiSequence))
         for node in created.values():
-            nodes.ensure_subject_hierarchy_item(node, sh.GetItemParent(parent))
+            nodes.ensure_subject_hierarchy_item(node, parent)
         return created
+
+    # --- spectroscopy -----------------------------------------------------------------------------------
+
+    def loadSpectrum(self, path: str, name: str | None = None, waterT2ms: float | None = None,
+                     fatT2ms: float | None = None) -> SpectrumNodes:
+        """Read and quantify a single-voxel spectrum (.rda, DICOM MRS, Siemens .IMA, SDAT/SPAR, NIfTI-MRS).
+
+        Adds the voxel as a markups ROI node (RAS, oriented) and the spectrum with its fit as a table and a
+        plot chart (ppm axis high to low). Returns the :class:`SpectrumNodes`; ``result`` holds LWR and FF.
+        """
+        from .mrs import quantify_spectrum, read_spectrum
+
+        spectrum = read_spectrum(path)
+        result = quantify_spectrum(spectrum, water_t2_ms=waterT2ms, fat_t2_ms=fatT2ms)
+        name = name or Path(path).stem
+        output = SpectrumNodes(result, spectrum)
+        if spectrum.voxel_center_ras is not None and spectrum.voxel_size_mm is not None:
+            output.voxel_roi = nodes.add_mrs_voxel_roi(spectrum.voxel_center_ras, spectrum.voxel_size_mm,
+                                                       spectrum.voxel_orientation_ras, f"{name} MRS voxel")
+        if result.fit is not None:
+            output.table, output.chart = nodes.add_spectrum_plot(result.fit, name)
+        return output
+
+    # --- one case -----------------------------------------------------------------------------------------
+
+    def processCase(self, dwi, roi, spectrum=None, caseId: str | None = None, method: str | None = None,
+                    bThreshold: float = 200.0, maps: str = "roi", modelInputs: str = "roi_mean_fit",
+                    outputTable=None) -> CaseResult:
+        """Process one case: DWI + ROI (+ spectrum) -> results table (one row per segment) and nodes.
+
+        ``dwi``: a b-indexed volume sequence node or a path (DICOM folder, ...); ``roi``: a segmentation node,
+        a label map node or a file (``.seg.nrrd``, NIfTI/NRRD label map), any grid (resampled onto the DWI);
+        ``spectrum``: a file, a :class:`SpectrumNodes` or None. ``maps``: ``"roi"`` (voxelwise maps inside the
+        ROIs), ``"volume"`` (whole volume) or ``"none"``. ``modelInputs``: ``"roi_mean_fit"`` (default) or
+        ``"map_mean"``/``"map_median"``. The returned rows carry the study's probabilities: research output,
+        not a diagnosis.
+        """
+        from .case_analysis import CaseOptions, MrsVoxel, analyze_roi
+
+        options = CaseOptions(b_threshold_s_mm2=bThreshold, model_inputs=modelInputs, **(
+            {"method": method} if method else {}))
+        if maps not in ("roi", "volume", "none"):
+            raise ValueError(f"maps must be 'roi', 'volume' or 'none', not {maps!r}")
+        sequence = self.loadDwi(dwi)[0] if isinstance(dwi, (str, Path)) else dwi
+        caseId = caseId or sequence.GetName()
+        segmentation = self._segmentationFrom(roi, f"{caseId} ROI")
+        volume = self.dwiFromNode(sequence)
+        segmentation_ids = [segmentation.GetSegmentation().GetNthSegmentID(i)
+                            for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
+        if not segmentation_ids:
+            raise ValueError(f"segmentation '{segmentation.GetName()}' has no segment")
+        masks = {segmentation.GetSegmentation().GetSegment(s).GetName():
+                 nodes.segment_mask_on_grid(segmentation, s, volume.ijk_to_ras, volume.shape_kji)
+                 for s in segmentation_ids}
+        spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}") if isinstance(spectrum, (str, Path))
+                          else spectrum)
+        fitted = None
+        if maps != "none" and any(m.any() for m in masks.values()):
+            union = np.any(list(masks.values()), axis=0) if maps == "roi" else None
+            fitted = self._fitMaps(volume, union, options.method, bThreshold)
+        mrs_voxel = None
+        if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
+            s = spectrum_nodes.spectrum
+            mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
+        rows = [analyze_roi(volume, mask, name, caseId, maps=fitted,
+                            mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
+                            options=options) for name, mask in masks.items()]
+        table = nodes.add_results_table(rows, f"{caseId} results", outputTable)
+        result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=volume,
+                            masks=masks, maps=fitted)
+        if fitted is not None:
+            result.map_nodes = self._addMapNodes(fitted, volume, sequence, bThreshold)
+        folder = nodes.case_folder_item(caseId)
+        extra = [table, segmentation, sequence, *result.map_nodes.values()]
+        if spectrum_nodes is not None:
+            extra += [n for n in (spectrum_nodes.voxel_roi, spectrum_nodes.table, spectrum_nodes.chart) if n]
+        for node in extra:
+            nodes.ensure_subject_hierarchy_item(node, folder)
+        return result
+
+    def _segmentationFrom(self, roi, name: str):
+        """Return a segmentation node from a segmentation node, a label map node or a file path."""
+        if isinstance(roi, (str, Path)):
+            return self.loadRoi(str(roi), name)
+        if roi.IsA("vtkMRMLSegmentationNode"):
+            return roi
+        if roi.IsA("vtkMRMLLabelMapVolumeNode"):
+            segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+            if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(roi, segmentation):
+                raise ValueError(f"label map '{roi.GetName()}' could not be converted to segments")
+            segmentation.CreateDefaultDisplayNodes()
+            return segmentation
+        raise TypeError(f"ROI must be a segmentation, a label map or a file, not {roi.GetClassName()}")
 
     # --- outputs ----------------------------------------------------------------------------------------
 
@@ -163,19 +289,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         target = Path(path).resolve()
         if target.suffix.lower() != ".mrb":
             raise ValueError(f"{path}: a scene bundle must end in .mrb")
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write under the final name (Slicer names the bundle's inner folder after it) in a hidden folder
-        # beside the target, then move it into place: a reader never sees a partial bundle.
-        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
-        try:
-            temporary = staging / target.name
-            if not slicer.mrmlScene.WriteToMRB(str(temporary)) or not temporary.is_file():
+        with atomic_output(target, overwrite) as temporary:  # Slicer names the inner folder after the file
+            if not slicer.mrmlScene.WriteToMRB(str(temporary)):
                 raise OSError(f"{path}: writing the scene bundle failed")
-            os.replace(temporary, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         return str(target)
 
 

@@ -257,3 +257,88 @@ def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.nd
         if display:
             scene.RemoveNode(display)
         scene.RemoveNode(reference)
+
+
+def add_mrs_voxel_roi(center_ras, size_mm, orientation_ras, name: str):
+    """Return a markups ROI node showing a spectroscopy voxel: centre (RAS mm), edges (mm), axes (3x3 RAS)."""
+    roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", name)
+    matrix = np.eye(4)
+    if orientation_ras is not None:
+        axes = np.asarray(orientation_ras, float)
+        matrix[:3, :3] = axes / np.linalg.norm(axes, axis=0)
+    matrix[:3, 3] = np.asarray(center_ras, float)
+    roi.SetAndObserveObjectToNodeMatrix(vtk_matrix(matrix))
+    roi.SetSize(*[float(s) for s in size_mm])
+    roi.SetAttribute(UNIT_ATTRIBUTE, "mm")
+    roi.CreateDefaultDisplayNodes()
+    return roi
+
+
+def add_spectrum_plot(fit, name: str, ppm_range: tuple[float, float] = (0.0, 6.5)):
+    """Return (table node, plot chart node) of a water-fat fit: spectrum, fit, residual and components.
+
+    ``fit`` is a :class:`VCFDiagnosisLib.mrs.fit.SpectralFit`. The chart's x axis is chemical shift in
+    ppm, drawn from high to low ppm as spectroscopists read it (a descending axis range).
+    """
+    scene = slicer.mrmlScene
+    keep = (fit.ppm >= ppm_range[0]) & (fit.ppm <= ppm_range[1])
+    columns = {"ppm": fit.ppm[keep], "spectrum": fit.real_spectrum[keep], "fit": fit.fit_spectrum[keep],
+               "residual": fit.residual[keep]}
+    columns.update({f"component {k}": np.asarray(v)[keep] for k, v in fit.components.items()})
+    table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} spectrum")
+    for column, values in columns.items():
+        array = vtk.vtkDoubleArray()
+        array.SetName(column)
+        for value in values:
+            array.InsertNextValue(float(value))
+        table.AddColumn(array)
+    table.SetColumnUnitLabel("ppm", "ppm")
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", f"{name} spectrum chart")
+    chart.SetTitle(f"{name}: spectrum and fit")
+    chart.SetXAxisTitle("chemical shift [ppm]")
+    chart.SetYAxisTitle("signal [a.u.]")
+    chart.SetXAxisRangeAuto(False)
+    chart.SetXAxisRange(ppm_range[1], ppm_range[0])
+    for column in columns:
+        if column == "ppm":
+            continue
+        series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name} {column}")
+        series.SetAndObserveTableNodeID(table.GetID())
+        series.SetXColumnName("ppm")
+        series.SetYColumnName(column)
+        series.SetPlotType(series.PlotTypeScatter)
+        series.SetMarkerStyle(series.MarkerStyleNone)
+        if column.startswith("component"):
+            series.SetLineStyle(series.LineStyleDash)
+        series.SetUniqueColor()
+        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    return table, chart
+
+
+def add_results_table(rows: list[dict], name: str, table=None):
+    """Return a table node (new, or ``table`` emptied) with one row per ROI and the results columns.
+
+    Each column carries its unit and description (:data:`VCFDiagnosisLib.results.COLUMNS`).
+    """
+    from .results import COLUMNS
+
+    if table is None:
+        table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    else:
+        table.RemoveAllColumns()
+    for column in COLUMNS:
+        array = {"string": vtk.vtkStringArray, "integer": vtk.vtkIntArray}.get(column.kind, vtk.vtkDoubleArray)()
+        array.SetName(column.name)
+        for row in rows:
+            value = row.get(column.name)
+            if column.kind == "string":
+                array.InsertNextValue("" if value is None else str(value))
+            elif column.kind == "integer":
+                array.InsertNextValue(-1 if value is None or value != value else int(value))
+            else:
+                array.InsertNextValue(float("nan") if value is None else float(value))
+        table.AddColumn(array)
+        if column.unit:
+            table.SetColumnUnitLabel(column.name, column.unit)
+        table.SetColumnDescription(column.name, column.description)
+    return table

@@ -15,9 +15,10 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .atomic import atomic_output
 
 
 @dataclass(frozen=True)
@@ -89,23 +90,13 @@ def _format(value) -> str:
 
 def write_results_tsv(path: str | os.PathLike, rows: list[dict], overwrite: bool = False) -> str:
     """Write rows (all :data:`COLUMNS`, then any extra keys) as TSV with full precision, atomically."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target}: exists; pass overwrite=True (--force) to replace it")
     names = [c.name for c in COLUMNS] + sorted({k for r in rows for k in r} - set(COLUMN_BY_NAME))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow(names)
-            for row in rows:
-                writer.writerow([_format(row.get(n)) for n in names])
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return str(target)
+    with atomic_output(path, overwrite) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([_format(row.get(n)) for n in names])
+    return str(Path(path).resolve())
 
 
 def read_results_tsv(path: str | os.PathLike) -> list[dict]:

@@ -1,0 +1,113 @@
+"""Logic.processCase on phantom patients: files or nodes in, results table, maps, spectrum nodes, .mrb out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import slicer
+
+from VCFDiagnosisLib import headless, nodes, study_models
+from VCFDiagnosisLib.results import CONTRACT_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory):
+    from VCFDiagnosisLib.phantom import generate_patient
+
+    return generate_patient(tmp_path_factory.mktemp("case"), seed=31, group="osteoporotic", vendor="ge",
+                            matrix=96, n_slices=8, snr=60)
+
+
+def _column(table, name):
+    return [table.GetCellText(r, table.GetColumnIndex(name)) for r in range(table.GetNumberOfRows())]
+
+
+def test_process_case_from_files_recovers_truth(logic, patient):
+    case = logic.processCase(str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path),
+                             caseId="case-31")
+    lesion = patient.truth["lesion"]
+    assert len(case.rows) == 1
+    row = case.rows[0]
+    assert row["status"] in ("ok", "warning"), row["message"]
+    assert row["roi_voxels"] == patient.truth["roi"]["voxel_count"]
+    assert row["D"] == pytest.approx(lesion["D_mm2_s"], rel=0.05)
+    assert row["f"] == pytest.approx(lesion["f_fraction"], abs=0.03)
+    assert row["FF"] == pytest.approx(lesion["FF_percent"], abs=1.5)
+    truth_prediction = study_models.predict(lesion["D_mm2_s"], lesion["Dstar_mm2_s"], lesion["f_fraction"],
+                                            lesion["FF_percent"])
+    assert row["prediction"] == truth_prediction.prediction
+    table = case.table
+    assert [table.GetColumnName(i) for i in range(len(CONTRACT_COLUMNS))] == CONTRACT_COLUMNS
+    assert table.GetColumnUnitLabel("D") == "mm2/s" and table.GetColumnUnitLabel("FF") == "percent"
+    assert _column(table, "case_id") == ["case-31"]
+    assert float(_column(table, "P_combined")[0]) == pytest.approx(row["P_combined"], rel=1e-5)
+    # maps inside the ROI, on the DWI grid
+    assert set(case.map_nodes) == {"S0", "D", "Dstar", "f", "ADC", "R2", "status"}
+    np.testing.assert_allclose(nodes.ijk_to_ras(case.map_nodes["D"]), case.dwi.ijk_to_ras, atol=1e-9)
+    # spectrum: voxel where the header says, chart with the fit
+    voxel = case.spectrum.voxel_roi
+    np.testing.assert_allclose(voxel.GetCenter(), patient.truth["mrs"]["voxel_centre_ras"], atol=0.01)
+    assert case.spectrum.chart.GetNumberOfPlotSeriesNodes() >= 3
+    assert case.spectrum.table.GetColumnIndex("fit") >= 0
+    assert row["mrs_roi_distance_mm"] < 3
+
+
+def test_two_segments_give_two_rows_and_label_map_rois_are_accepted(logic, patient):
+    sequence, _ = logic.loadDwi(str(patient.dwi_dir))
+    segmentation = logic.loadRoi(str(patient.segmentation_path), "readers")
+    dwi = logic.dwiFromNode(sequence)
+    proxy = slicer.util.addVolumeFromArray(np.zeros(dwi.shape_kji, np.uint8), nodes.vtk_matrix(dwi.ijk_to_ras))
+    first = nodes.segment_mask_on_grid(segmentation, "lesion", dwi.ijk_to_ras, dwi.shape_kji)
+    second = np.zeros_like(first)
+    second[tuple(np.argwhere(first)[: first.sum() // 2].T)] = True  # reader 2 drew half of it
+    reader2 = segmentation.GetSegmentation().AddEmptySegment("reader2", "reader2")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(second.astype(np.uint8), segmentation, reader2, proxy)
+    case = logic.processCase(sequence, segmentation, caseId="two-readers", maps="none")
+    assert [r["roi"] for r in case.rows] == ["lesion", "reader2"]
+    assert [r["roi_voxels"] for r in case.rows] == [int(first.sum()), int(second.sum())]
+    assert case.table.GetNumberOfRows() == 2 and not case.map_nodes
+    assert all(math.isnan(r["FF"]) and r["prediction_model"] == "P_IVIM" for r in case.rows)
+
+    label = slicer.modules.volumes.logic().AddArchetypeVolume(str(patient.label_path), "label", 1)
+    from_label = logic.processCase(sequence, label, caseId="from-label", maps="none")
+    assert from_label.rows[0]["roi_voxels"] == int(first.sum())
+
+
+def test_roi_on_another_grid_is_resampled_onto_the_dwi(logic, patient, tmp_path):
+    label = sitk.ReadImage(str(patient.label_path))
+    fine = sitk.Resample(label, [2 * s for s in label.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
+                         label.GetOrigin(), [s / 2 for s in label.GetSpacing()], label.GetDirection(), 0,
+                         label.GetPixelID())
+    # shift the half-size grid by a quarter voxel so its voxels nest inside the DWI voxels
+    fine.SetOrigin([o - 0.25 * s for o, s in zip(label.GetOrigin(),
+                    np.array(label.GetDirection()).reshape(3, 3) @ np.array(label.GetSpacing()))])
+    fine = sitk.Resample(label, fine, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    path = tmp_path / "fine_label.nii.gz"
+    sitk.WriteImage(fine, str(path))
+    case = logic.processCase(str(patient.dwi_dir), str(path), caseId="fine-roi", maps="none")
+    truth_count = patient.truth["roi"]["voxel_count"]
+    assert case.rows[0]["roi_voxels"] == pytest.approx(truth_count, rel=0.15)
+    assert case.rows[0]["D"] == pytest.approx(patient.truth["lesion"]["D_mm2_s"], rel=0.1)
+
+
+def test_case_scene_bundle_reopens_with_everything(logic, patient, tmp_path):
+    case = logic.processCase(str(patient.dwi_dir), str(patient.segmentation_path), str(patient.mrs_dicom_path),
+                             caseId="bundle-case")
+    bundle = logic.saveSceneBundle(str(tmp_path / "bundle-case.mrb"))
+    scene = headless.open_scene_bundle(bundle)
+    for cls, expected in (("vtkMRMLSegmentationNode", 1), ("vtkMRMLMarkupsROINode", 1), ("vtkMRMLPlotChartNode", 1),
+                          ("vtkMRMLLabelMapVolumeNode", 1), ("vtkMRMLSequenceNode", 1)):
+        assert scene.GetNumberOfNodesByClass(cls) == expected, cls
+    table = scene.GetFirstNode("bundle-case results", "vtkMRMLTableNode")
+    assert table is not None and table.GetNumberOfRows() == 1
+    d_map = scene.GetFirstNode(f"{case.dwi_sequence.GetName()} D [mm2/s]", "vtkMRMLScalarVolumeNode")
+    assert d_map is not None
+    np.testing.assert_allclose(nodes.ijk_to_ras(d_map), case.dwi.ijk_to_ras, atol=1e-6)
+    original = slicer.util.arrayFromVolume(case.map_nodes["D"])
+    reread = slicer.util.arrayFromVolume(d_map) if d_map.GetScene() is slicer.mrmlScene else None
+    assert original.shape == case.dwi.shape_kji and reread is None  # the bundle lives in its own scene
+    roi = scene.GetFirstNodeByClass("vtkMRMLMarkupsROINode")
+    np.testing.assert_allclose(roi.GetCenter(), case.spectrum.voxel_roi.GetCenter(), atol=1e-6)

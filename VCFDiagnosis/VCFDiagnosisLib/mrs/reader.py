@@ -1,0 +1,104 @@
+"""One entry point for every supported spectroscopy format: :func:`read_spectrum`.
+
+Dispatch is on content first (RDA header marker, NIfTI magic, DICOM SOP class), then on the
+extension (``.sdat``/``.spar``). Screenshots, localizers and ordinary images are refused with a
+ValueError that names the file and says what to export instead.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from . import io_dicom_mrs, io_nifti_mrs, io_philips, io_rda, io_siemens_dicom
+from .spectrum import Spectrum
+
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+MR_IMAGE_SOPS = ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1")
+EXPORT_HINT = ("export the spectroscopy data itself: a Siemens .rda file or the spectroscopy DICOM "
+               "(Siemens CSA non-image / MR Spectroscopy Storage), a Philips SDAT/SPAR pair or NIfTI-MRS")
+
+
+def _read_dicom(path: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's VR / charset notes are not the user's business here
+        return _read_dicom_quietly(path)
+
+
+def _read_dicom_quietly(path: str):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError:
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception:  # noqa: BLE001 - any parse failure means "not DICOM"
+            return None
+        return ds if "SOPClassUID" in ds or (0x5600, 0x0020) in ds or (0x7FE1, 0x1010) in ds else None
+    except (OSError, ValueError, EOFError, TypeError, KeyError):
+        return None
+
+
+def _image_type(ds) -> list[str]:
+    value = ds.get("ImageType") or []
+    return [str(v).upper() for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__")
+                                     and not isinstance(value, str) else [value])]
+
+
+def spectrum_from_dicom(ds, path: str) -> Spectrum:
+    """Return the :class:`Spectrum` of a DICOM dataset, or raise ValueError for non-spectroscopy objects."""
+    sop = str(ds.get("SOPClassUID", ""))
+    image_type = _image_type(ds)
+    if sop == io_siemens_dicom.SIEMENS_CSA_NON_IMAGE_SOP or (0x7FE1, 0x1010) in ds:
+        return io_siemens_dicom.read_siemens_csa(ds, path)
+    if sop == io_dicom_mrs.DICOM_MRS_SOP or (0x5600, 0x0020) in ds:
+        return io_dicom_mrs.read_dicom_mrs(ds, path)
+    if sop.startswith(SECONDARY_CAPTURE_PREFIX) or "SPECTRUM" in image_type:
+        what = "a screenshot of a spectrum (Secondary Capture)" if "SPECTROSCOPY" in image_type or \
+            "SPECTRUM" in image_type else "a Secondary Capture image"
+        raise ValueError(f"{path}: {what}, not spectroscopy data; {EXPORT_HINT}")
+    if "REFERENCEIMAGE" in image_type:
+        raise ValueError(f"{path}: a spectroscopy localizer (reference image), not spectroscopy data; "
+                         f"{EXPORT_HINT}")
+    if "PixelData" in ds or sop in MR_IMAGE_SOPS:
+        raise ValueError(f"{path}: an image (SOP class {sop or 'unknown'}), not spectroscopy data; {EXPORT_HINT}")
+    raise ValueError(f"{path}: DICOM object of SOP class {sop or 'unknown'} holds no spectroscopy data; "
+                     f"{EXPORT_HINT}")
+
+
+def read_spectrum(path: str | os.PathLike) -> Spectrum:
+    """Return the :class:`Spectrum` of a single-voxel MRS file in any supported format.
+
+    Raises ValueError (message starts with the path) for unsupported, corrupt or non-spectroscopy files
+    and FileNotFoundError for missing ones.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    lower = path.lower()
+    if io_rda.is_rda(head) or lower.endswith(".rda"):
+        return io_rda.read_rda(path)
+    if lower.endswith((".sdat", ".spar")):
+        return io_philips.read_philips_sdat(path)
+    if head[:2] == b"\x1f\x8b" or lower.endswith((".nii", ".nii.gz")) or io_nifti_mrs.is_nifti(head):
+        blob_head = io_nifti_mrs.read_nifti_bytes(path)[:540] if head[:2] == b"\x1f\x8b" else head
+        if io_nifti_mrs.is_nifti(blob_head):
+            return io_nifti_mrs.read_nifti_mrs(path)
+        if lower.endswith((".nii", ".nii.gz")):
+            raise ValueError(f"{path}: not a valid NIfTI file (bad header)")
+    if b"LCModel" in head[:200] or lower.endswith((".coord", ".table", ".print")):
+        raise ValueError(f"{path}: LCModel output (fit results), not spectroscopy data; {EXPORT_HINT}")
+    if lower.endswith(".dat"):
+        raise ValueError(f"{path}: raw Siemens Twix data (per-coil, per-average) are not supported; "
+                         "export the spectrum as .rda or spectroscopy DICOM")
+    if len(head) == 0:
+        raise ValueError(f"{path}: empty file")
+    ds = _read_dicom(path)
+    if ds is not None:
+        return spectrum_from_dicom(ds, path)
+    raise ValueError(f"{path}: unrecognised file format (expected Siemens .rda or spectroscopy DICOM, Philips "
+                     "SDAT/SPAR or NIfTI-MRS)")
