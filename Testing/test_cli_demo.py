@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from VCFDiagnosisLib import __version__, headless
 from VCFDiagnosisLib.cli import main
+from VCFDiagnosisLib.results import read_results_tsv
 
 
 def test_version_and_help_run_as_a_program():
@@ -22,7 +24,7 @@ def test_version_and_help_run_as_a_program():
     assert "not a diagnosis" in helptext
 
 
-def test_demo_writes_a_phantom_and_a_bundle_that_reopens_intact(scene, tmp_path, capsys):
+def test_demo_runs_a_phantom_through_the_pipeline_and_the_bundle_reopens_intact(scene, tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--seed", "2", "--group", "osteoporotic"]) == 0
     printed = capsys.readouterr().out
     assert "Research use only" in printed and "phantom-osteoporotic-2" in printed
@@ -30,20 +32,24 @@ def test_demo_writes_a_phantom_and_a_bundle_that_reopens_intact(scene, tmp_path,
     for relative in ("truth.json", "roi/lesion.seg.nrrd", "roi/lesion_label.nii.gz", "mrs/lesion.rda"):
         assert (case_dir / relative).is_file(), relative
     assert len(list((case_dir / "dwi").iterdir())) == 8 * 10
-    bundle = tmp_path / "phantom-osteoporotic-2.mrb"
-    reopened = headless.open_scene_bundle(str(bundle))
-    names = {reopened.GetNthNode(i).GetName(): reopened.GetNthNode(i).GetClassName()
-             for i in range(reopened.GetNumberOfNodes())}
-    assert names["phantom-osteoporotic-2 DWI"] in ("vtkMRMLSequenceNode", "vtkMRMLScalarVolumeNode")
+    out = tmp_path / "phantom-osteoporotic-2"
+    for relative in ("results.tsv", "mrs.json", "report.png", "report.pdf", "roi.seg.nrrd", "maps/D.nrrd",
+                     "maps/status.nrrd"):
+        assert (out / relative).stat().st_size > 0, relative
+    rows = read_results_tsv(out / "results.tsv")
+    truth = json.loads((case_dir / "truth.json").read_text())["lesion"]
+    assert rows[0]["D"] == pytest.approx(truth["D_mm2_s"], rel=0.1)
+    assert rows[0]["FF"] == pytest.approx(truth["FF_percent"], abs=2)
+    reopened = headless.open_scene_bundle(str(out / "phantom-osteoporotic-2.mrb"))
     sequence = reopened.GetFirstNode("phantom-osteoporotic-2 DWI", "vtkMRMLSequenceNode")
     assert sequence.GetNumberOfDataNodes() == 8
     assert sequence.GetAttribute("MultiVolume.FrameLabels") == "0,50,100,150,200,400,600,800"
-    assert names["phantom-osteoporotic-2 ROI"] == "vtkMRMLSegmentationNode"
-    assert names["phantom-osteoporotic-2 truth"] == "vtkMRMLTableNode"
     # the scene in memory and the re-opened one hold the same nodes of each class
     for cls in ("vtkMRMLSequenceNode", "vtkMRMLSequenceBrowserNode", "vtkMRMLScalarVolumeNode",
-                "vtkMRMLSegmentationNode", "vtkMRMLTableNode"):
+                "vtkMRMLLabelMapVolumeNode", "vtkMRMLSegmentationNode", "vtkMRMLTableNode",
+                "vtkMRMLMarkupsROINode", "vtkMRMLPlotChartNode", "vtkMRMLPlotSeriesNode"):
         assert reopened.GetNumberOfNodesByClass(cls) == scene.GetNumberOfNodesByClass(cls), cls
+    assert reopened.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") >= 7  # proxy + 6 float maps
 
 
 def test_demo_refuses_to_overwrite_without_force(scene, tmp_path, capsys):

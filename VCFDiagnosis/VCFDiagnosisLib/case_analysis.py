@@ -30,7 +30,7 @@ class CaseOptions:
     model_inputs: str = "roi_mean_fit"
     min_roi_voxels: int = 4
     mrs_max_distance_mm: float = 10.0
-    mrs_min_roi_fraction: float = 0.5
+    mrs_min_roi_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if self.model_inputs not in MODEL_INPUTS:

@@ -265,6 +265,65 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             nodes.ensure_subject_hierarchy_item(node, folder)
         return result
 
+    def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
+        """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
+        matched the voxel). Raises ValueError if the spectrum has no voxel or the voxel misses the DWI."""
+        from .roi_geometry import box_mask_on_grid
+
+        s = spectrumNodes.spectrum
+        if s.voxel_center_ras is None or s.voxel_size_mm is None:
+            raise ValueError(f"{s.source_path}: the spectrum has no voxel position; draw the ROI instead")
+        dwi = self.dwiFromNode(dwiSequence)
+        mask = box_mask_on_grid(dwi.shape_kji, dwi.ijk_to_ras, s.voxel_center_ras, s.voxel_size_mm,
+                                s.voxel_orientation_ras)
+        if not mask.any():
+            raise ValueError(f"the MRS voxel of {s.source_path} lies outside the DWI '{dwiSequence.GetName()}'")
+        reference = nodes.add_scalar_volume(np.zeros(dwi.shape_kji, np.uint8), dwi.ijk_to_ras, "__vcfdiagnosis_grid__")
+        try:
+            segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+            segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+            segment_id = segmentation.GetSegmentation().AddEmptySegment("mrs_voxel", "MRS voxel")
+            slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), segmentation, segment_id, reference)
+            segmentation.CreateDefaultDisplayNodes()
+        finally:
+            slicer.mrmlScene.RemoveNode(reference.GetDisplayNode())
+            slicer.mrmlScene.RemoveNode(reference)
+        return segmentation
+
+    def exportCase(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True) -> dict:
+        """Write a processed case to ``outputDir``; return ``{what: path}``.
+
+        Files: ``maps/<S0|D|Dstar|f|ADC|R2|status>.nrrd`` (DWI grid), ``roi.seg.nrrd``, ``results.tsv`` (full
+        precision), ``mrs.json`` (if a spectrum was given), ``<case_id>.mrb`` (the whole scene) and
+        ``report.png``/``report.pdf``. Existing files are replaced only with ``overwrite``.
+        """
+        out = Path(outputDir)
+        written = {}
+        for stem, node in case.map_nodes.items():
+            written[f"map_{stem}"] = nodes.write_node(node, str(out / "maps" / f"{stem}.nrrd"), overwrite)
+        written["roi"] = nodes.write_node(case.roi_segmentation, str(out / "roi.seg.nrrd"), overwrite)
+        from .results import write_results_tsv
+
+        written["results"] = write_results_tsv(out / "results.tsv", case.rows, overwrite)
+        if case.spectrum is not None:
+            with atomic_output(out / "mrs.json", overwrite) as temporary:
+                temporary.write_text(json.dumps(case.spectrum.result.to_dict(), indent=1))
+            written["mrs"] = str(out / "mrs.json")
+        if report:
+            from .case_analysis import MrsVoxel
+            from .report import render_case_report
+
+            s = case.spectrum.spectrum if case.spectrum else None
+            voxel = (MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
+                     if s is not None and s.voxel_center_ras is not None else None)
+            png, pdf = render_case_report(str(out / "report.png"), str(out / "report.pdf"), case_id=case.case_id,
+                                          dwi=case.dwi, masks=case.masks, rows=case.rows, maps=case.maps,
+                                          mrs=case.spectrum.result if case.spectrum else None, mrs_voxel=voxel,
+                                          overwrite=overwrite)
+            written.update(report_png=png, report_pdf=pdf)
+        written["scene"] = self.saveSceneBundle(str(out / f"{case.case_id}.mrb"), overwrite)
+        return written
+
     def _segmentationFrom(self, roi, name: str):
         """Return a segmentation node from a segmentation node, a label map node or a file path."""
         if isinstance(roi, (str, Path)):

@@ -210,7 +210,6 @@ def status_color_table(descriptions: dict, name: str = "VCFDiagnosis fit status"
     table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
     table.SetTypeToUser()
     table.SetNumberOfColors(max(descriptions) + 1)
-    table.SetNamesInitialised(True)
     for code, text in descriptions.items():
         r, g, b = colors.get(int(code), (0.5, 0.5, 0.5))
         table.SetColor(int(code), text, r, g, b, 0.0 if int(code) == 1 else 1.0)
@@ -342,3 +341,22 @@ def add_results_table(rows: list[dict], name: str, table=None):
             table.SetColumnUnitLabel(column.name, column.unit)
         table.SetColumnDescription(column.name, column.description)
     return table
+
+
+def write_node(node, path: str, overwrite: bool = False) -> str:
+    """Write a storable node (volume, segmentation, table, markups) to ``path`` atomically; return the path.
+
+    The file format follows the extension (``.nrrd``, ``.nii.gz``, ``.seg.nrrd``, ``.mrk.json``, ...), as
+    Slicer's storage nodes choose it.
+    """
+    from .atomic import atomic_output
+
+    storage = node.CreateDefaultStorageNode()
+    if storage is None:
+        raise ValueError(f"node '{node.GetName()}' ({node.GetClassName()}) cannot be written to a file")
+    storage.UnRegister(None)  # the Python variable owns the new object (as Slicer's scripts do)
+    with atomic_output(path, overwrite) as temporary:
+        storage.SetFileName(str(temporary))
+        if not storage.WriteData(node):
+            raise OSError(f"{path}: writing '{node.GetName()}' failed")
+    return str(path)

@@ -1,17 +1,19 @@
-"""``vcfdiagnosis demo``: a synthetic patient through the pipeline, headless, with a scene bundle.
+"""``vcfdiagnosis demo``: a synthetic patient through the whole pipeline, headless.
 
-Writes ``OUT/phantoms/<case_id>/`` (DICOM DWI, ROI, spectra, truth) and ``OUT/<case_id>.mrb`` (the Slicer
-scene: DWI sequence indexed by b-value, lesion segmentation, truth table), then prints what it produced.
+Writes ``OUT/phantoms/<case_id>/`` (the phantom: DICOM DWI, ROI, spectra, truth) and ``OUT/<case_id>/``
+(what ``vcfdiagnosis run`` writes for it: maps, ``results.tsv``, ``mrs.json``, report PNG/PDF and the
+``.mrb`` scene), then prints the results beside the phantom's truth.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
 NAME = "demo"
-HELP = "generate a synthetic patient, load it into an MRML scene through the Logic and save a .mrb bundle"
+HELP = "run a synthetic patient through the whole pipeline (phantom -> fit -> MRS -> models -> report, .mrb)"
 
 
 def add_arguments(parser) -> None:
@@ -27,28 +29,25 @@ def run(args) -> int:
     from .. import headless
 
     headless.initialize()
-    from ..logic import RESEARCH_USE_NOTE, VCFDiagnosisLogic
+    from ..logic import VCFDiagnosisLogic
+    from ..phantom import generate_patient
+    from .run import print_case, run_case
 
     out = Path(args.out)
-    logic = VCFDiagnosisLogic()
     try:
-        case = logic.createPhantomCase(str(out / "phantoms"), seed=args.seed, group=args.group, vendor=args.vendor,
-                                       force=args.force)
-        bundle = logic.saveSceneBundle(str(out / f"{case.case_id}.mrb"), overwrite=args.force)
-    except (OSError, ValueError) as error:
+        patient = generate_patient(out / "phantoms", seed=args.seed, group=args.group, vendor=args.vendor,
+                                   force=args.force)
+        case_args = argparse.Namespace(
+            dwi=str(patient.dwi_dir), roi=str(patient.segmentation_path), spectrum=str(patient.rda_path),
+            case_id=patient.case_id, method=None, b_threshold=200.0, maps="roi", model_inputs="roi_mean_fit",
+            no_report=False, out=str(out / patient.case_id), force=args.force)
+        case, written = run_case(case_args, VCFDiagnosisLogic())
+    except (OSError, ValueError, ImportError) as error:
         print(f"vcfdiagnosis demo: {error}", file=sys.stderr)
         return 1
-    dwi = logic.dwiFromNode(case.dwi_sequence)
-    segment_count = case.roi_segmentation.GetSegmentation().GetNumberOfSegments()
-    print(f"Synthetic patient {case.case_id} ({args.group}, {args.vendor}-style DICOM) in {out / 'phantoms'}")
-    print(f"  DWI: {dwi.data.shape[0]} b-values {', '.join(f'{b:g}' for b in dwi.bvalues_s_mm2)} s/mm2, "
-          f"grid {' x '.join(str(n) for n in dwi.shape_kji[::-1])}, "
-          f"spacing {', '.join(f'{s:.2f}' for s in dwi.spacing_mm)} mm")
-    print(f"  ROI: segmentation '{case.roi_segmentation.GetName()}' with {segment_count} segment(s)")
-    table = case.truth_table
-    print(f"  Truth ({table.GetName()}):")
-    for row in range(table.GetNumberOfRows()):
-        print(f"    {table.GetCellText(row, 0):<24} {float(table.GetCellText(row, 1)):.6g} {table.GetCellText(row, 2)}")
-    print(f"Scene bundle: {bundle}")
-    print(f"Done in {time.perf_counter() - started:.1f} s. {RESEARCH_USE_NOTE}")
+    lesion = patient.truth["lesion"]
+    print(f"Synthetic patient {patient.case_id} ({args.group}, {args.vendor}-style DICOM): {patient.case_dir}")
+    print(f"  truth: D {lesion['D_mm2_s']:.4g} mm2/s, D* {lesion['Dstar_mm2_s']:.4g} mm2/s, "
+          f"f {lesion['f_fraction']:.3f}, FF {lesion['FF_percent']:.3g} %")
+    print_case(case, written, time.perf_counter() - started)
     return 0

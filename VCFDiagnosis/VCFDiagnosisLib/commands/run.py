@@ -1,0 +1,77 @@
+"""``vcfdiagnosis run``: one case from files to maps, results table, scene bundle and report, headless."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+NAME = "run"
+HELP = "process one case (DWI + ROI and/or spectrum): maps, results.tsv, .mrb and report (research use only)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--dwi", required=True, help="DWI: a DICOM folder (or anything the DWI loader reads)")
+    parser.add_argument("--roi", help="ROI: .seg.nrrd segmentation or a NIfTI/NRRD label map, any grid in the same "
+                                      "physical space (default: the MRS voxel)")
+    parser.add_argument("--spectrum", help="single-voxel spectrum: .rda, DICOM MRS, .IMA, .SPAR/.SDAT, NIfTI-MRS")
+    parser.add_argument("--case-id", help="case identifier for results and report (default: the DWI series name)")
+    parser.add_argument("--method", help="IVIM fit method (default: the engine's default)")
+    parser.add_argument("--b-threshold", type=float, default=200.0, help="segmented-fit b threshold, s/mm2")
+    parser.add_argument("--maps", choices=("roi", "volume", "none"), default="roi",
+                        help="voxelwise maps inside the ROIs (default), for the whole volume, or none")
+    parser.add_argument("--model-inputs", choices=("roi_mean_fit", "map_mean", "map_median"), default="roi_mean_fit",
+                        help="D, D*, f fed to the study's models (default: fit of the ROI-mean signal)")
+    parser.add_argument("--no-report", action="store_true", help="skip the PNG/PDF report")
+    parser.add_argument("--out", required=True, help="output folder for this case")
+    parser.add_argument("--force", action="store_true", help="replace existing outputs")
+
+
+def run_case(args, logic) -> tuple[object, dict]:
+    """Process and export one case as the command line describes; return (CaseResult, written files)."""
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise FileExistsError(f"{out}: not empty; use --force to replace its outputs")
+    sequence, _ = logic.loadDwi(args.dwi, name=args.case_id and f"{args.case_id} DWI")
+    spectrum = logic.loadSpectrum(args.spectrum, name=args.case_id) if args.spectrum else None
+    if args.roi:
+        roi = args.roi
+    elif spectrum is not None:
+        roi = logic.roiFromMrsVoxel(spectrum, sequence)
+    else:
+        raise ValueError("an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the ROI) is needed")
+    case = logic.processCase(sequence, roi, spectrum, caseId=args.case_id, method=args.method,
+                             bThreshold=args.b_threshold, maps=args.maps, modelInputs=args.model_inputs)
+    return case, logic.exportCase(case, str(out), overwrite=args.force, report=not args.no_report)
+
+
+def print_case(case, written: dict, seconds: float) -> None:
+    """Print the results rows and the files written."""
+    from ..study_models import RESEARCH_USE_NOTE
+
+    for row in case.rows:
+        print(f"{row['case_id']} / {row['roi']}: {row['status']}"
+              + (f" ({row['message']})" if row["message"] else ""))
+        print(f"  D {row['D']:.4g} mm2/s, D* {row['Dstar']:.4g} mm2/s, f {row['f']:.3f}, ADC {row['ADC']:.4g} mm2/s,"
+              f" LWR {row['LWR']:.4g}, FF {row['FF']:.3g} %")
+        print(f"  P_IVIM {row['P_IVIM']:.3g}, P_combined {row['P_combined']:.3g} -> {row['prediction'] or '-'}"
+              f" ({row['prediction_model'] or 'no model'})")
+    for what, path in written.items():
+        print(f"  {what:<12} {path}")
+    print(f"Done in {seconds:.1f} s. {RESEARCH_USE_NOTE}")
+
+
+def run(args) -> int:
+    started = time.perf_counter()
+    from .. import headless
+
+    headless.initialize()
+    from ..logic import VCFDiagnosisLogic
+
+    try:
+        case, written = run_case(args, VCFDiagnosisLogic())
+    except (OSError, ValueError, TypeError, ImportError) as error:
+        print(f"vcfdiagnosis run: {error}", file=sys.stderr)
+        return 1
+    print_case(case, written, time.perf_counter() - started)
+    return 0
