@@ -1,0 +1,211 @@
+"""4D NIfTI + FSL ``.bval`` into a :class:`~.volume.DwiVolume`, and 3D map output on the same grid.
+
+Reading (SimpleITK):
+
+* ``dwi.nii.gz`` (or ``.nii``) must be 4D, one volume per entry of ``dwi.bval`` (FSL format: b-values in
+  s/mm2 separated by white space, one row) found next to it with the same stem (``.bvals`` also accepted);
+* b-values are sorted ascending; volumes whose b-values differ by at most ``b_tolerance_s_mm2``
+  (default 1 s/mm2) are averaged into one (e.g. the directions of a trace acquisition);
+* geometry: SimpleITK's LPS origin/spacing/direction of the first three axes, converted to RAS
+  (ITK refuses non-orthonormal direction cosines, i.e. sheared affines, with a message);
+* known limitation: ITK's NIfTI reader turns NaN samples into 0, so a NaN in the file reaches the fit
+  as a zero signal (a zero b = 0 signal is still reported as invalid/background).
+
+Writing: each map is a 3D NIfTI with the input's origin, spacing and direction (float32 maps, uint8
+status), written to a temporary file in the target folder and moved into place with ``os.replace`` so a
+reader never sees a half-written file. Existing outputs are refused unless ``force=True``.
+Every problem is raised as :class:`NiftiDwiError` whose message names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import DwiInputError
+from .volume import LPS_TO_RAS, DwiVolume
+
+DEFAULT_B_TOLERANCE_S_MM2 = 1.0
+_NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+class NiftiDwiError(DwiInputError):
+    """A NIfTI DWI, b-value file, mask or output path is unusable; the message names the file and why."""
+
+    def __init__(self, path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in _NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def bval_path_for(nifti_path) -> Path:
+    """Return the FSL b-value file next to ``nifti_path`` (same stem, ``.bval`` or ``.bvals``)."""
+    path = Path(nifti_path)
+    stem = _stem(path)
+    for ext in (".bval", ".bvals"):
+        candidate = path.with_name(stem + ext)
+        if candidate.is_file():
+            return candidate
+    raise NiftiDwiError(path, f"no b-value file {stem}.bval next to it (FSL format, one b-value per volume)")
+
+
+def read_fsl_bval(path) -> np.ndarray:
+    """Read an FSL ``.bval`` file (white-space separated numbers, s/mm2)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NiftiDwiError(path, f"cannot read the b-value file ({exc.__class__.__name__})") from exc
+    try:
+        b = np.array([float(tok) for tok in text.split()], dtype=float)
+    except ValueError as exc:
+        raise NiftiDwiError(path, "b-value file holds something that is not a number") from exc
+    if b.size == 0:
+        raise NiftiDwiError(path, "b-value file is empty")
+    if not np.isfinite(b).all() or (b < 0).any():
+        raise NiftiDwiError(path, "b-values must be finite and >= 0 s/mm2")
+    return b
+
+
+def _itk_reason(exc: Exception) -> str:
+    """Return ITK's own one-line reason from a SimpleITK exception text (or a generic phrase)."""
+    text = str(exc)
+    if "ITK ERROR:" in text:
+        return text.split("ITK ERROR:", 1)[1].strip().splitlines()[0].split(": ", 1)[-1].strip()
+    return "not a readable image"
+
+
+def _geometry_ras(image: sitk.Image) -> np.ndarray:
+    """Return the 4x4 ijk -> RAS matrix of the first three axes of a SimpleITK image."""
+    dim = image.GetDimension()
+    direction = np.array(image.GetDirection(), dtype=float).reshape(dim, dim)[:3, :3]
+    spacing = np.array(image.GetSpacing(), dtype=float)[:3]
+    origin = np.array(image.GetOrigin(), dtype=float)[:3]
+    lps = np.eye(4)
+    lps[:3, :3] = direction * spacing[None, :]
+    lps[:3, 3] = origin
+    return LPS_TO_RAS @ lps
+
+
+def _group_bvalues(b: np.ndarray, tol: float) -> list[np.ndarray]:
+    """Return index groups of b-values (sorted ascending) closer than ``tol`` to their neighbour."""
+    order = np.argsort(b, kind="stable")
+    groups, current = [], [order[0]]
+    for i in order[1:]:
+        if b[i] - b[current[-1]] <= tol:
+            current.append(i)
+        else:
+            groups.append(np.array(current))
+            current = [i]
+    groups.append(np.array(current))
+    return groups
+
+
+def read_dwi_nifti(path, bval_path=None, b_tolerance_s_mm2: float = DEFAULT_B_TOLERANCE_S_MM2) -> DwiVolume:
+    """Read a 4D NIfTI DWI and its ``.bval`` into a :class:`DwiVolume` (sorted, duplicates averaged)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NiftiDwiError(path, "file not found")
+    bval_file = Path(bval_path) if bval_path is not None else bval_path_for(path)
+    b = read_fsl_bval(bval_file)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise NiftiDwiError(path, f"not a readable NIfTI image ({_itk_reason(exc)})") from exc
+    if image.GetDimension() != 4:
+        raise NiftiDwiError(path, f"expected a 4D DWI (x, y, z, b), got a {image.GetDimension()}D image")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise NiftiDwiError(path, "vector/RGB pixels are not a DWI")
+    data = sitk.GetArrayFromImage(image)  # [t, k, j, i]
+    if data.shape[0] != b.size:
+        raise NiftiDwiError(path, f"has {data.shape[0]} volumes but {bval_file.name} lists {b.size} b-values")
+    groups = _group_bvalues(b, float(b_tolerance_s_mm2))
+    averaged = np.empty((len(groups),) + data.shape[1:], dtype=np.float32)
+    b_out = np.empty(len(groups))
+    for g, idx in enumerate(groups):
+        averaged[g] = data[idx].astype(np.float64).mean(axis=0)
+        b_out[g] = b[idx].mean()
+    meta = {"source": str(path), "bval_file": str(bval_file), "volumes_per_b": [len(g) for g in groups]}
+    return DwiVolume(b_out, averaged, _geometry_ras(image), meta)
+
+
+def read_mask_nifti(path, dwi: DwiVolume, atol_mm: float = 1e-3) -> np.ndarray:
+    """Read a 3D mask NIfTI (non-zero = inside) that must lie on the DWI's grid; return bool [k, j, i]."""
+    path = Path(path)
+    if not path.is_file():
+        raise NiftiDwiError(path, "mask file not found")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise NiftiDwiError(path, f"mask is not a readable NIfTI image ({_itk_reason(exc)})") from exc
+    arr = sitk.GetArrayFromImage(image)
+    if image.GetDimension() == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.shape != dwi.shape_kji:
+        raise NiftiDwiError(path, f"mask grid {arr.shape[::-1]} (i, j, k) differs from the DWI grid "
+                                  f"{dwi.shape_kji[::-1]}")
+    if not np.allclose(_geometry_ras(image), dwi.ijk_to_ras, atol=atol_mm):
+        raise NiftiDwiError(path, "mask has the DWI's matrix size but a different position/orientation/spacing")
+    return np.asarray(arr != 0)
+
+
+def _image_on_grid(array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> sitk.Image:
+    image = sitk.GetImageFromArray(array_kji)
+    lps = LPS_TO_RAS @ np.asarray(ijk_to_ras, dtype=float)
+    spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    image.SetSpacing([float(s) for s in spacing])
+    image.SetDirection([float(v) for v in (lps[:3, :3] / spacing[None, :]).reshape(-1)])
+    image.SetOrigin([float(v) for v in lps[:3, 3]])
+    return image
+
+
+def write_map_nifti(path, array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> Path:
+    """Write one 3D map (array ``[k, j, i]``, its dtype kept) atomically on the grid ``ijk_to_ras``."""
+    path = Path(path)
+    image = _image_on_grid(np.ascontiguousarray(array_kji), ijk_to_ras)
+    # a hidden sibling created by the writer itself (normal permissions), then an atomic rename
+    tmp = str(path.with_name(f".{_stem(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.nii.gz"))
+    try:
+        sitk.WriteImage(image, tmp, True)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, force: bool = False) -> list[Path]:
+    """Write ``{stem: array [k, j, i]}`` as ``out_dir/<stem>.nii.gz``; status as uint8, the rest float32.
+
+    Refuses (NiftiDwiError, nothing written) if any target exists and ``force`` is False.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NiftiDwiError(out, "output path exists and is not a folder")
+    targets = {stem: out / f"{stem}.nii.gz" for stem in maps}
+    existing = [p for p in targets.values() if p.exists()]
+    if existing and not force:
+        raise NiftiDwiError(existing[0], f"output exists ({len(existing)} of {len(targets)} maps); "
+                                         "use --force to overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NiftiDwiError(out, f"cannot create the output folder ({exc.strerror})") from exc
+    written = []
+    for stem, array in maps.items():
+        dtype = np.uint8 if stem == "status" else np.float32
+        written.append(write_map_nifti(targets[stem], np.asarray(array).astype(dtype), ijk_to_ras))
+    return written

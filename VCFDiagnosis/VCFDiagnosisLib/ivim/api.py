@@ -1,0 +1,421 @@
+"""The documented console/CLI entry points of the IVIM engine.
+
+Example (b on the LAST axis, any leading shape)::
+
+    from VCFDiagnosisLib.ivim import fit_ivim, roi_statistics
+    maps = fit_ivim([0, 50, 100, 150, 200, 400, 600, 800], signal, method="map", b_threshold_s_mm2=200)
+    maps.D_mm2_s, maps.Dstar_mm2_s, maps.f_fraction, maps.S0, maps.ADC_mm2_s, maps.R2, maps.status
+
+Model and units: see :mod:`.model` (D* total, mm2/s). Statuses: :class:`.status.FitStatus`.
+Bounds: :class:`.bounds.IvimBounds`. Methods (:data:`METHODS`):
+
+* ``"segmented"``: :mod:`.segmented` (MITK-style three steps, b threshold default 200 s/mm2);
+* ``"seg-nlls"``: D from the segmented step, then S0, f, D* by bounded LM (:mod:`.nlls`) with D fixed;
+* ``"nlls"``: bounded LM on all four parameters, initialised by the segmented fit;
+* ``"map"`` (default): seg-nlls, then the 4-parameter bounded fit with a log-normal prior on D*
+  (median 0.03 mm2/s, log-SD 1): cost ``SSR + (sigma^2 / 1^2) (ln D* - ln 0.03)^2`` where sigma^2 is the
+  voxel's noise variance estimated from the residual of the unregularised 4-parameter fit (n_b - 4
+  degrees of freedom, floored at a quarter of the chunk median). It is the maximum a posteriori estimate
+  under flat priors on S0, D, f; on noiseless data sigma = 0 and it equals NLLS exactly;
+* ``"adc"``: mono-exponential ADC only (:mod:`.adc`); every method also returns the ADC map.
+
+Voxels are screened first (:mod:`.masking`): invalid signals -> INVALID_INPUT, background ->
+NOT_FITTED. Work is vectorised over cache-sized blocks of voxels spread over a thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from .adc import adc_range_mask, fit_adc_rows
+from .bounds import IvimBounds
+from .masking import DEFAULT_BACKGROUND_FRACTION, background_mask, invalid_signal
+from .nlls import lm_fit
+from .segmented import fit_segmented
+from .status import FitStatus
+
+#: Fit methods accepted by :func:`fit_ivim`, with a one-line description each.
+METHODS: dict[str, str] = {
+    "map": "Bayesian MAP: seg-nlls, then a bounded fit of all four parameters with a weak log-normal "
+           "prior on D* (default; best on the OSIPI benchmark)",
+    "nlls": "segmented initialisation, then bounded non-linear least squares on S0, D, f, D*",
+    "seg-nlls": "D from b >= threshold, then bounded non-linear least squares on S0, f, D* with D fixed",
+    "segmented": "D from b >= threshold, f from the intercept, D* from the low-b residual",
+    "adc": "mono-exponential ADC only (IVIM maps NaN)",
+}
+DEFAULT_METHOD = "map"
+DEFAULT_B_THRESHOLD_S_MM2 = 200.0
+#: IVIM needs a reference (near b = 0) image: the lowest b-value must not exceed this (s/mm2).
+MAX_REFERENCE_B_S_MM2 = 20.0
+#: f at or below this is "no perfusion": D* is then undefined and reported NaN (f above 1 - this: D NaN).
+F_UNDEFINED_TOL = 1e-6
+#: MAP method: log-normal prior on D*, median 0.03 mm2/s, log-SD 1 (95 % interval 0.004-0.21 mm2/s,
+#: about the default bound box); weakly informative, centred on typical tissue/marrow D* values.
+DSTAR_PRIOR_MEDIAN_MM2_S = 0.03
+DSTAR_PRIOR_LOG_SD = 1.0
+_B_SCALE = 1e-3  # s/mm2 -> ms/um2 (internal units)
+#: voxels per vectorised block (cache-sized); blocks of one iteration run in parallel threads.
+BLOCK_SIZE = 4096
+
+
+@dataclass
+class IvimMaps:
+    """Per-voxel fit results, each array of the signal's leading shape.
+
+    ``S0`` in signal units; ``D_mm2_s``, ``Dstar_mm2_s`` (total pseudo-diffusion) and ``ADC_mm2_s`` in
+    mm2/s; ``f_fraction`` in [0, 1]; ``R2`` the coefficient of determination of the fitted model (IVIM
+    model, or the mono-exponential for ``method="adc"``); ``status`` uint8 :class:`FitStatus` codes.
+    Voxels that were not fitted or could not be fitted are NaN in every float map.
+    """
+
+    S0: np.ndarray
+    D_mm2_s: np.ndarray
+    Dstar_mm2_s: np.ndarray
+    f_fraction: np.ndarray
+    ADC_mm2_s: np.ndarray
+    R2: np.ndarray
+    status: np.ndarray
+    method: str = DEFAULT_METHOD
+    bvalues_s_mm2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    b_threshold_s_mm2: float = DEFAULT_B_THRESHOLD_S_MM2
+
+    #: file stem of each map (as written by ``vcfdiagnosis fit``) -> attribute name
+    MAP_NAMES: ClassVar[dict[str, str]] = {
+        "S0": "S0",
+        "D": "D_mm2_s",
+        "Dstar": "Dstar_mm2_s",
+        "f": "f_fraction",
+        "ADC": "ADC_mm2_s",
+        "R2": "R2",
+        "status": "status",
+    }
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Return ``{file stem: array}`` for S0, D, Dstar, f, ADC, R2 and status."""
+        return {stem: getattr(self, attr) for stem, attr in self.MAP_NAMES.items()}
+
+    def status_counts(self) -> dict[str, int]:
+        """Return the number of voxels per status name."""
+        return {s.name: int(np.count_nonzero(self.status == s)) for s in FitStatus}
+
+
+def prepare_bvalues(bvalues_s_mm2, signal) -> tuple[np.ndarray, np.ndarray]:
+    """Validate, sort and de-duplicate b-values; return ``(b_unique, signal)``.
+
+    Duplicated b-values are averaged (signal mean over the repeats). Raises ValueError for a b-value
+    array that is not 1D, not finite, negative, or does not match the signal's last axis. A floating
+    signal with sorted, distinct b-values is returned without a copy (float32 stays float32; the fit
+    converts each chunk to float64); anything else comes back as float64.
+    """
+    b = np.asarray(bvalues_s_mm2, dtype=float)
+    y = np.asarray(signal)
+    if not np.issubdtype(y.dtype, np.floating):
+        y = y.astype(float)
+    if b.ndim != 1 or b.size == 0:
+        raise ValueError(f"bvalues must be a non-empty 1D array, got shape {b.shape}")
+    if not np.isfinite(b).all():
+        raise ValueError("bvalues must be finite")
+    if (b < 0).any():
+        raise ValueError(f"bvalues must be >= 0 s/mm2, got {b[b < 0].tolist()}")
+    if y.ndim == 0 or y.shape[-1] != b.size:
+        raise ValueError(
+            f"signal's last axis must hold one value per b-value: {b.size} b-values, signal shape {y.shape}"
+        )
+    if b.size > 1 and (np.diff(b) > 0).all():
+        return b, y
+    order = np.argsort(b, kind="stable")
+    b, y = b[order], y[..., order].astype(float)
+    uniq, start, counts = np.unique(b, return_index=True, return_counts=True)
+    if uniq.size != b.size:
+        y = np.add.reduceat(y, start, axis=-1) / counts
+    return uniq, y
+
+
+def _check_protocol(b: np.ndarray, method: str, threshold: float, adc_sel: np.ndarray) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    if np.count_nonzero(adc_sel) < 2:
+        raise ValueError(f"ADC needs at least 2 distinct b-values in its range, got {b[adc_sel].tolist()}")
+    if method == "adc":
+        return
+    if b.size < 3:
+        raise ValueError(f"IVIM needs at least 3 distinct b-values, got {b.tolist()}")
+    if not np.isfinite(threshold) or threshold <= 0:
+        raise ValueError(f"b_threshold_s_mm2 must be a positive number, got {threshold}")
+    if np.count_nonzero(b >= threshold) < 2:
+        raise ValueError(f"IVIM needs at least 2 b-values >= the threshold {threshold:g} s/mm2, got {b.tolist()}")
+    if np.count_nonzero(b < threshold) < 1:
+        raise ValueError(f"IVIM needs at least 1 b-value below the threshold {threshold:g} s/mm2")
+
+
+def _r2(y: np.ndarray, model: np.ndarray) -> np.ndarray:
+    ss_res = np.einsum("ij,ij->i", y - model, y - model)
+    dev = y - y.mean(axis=1, keepdims=True)
+    ss_tot = np.einsum("ij,ij->i", dev, dev)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
+
+
+_FREE_NO_D = np.array([True, False, True, True])
+
+
+def _ivim_model(bk: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return p[:, 0, None] * ((1 - p[:, 2, None]) * np.exp(-bk * p[:, 1, None])
+                            + p[:, 2, None] * np.exp(-bk * p[:, 3, None]))
+
+
+def _residual_variance(bk: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-row noise variance estimate ``SSR / (n_b - 4)`` of a fit (undefined D* -> no perfusion)."""
+    q = p.copy()
+    q[:, 3] = np.where(np.isfinite(q[:, 3]), q[:, 3], 1.0)
+    r = y - _ivim_model(bk, q)
+    return np.einsum("ij,ij->i", r, r) / max(bk.size - 4, 1)
+
+
+def _blockwise(func, n: int, block: int, pool) -> list:
+    """Apply ``func(slice)`` to consecutive blocks of ``range(n)`` (in the pool if given)."""
+    slices = [slice(i, min(i + block, n)) for i in range(0, n, block)]
+    if pool is not None and len(slices) > 1:
+        return list(pool.map(func, slices))
+    return [func(sl) for sl in slices]
+
+
+def _refine(bk, y, p, status, lower, upper, free, max_iterations, kappa=None, pool=None) -> None:
+    """Run the bounded LM from ``p`` on rows not INVALID; update ``p`` and ``status`` in place."""
+    go = status != FitStatus.INVALID_INPUT
+    if not go.any():
+        return
+    p0 = p[go].copy()
+    p0[:, 2] = np.clip(p0[:, 2], max(lower[2], 0.02), min(upper[2], 0.98))
+    p0[:, 3] = np.where(np.isfinite(p0[:, 3]), p0[:, 3], np.sqrt(lower[3] * upper[3]))
+    pf, _, conv = lm_fit(bk, y[go], p0, lower, upper, free=free, max_iterations=max_iterations,
+                         prior_kappa=None if kappa is None else kappa[go],
+                         prior_mu=float(np.log(DSTAR_PRIOR_MEDIAN_MM2_S / _B_SCALE)), pool=pool,
+                         block_size=BLOCK_SIZE)
+    width = upper - lower
+    fit_mask = np.ones(4, bool) if free is None else np.asarray(free, bool)
+    on_bound = (pf <= lower + 1e-9 * width) | (pf >= upper - 1e-9 * width)
+    at_bound = (on_bound & fit_mask).any(axis=1)
+    if free is not None:  # fixed parameters keep the bound flag of the previous stage
+        at_bound |= (status[go] == FitStatus.HIT_BOUND) & (on_bound & ~fit_mask).any(axis=1)
+    st = np.where(conv, np.where(at_bound, FitStatus.HIT_BOUND, FitStatus.OK), FitStatus.NOT_CONVERGED)
+    p[go] = pf
+    status[go] = st.astype(np.uint8)
+
+
+def _fit_rows(
+    bk: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    threshold_k: float,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    adc_sel: np.ndarray,
+    ivim_possible: bool,
+    max_iterations: int,
+    pool=None,
+) -> dict[str, np.ndarray]:
+    """Fit rows of valid, normalised signals (internal units). Returns internal-unit arrays."""
+    n = y.shape[0]
+    out = {"p": np.full((n, 4), np.nan), "status": np.full(n, FitStatus.INVALID_INPUT, np.uint8)}
+    parts = _blockwise(lambda sl: fit_adc_rows(bk[adc_sel], y[sl][:, adc_sel]), n, BLOCK_SIZE, pool)
+    adc_k, adc_s0, adc_status = (np.concatenate([q[i] for q in parts]) for i in range(3))
+    out["adc"] = adc_k
+    if method == "adc":
+        out["status"] = adc_status
+        out["p"][:, 0] = adc_s0
+        model = adc_s0[:, None] * np.exp(-bk[adc_sel] * adc_k[:, None])
+        out["r2"] = _r2(y[:, adc_sel], model)
+        return out
+    if not ivim_possible:
+        out["r2"] = np.full(n, np.nan)
+        return out
+    ref_ok = y[:, 0] > 0
+    parts = _blockwise(lambda sl: fit_segmented(bk, y[sl], threshold_k, lower, upper), n, BLOCK_SIZE, pool)
+    p = np.concatenate([q[0] for q in parts])
+    status = np.concatenate([q[1] for q in parts])
+    status[~ref_ok] = FitStatus.INVALID_INPUT
+    p[~ref_ok] = np.nan
+    if method == "seg-nlls":
+        _refine(bk, y, p, status, lower, upper, _FREE_NO_D, max_iterations, pool=pool)
+    elif method == "nlls":
+        _refine(bk, y, p, status, lower, upper, None, max_iterations, pool=pool)
+    elif method == "map":
+        _refine(bk, y, p, status, lower, upper, _FREE_NO_D, max_iterations, pool=pool)
+        # noise level from the unregularised 4-parameter fit (n_b - 4 degrees of freedom)
+        p_free, st_free = p.copy(), status.copy()
+        _refine(bk, y, p_free, st_free, lower, upper, None, max_iterations, pool=pool)
+        go = status != FitStatus.INVALID_INPUT
+        sig2 = _residual_variance(bk, y[go], p_free[go])
+        if sig2.size:
+            sig2 = np.maximum(sig2, 0.25 * np.median(sig2))
+        kappa = np.zeros(y.shape[0])
+        kappa[go] = sig2 / DSTAR_PRIOR_LOG_SD**2
+        _refine(bk, y, p, status, lower, upper, None, max_iterations, kappa=kappa, pool=pool)
+    bad = status == FitStatus.INVALID_INPUT
+    p[bad] = np.nan
+    q = p.copy()
+    q[:, 3] = np.where(np.isfinite(q[:, 3]), q[:, 3], 1.0)
+    model = _ivim_model(bk, q)
+    out["p"], out["status"], out["r2"] = p, status, _r2(y, model)
+    return out
+
+
+def fit_ivim(
+    bvalues_s_mm2,
+    signal,
+    method: str = DEFAULT_METHOD,
+    b_threshold_s_mm2: float = DEFAULT_B_THRESHOLD_S_MM2,
+    mask=None,
+    *,
+    bounds: IvimBounds | None = None,
+    auto_mask: bool = True,
+    background_fraction: float = DEFAULT_BACKGROUND_FRACTION,
+    adc_b_range_s_mm2: tuple[float, float] | None = None,
+    max_iterations: int = 100,
+    chunk_size: int = 262144,
+    n_threads: int | None = None,
+) -> IvimMaps:
+    """Fit the IVIM model (and the mono-exponential ADC) voxel-wise; return :class:`IvimMaps`.
+
+    Parameters
+    ----------
+    bvalues_s_mm2: b-values in s/mm2, one per entry of the signal's last axis; any order, duplicates
+        are averaged.
+    signal: array ``(..., n_b)`` of magnitude signals (b on the LAST axis, any leading shape).
+    method: one of :data:`METHODS` (default ``"nlls"``).
+    b_threshold_s_mm2: segmented split; D is fitted on ``b >= threshold`` (default 200).
+    mask: optional boolean array of the leading shape; voxels outside are NOT_FITTED.
+    bounds: :class:`IvimBounds` (defaults documented there).
+    auto_mask: skip background voxels automatically (rule in :mod:`.masking`).
+    background_fraction: the automatic background threshold relative to the bright foreground.
+    adc_b_range_s_mm2: closed b range of the ADC fit (default: all b-values).
+    max_iterations: Levenberg-Marquardt iteration limit (voxels beyond it: NOT_CONVERGED).
+    chunk_size: voxels fitted together (bounds the memory: ~1 kB per voxel); each chunk is processed
+        in cache-sized blocks spread over ``n_threads`` worker threads (default: all CPUs).
+
+    Raises ValueError for invalid calls: mismatched shapes, negative or non-finite b-values, fewer than
+    3 distinct b-values (IVIM) or 2 (ADC), a threshold leaving < 2 b-values above or none below it,
+    an unknown method or a mask of the wrong shape. Bad *voxels* never raise: they get NaN and a status.
+    """
+    b, y = prepare_bvalues(bvalues_s_mm2, signal)
+    bounds = bounds or IvimBounds()
+    bounds.validate()
+    adc_sel = adc_range_mask(b, adc_b_range_s_mm2)
+    threshold = float(b_threshold_s_mm2)
+    _check_protocol(b, method, threshold, adc_sel)
+    lead = y.shape[:-1]
+    rows = y.reshape(-1, b.size)
+    n = rows.shape[0]
+    if mask is not None:
+        m = np.asarray(mask)
+        if m.shape != lead:
+            raise ValueError(f"mask shape {m.shape} does not match the signal's voxel shape {lead}")
+        inside = m.reshape(-1).astype(bool)
+    else:
+        inside = np.ones(n, dtype=bool)
+
+    status = np.full(n, FitStatus.NOT_FITTED, dtype=np.uint8)
+    invalid = invalid_signal(rows)
+    fitted = inside.copy()
+    if auto_mask:
+        fitted &= ~background_mask(rows, background_fraction, inside)
+        # invalid voxels (NaN/inf, negative reference, constant...) are reported as invalid, not as
+        # background; only an all-zero voxel (padding outside the field of view) counts as background
+        fitted |= inside & invalid & ~(rows == 0).all(axis=1)
+    status[fitted & invalid] = FitStatus.INVALID_INPUT
+    todo = np.flatnonzero(fitted & ~invalid)
+    screened_out = np.ones(n, dtype=bool)
+    screened_out[todo] = False
+
+    s0 = np.full(n, np.nan)
+    d = np.full(n, np.nan)
+    ds = np.full(n, np.nan)
+    f = np.full(n, np.nan)
+    adc = np.full(n, np.nan)
+    r2 = np.full(n, np.nan)
+    bk = b * _B_SCALE
+    lower = np.array([bounds.S0_relative[0], bounds.D_mm2_s[0] / _B_SCALE, bounds.f_fraction[0],
+                      bounds.Dstar_mm2_s[0] / _B_SCALE])
+    upper = np.array([bounds.S0_relative[1], bounds.D_mm2_s[1] / _B_SCALE, bounds.f_fraction[1],
+                      bounds.Dstar_mm2_s[1] / _B_SCALE])
+    ivim_possible = b[0] <= MAX_REFERENCE_B_S_MM2
+
+    def work(sel: np.ndarray, pool) -> None:
+        yr = rows[sel].astype(np.float64)
+        ref = yr.max(axis=1)
+        res = _fit_rows(bk, yr / ref[:, None], method, threshold * _B_SCALE, lower, upper, adc_sel,
+                        ivim_possible, max_iterations, pool)
+        p = res["p"]
+        s0[sel] = p[:, 0] * ref
+        d[sel] = p[:, 1] * _B_SCALE
+        f[sel] = p[:, 2]
+        ds[sel] = p[:, 3] * _B_SCALE
+        adc[sel] = res["adc"] * _B_SCALE
+        r2[sel] = res["r2"]
+        status[sel] = res["status"]
+
+    step = max(int(chunk_size), 1)
+    chunks = [todo[i:i + step] for i in range(0, todo.size, step)]
+    workers = n_threads or os.cpu_count() or 1
+    if workers > 1 and todo.size > BLOCK_SIZE:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for c in chunks:
+                work(c, pool)
+    else:
+        for c in chunks:
+            work(c, None)
+
+    no_values = (status == FitStatus.NOT_FITTED) | (status == FitStatus.INVALID_INPUT)
+    if method != "adc":
+        ds[f <= F_UNDEFINED_TOL] = np.nan
+        d[f >= 1.0 - F_UNDEFINED_TOL] = np.nan
+    for arr in (s0, d, ds, f, r2):
+        arr[no_values] = np.nan
+    adc[screened_out | ~np.isfinite(adc)] = np.nan  # the ADC survives an IVIM failure (e.g. no b = 0)
+
+    def shaped(a: np.ndarray) -> np.ndarray:
+        return a.reshape(lead)
+
+    return IvimMaps(
+        S0=shaped(s0),
+        D_mm2_s=shaped(d),
+        Dstar_mm2_s=shaped(ds),
+        f_fraction=shaped(f),
+        ADC_mm2_s=shaped(adc),
+        R2=shaped(r2),
+        status=shaped(status),
+        method=method,
+        bvalues_s_mm2=b,
+        b_threshold_s_mm2=threshold,
+    )
+
+
+def fit_roi_mean_signal(
+    bvalues_s_mm2, signal, mask, method: str = DEFAULT_METHOD, **kwargs
+) -> IvimMaps:
+    """Fit the mean signal of the voxels inside ``mask`` (leading shape of ``signal``); 0-d maps.
+
+    Voxels with any non-finite value are left out of the mean. ``kwargs`` go to :func:`fit_ivim`
+    (``auto_mask`` is off: the ROI is the user's choice). Raises ValueError for an empty ROI.
+    """
+    y = np.asarray(signal)
+    m = np.asarray(mask).astype(bool)
+    if y.ndim == 0 or m.shape != y.shape[:-1]:
+        raise ValueError(f"mask shape {m.shape} does not match the signal's voxel shape {y.shape[:-1]}")
+    roi = y[m].astype(np.float64)
+    roi = roi[np.isfinite(roi).all(axis=1)]
+    if roi.shape[0] == 0:
+        raise ValueError("the ROI contains no voxel with a finite signal")
+    kwargs.setdefault("auto_mask", False)
+    return fit_ivim(bvalues_s_mm2, roi.mean(axis=0), method=method, **kwargs)
+
+
+def fit_dwi_volume(dwi, **kwargs) -> IvimMaps:
+    """Fit a :class:`VCFDiagnosisLib.dwi.volume.DwiVolume`; the maps are indexed ``[k, j, i]``."""
+    return fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), **kwargs)
