@@ -1,90 +1,56 @@
-"""Classic (one image per file) multi-b diffusion DICOM into a :class:`~.volume.DwiVolume`.
+"""Multi-b diffusion DICOM (any mix of series, searched recursively) into a :class:`~.volume.DwiVolume`.
 
 What it reads (facts: ``design/FORMATS.md``):
 
-* the b-value from the standard Diffusion b-value (0018,9087), else Siemens (0019,100C), GE (0043,1039)
-  (first value modulo 1e9: GE adds a 1,000,000,000 bias for multi-b series) or Philips (2001,1003);
-* geometry from ImageOrientationPatient and each file's position along the slice normal (never from file
-  names or InstanceNumber); LPS is converted to RAS;
-* RescaleSlope/RescaleIntercept applied; several images at the same b and position (diffusion
-  directions) combined by geometric mean into the trace;
-* derived series (ADC, EADC, FA maps) refused with a message.
+* classic one-image-per-file series, Siemens mosaics (:mod:`.mosaic`) and enhanced multi-frame files
+  (:mod:`.enhanced`), each image becoming a :class:`~.frames.DicomFrame`;
+* the b-value from the standard (0018,9087) or per-frame MRDiffusionSequence, else Siemens (0019,100C),
+  GE (0043,1039) (bias of 1e9 removed) or Philips (2001,1003) (:mod:`.bvalues`);
+* RescaleSlope/Intercept (per frame for enhanced files) applied; directional images of one b combined
+  into the trace by geometric mean; Philips isotropic images mixed into directional ones dropped
+  (:mod:`.assemble`);
+* derived series and frames (ADC, EADC, FA maps, ISOTROPIC frames without a b-value) are never b-images:
+  a derived series is refused with a message, derived frames of a mixed file are excluded.
 
-Headers are read without pixels to index a folder; pixels are read only for the chosen series.
-Enhanced multi-frame and mosaic files are not handled yet (they are refused with a message).
+Indexing reads headers only (no pixel data); pixels are read once, for the chosen series only.
 """
 
 from __future__ import annotations
 
 import os
+import warnings as warnings_module
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pydicom
 
-from .volume import LPS_TO_RAS, DwiVolume
+from .assemble import assemble_dwi, raise_inconsistent
+from .bvalues import B_TOLERANCE_S_MM2, GE_BVALUE_BIAS, bvalue_from_header, first_number, group_bvalues
+from .enhanced import ENHANCED_MR_STORAGE, enhanced_acquisition, frames_from_enhanced, is_enhanced
+from .errors import DicomDwiError
+from .frames import DERIVED_IMAGE_TYPES, DicomFrame, frames_from_classic
+from .mosaic import is_mosaic
+from .pixels import read_dataset, read_frame_pixels
+from .volume import DwiVolume
 
-#: b-values closer than this (s/mm2) are the same shell; b below it counts as 0 (Philips stores b0 as 0.001).
-B_TOLERANCE_S_MM2 = 1.0
-GE_BVALUE_BIAS = 1_000_000_000
-DERIVED_IMAGE_TYPES = ("ADC", "EADC", "FA", "TRACE_ADC", "EXP")
-_INDEX_TAGS = [
-    "SOPClassUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "ImageType", "Manufacturer",
-    "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns", "NumberOfFrames",
-    "PatientID", "StudyInstanceUID", "StudyDate", "RepetitionTime", "EchoTime", "MagneticFieldStrength",
-    "SliceThickness", (0x0018, 0x9087), (0x0019, 0x0010), (0x0019, 0x100C), (0x0043, 0x0010),
-    (0x0043, 0x1039), (0x2001, 0x0010), (0x2001, 0x1003),
+__all__ = [
+    "B_TOLERANCE_S_MM2", "DERIVED_IMAGE_TYPES", "GE_BVALUE_BIAS", "DicomDwiError", "DicomFrame",
+    "DicomImageHeader", "DicomSeriesInfo", "bvalue_from_header", "group_bvalues", "index_dicom_files",
+    "index_dicom_folder", "load_dwi_dicom", "load_series", "select_dwi_series",
 ]
-_ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 
-
-class DicomDwiError(ValueError):
-    """A DICOM folder cannot give a usable multi-b DWI; the message says which file or series and why."""
-
-
-def _first_number(value) -> float | None:
-    """Return the first number of a DICOM value (number, multi-value, string or raw bytes), or None."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("ascii", errors="ignore").strip("\x00 ")
-    if isinstance(value, str):
-        value = value.split("\\")[0].strip()
-        return float(value) if value else None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return _first_number(value[0]) if len(value) else None
-    return float(value)
-
-
-def bvalue_from_header(ds: pydicom.Dataset) -> float | None:
-    """Return the b-value (s/mm2) of one classic DICOM image, or None if no known tag holds it."""
-    for tag in ((0x0018, 0x9087), (0x0019, 0x100C), (0x0043, 0x1039), (0x2001, 0x1003)):
-        if tag in ds:
-            b = _first_number(ds[tag].value)
-            if b is None:
-                continue
-            if tag == (0x0043, 0x1039):
-                b = b % GE_BVALUE_BIAS
-            return float(b)
-    return None
-
-
-@dataclass
-class DicomImageHeader:
-    """What indexing keeps of one file: path, series, b-value and geometry."""
-
-    path: str
-    series_uid: str
-    bvalue_s_mm2: float | None
-    orientation: tuple
-    position_lps: tuple
-    shape: tuple
+#: kept for code written against the first version (one classic file = one image)
+DicomImageHeader = DicomFrame
+_ENHANCED_MR = ENHANCED_MR_STORAGE
+_IMAGE_STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
+#: marks skipped files that look like DICOM but are damaged (named again when the series is incomplete)
+DAMAGED = "damaged DICOM"
 
 
 @dataclass
 class DicomSeriesInfo:
-    """One series found in a folder: identity, b-values and the files that hold it."""
+    """One series found in a folder: identity, metadata and its indexed images (``headers``)."""
 
     series_uid: str
     series_number: int | None
@@ -93,176 +59,250 @@ class DicomSeriesInfo:
     image_type: str
     headers: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+    files: set = field(default_factory=set)
+    warnings: list = field(default_factory=list)
+
+    @property
+    def b_images(self) -> list[DicomFrame]:
+        """Return the images that are not derived maps."""
+        return [h for h in self.headers if h.derived is None]
 
     @property
     def bvalues_s_mm2(self) -> list:
-        """Return the distinct b-values (s/mm2) of the series, sorted (None where a file had none)."""
-        found = sorted({h.bvalue_s_mm2 for h in self.headers if h.bvalue_s_mm2 is not None})
-        return group_bvalues(np.asarray(found)).tolist() if found else []
+        """Return the distinct b-values (s/mm2, grouped into shells, sorted) of the series' b-images."""
+        found = [h.bvalue_s_mm2 for h in self.b_images if h.bvalue_s_mm2 is not None]
+        return sorted(set(group_bvalues(np.asarray(found)).tolist())) if found else []
 
     @property
     def is_derived(self) -> bool:
-        """Return True for scanner-computed maps (ADC, FA, ...), which are never b-images."""
-        parts = {p.strip().upper() for p in self.image_type.split("\\")}
-        return bool(parts.intersection(DERIVED_IMAGE_TYPES))
+        """Return True when every image is a scanner-computed map (ADC, FA, ...), never b-images."""
+        return bool(self.headers) and not self.b_images
+
+    @property
+    def derived_reason(self) -> str:
+        """Return why the series' images are derived maps ('' for a b-image series)."""
+        reasons = sorted({h.derived for h in self.headers if h.derived})
+        return "; ".join(reasons)
 
     def label(self) -> str:
         """Return a one-line description for listings and error messages."""
-        return (f"series {self.series_number} '{self.description}' ({len(self.headers)} files, "
-                f"b = {', '.join(f'{b:g}' for b in self.bvalues_s_mm2) or 'none'})")
+        derived = f" [derived: {self.derived_reason}]" if self.is_derived else ""
+        return (f"series {self.series_number} '{self.description}' ({len(self.files)} files, "
+                f"{len(self.headers)} images, b = {', '.join(f'{b:g}' for b in self.bvalues_s_mm2) or 'none'})"
+                + derived)
 
 
-def group_bvalues(bvalues: np.ndarray, tolerance: float = B_TOLERANCE_S_MM2) -> np.ndarray:
-    """Return ``bvalues`` with near-equal values replaced by their shell's rounded mean (b < tol -> 0)."""
-    b = np.asarray(bvalues, dtype=float).copy()
-    b[b < tolerance] = 0.0
-    order = np.argsort(b)
-    shells = np.cumsum(np.r_[0, np.diff(b[order]) > tolerance])
-    means = np.array([b[order][shells == s].mean() for s in range(shells[-1] + 1)]) if b.size else np.array([])
-    grouped = np.empty_like(b)
-    grouped[order] = np.round(means[shells], 3) if b.size else b
-    return grouped
+def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value) if value is not None else ""
 
 
-def index_dicom_folder(folder: str | os.PathLike) -> tuple[list[DicomSeriesInfo], list[str]]:
-    """Return (series found, files skipped with reasons) for every DICOM file below ``folder``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DicomDwiError(f"{folder}: not a folder")
+def series_metadata(ds: pydicom.Dataset, layout: str) -> dict:
+    """Return the identifiers and acquisition parameters of a series from one of its headers (plain types)."""
+    metadata = {
+        "vendor": _text(ds, "Manufacturer"),
+        "manufacturer": _text(ds, "Manufacturer"),
+        "model": _text(ds, "ManufacturerModelName"),
+        "software_versions": _text(ds, "SoftwareVersions"),
+        "series_description": _text(ds, "SeriesDescription"),
+        "series_number": int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+        "series_uid": _text(ds, "SeriesInstanceUID"),
+        "protocol_name": _text(ds, "ProtocolName"),
+        "image_type": _text(ds, "ImageType"),
+        "sop_class_uid": _text(ds, "SOPClassUID"),
+        "dicom_layout": layout,
+        "patient_id": _text(ds, "PatientID"),
+        "patient_name": _text(ds, "PatientName"),
+        "study_uid": _text(ds, "StudyInstanceUID"),
+        "study_id": _text(ds, "StudyID"),
+        "study_date": _text(ds, "StudyDate"),
+        "study_description": _text(ds, "StudyDescription"),
+        "accession_number": _text(ds, "AccessionNumber"),
+        "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID"),
+        "repetition_time_ms": first_number(ds.get("RepetitionTime")),
+        "echo_time_ms": first_number(ds.get("EchoTime")),
+        "field_strength_t": first_number(ds.get("MagneticFieldStrength")),
+        "imaging_frequency_mhz": first_number(ds.get("ImagingFrequency")),
+        "slice_thickness_mm": first_number(ds.get("SliceThickness")),
+        "spacing_between_slices_mm": first_number(ds.get("SpacingBetweenSlices")),
+        "number_of_averages": first_number(ds.get("NumberOfAverages")),
+        "pixel_bandwidth_hz": first_number(ds.get("PixelBandwidth")),
+        "enhanced": layout == "enhanced",
+    }
+    if layout == "enhanced":
+        for key, value in enhanced_acquisition(ds).items():
+            if metadata.get(key) is None:
+                metadata[key] = value
+    return metadata
+
+
+def _frames_of(ds: pydicom.Dataset, path: str) -> tuple[list[DicomFrame], str, list[str]]:
+    """Return (images of one file, its layout 'classic'/'mosaic'/'enhanced', warnings); ValueError if none."""
+    if is_enhanced(ds):
+        return frames_from_enhanced(ds, path), "enhanced", []
+    if "ImagePositionPatient" not in ds or "Rows" not in ds:
+        raise ValueError(f"not an image with a position (SOP class {ds.get('SOPClassUID', '?')})")
+    frames, warnings = frames_from_classic(ds, path)
+    return frames, "mosaic" if is_mosaic(ds) else "classic", warnings
+
+
+def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesInfo], list[str]]:
+    """Return (series found, files skipped with reasons) for the given files (headers only)."""
     series: dict[str, DicomSeriesInfo] = {}
     skipped: list[str] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in paths:
+        path = str(path)
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_INDEX_TAGS)
+            with warnings_module.catch_warnings():
+                warnings_module.simplefilter("ignore")  # pydicom's complaints about damaged values
+                ds = read_dataset(path, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError:
+            skipped.append(f"{path}: not a DICOM file")
+            continue
         except Exception as error:  # noqa: BLE001 - any unreadable file is listed and skipped
-            skipped.append(f"{path}: not readable as DICOM ({type(error).__name__})")
+            skipped.append(f"{path}: {DAMAGED} header ({type(error).__name__})")
             continue
-        if "SeriesInstanceUID" not in ds or "ImagePositionPatient" not in ds:
-            skipped.append(f"{path}: not an image with a position (SOP class {ds.get('SOPClassUID', '?')})")
+        meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
+        if "SeriesInstanceUID" not in ds:
+            if meta_class.startswith(_IMAGE_STORAGE_PREFIX) and "SOPClassUID" not in ds:
+                skipped.append(f"{path}: {DAMAGED} header (incomplete, truncated file?)")
+            else:
+                skipped.append(f"{path}: no SeriesInstanceUID (SOP class {ds.get('SOPClassUID', meta_class or '?')})")
             continue
-        info = series.setdefault(str(ds.SeriesInstanceUID), DicomSeriesInfo(
-            series_uid=str(ds.SeriesInstanceUID),
-            series_number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
-            description=str(ds.get("SeriesDescription", "")),
-            manufacturer=str(ds.get("Manufacturer", "")),
-            image_type="\\".join(ds.get("ImageType", [])),
-            metadata={
-                "manufacturer": str(ds.get("Manufacturer", "")),
-                "series_description": str(ds.get("SeriesDescription", "")),
-                "series_number": ds.get("SeriesNumber"),
-                "series_uid": str(ds.SeriesInstanceUID),
-                "study_uid": str(ds.get("StudyInstanceUID", "")),
-                "patient_id": str(ds.get("PatientID", "")),
-                "study_date": str(ds.get("StudyDate", "")),
-                "repetition_time_ms": _first_number(ds.get("RepetitionTime")),
-                "echo_time_ms": _first_number(ds.get("EchoTime")),
-                "field_strength_t": _first_number(ds.get("MagneticFieldStrength")),
-                "slice_thickness_mm": _first_number(ds.get("SliceThickness")),
-                "enhanced": str(ds.get("SOPClassUID", "")) == _ENHANCED_MR or int(ds.get("NumberOfFrames", 1) or 1) > 1,
-            },
-        ))
-        info.headers.append(DicomImageHeader(
-            path=str(path),
-            series_uid=info.series_uid,
-            bvalue_s_mm2=bvalue_from_header(ds),
-            orientation=tuple(float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])),
-            position_lps=tuple(float(v) for v in ds.ImagePositionPatient),
-            shape=(int(ds.get("Rows", 0)), int(ds.get("Columns", 0))),
-        ))
+        try:
+            frames, layout, warnings = _frames_of(ds, path)
+        except Exception as error:  # noqa: BLE001 - a header we cannot use is listed, not fatal
+            skipped.append(f"{path}: {error}")
+            continue
+        uid = str(ds.SeriesInstanceUID)
+        info = series.get(uid)
+        if info is None:
+            info = series[uid] = DicomSeriesInfo(
+                series_uid=uid,
+                series_number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+                description=_text(ds, "SeriesDescription"),
+                manufacturer=_text(ds, "Manufacturer"),
+                image_type=_text(ds, "ImageType"),
+                metadata=series_metadata(ds, layout),
+            )
+        info.headers.extend(frames)
+        info.files.add(path)
+        info.warnings.extend(warnings)
     return list(series.values()), skipped
 
 
-def select_dwi_series(series: list[DicomSeriesInfo], choice: str | int | None = None) -> DicomSeriesInfo:
+def index_dicom_folder(folder: str | os.PathLike) -> tuple[list[DicomSeriesInfo], list[str]]:
+    """Return (series found, files skipped with reasons) for every file below ``folder`` (recursive).
+
+    Hidden files and folders (names starting with '.') are ignored.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DicomDwiError(f"{folder}: not a folder")
+    paths = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+    return index_dicom_files(paths)
+
+
+def _matches(info: DicomSeriesInfo, choice: str) -> bool:
+    return choice in (str(info.series_number), info.series_uid) or choice.casefold() == info.description.casefold()
+
+
+def select_dwi_series(series: list[DicomSeriesInfo], choice: str | int | None = None,
+                      min_bvalues: int = 2) -> DicomSeriesInfo:
     """Return the DWI series to load: the only candidate, or the one matching ``choice``.
 
-    ``choice`` matches a series number, UID or description. Derived maps are refused with a message.
+    ``choice`` matches a series number, UID or description (case-insensitive). A candidate has b-images
+    with at least ``min_bvalues`` distinct b-values. Derived maps are refused with a message; several
+    candidates without a choice are an error listing them.
     """
     if choice is not None:
-        matches = [s for s in series if str(choice) in (str(s.series_number), s.series_uid, s.description)]
+        matches = [s for s in series if _matches(s, str(choice))]
         if not matches:
             listing = "; ".join(s.label() for s in series) or "no series"
             raise DicomDwiError(f"no series matches '{choice}'; found: {listing}")
+        if len(matches) > 1:
+            raise DicomDwiError(f"several series match '{choice}', use the series UID: "
+                                + "; ".join(f"{s.label()} [{s.series_uid}]" for s in matches))
         chosen = matches[0]
         if chosen.is_derived:
-            raise DicomDwiError(f"{chosen.label()} is a derived map ({chosen.image_type}), not b-images")
+            raise DicomDwiError(f"{chosen.label()} is a derived map, not b-images")
         return chosen
-    candidates = [s for s in series if not s.is_derived and len(s.bvalues_s_mm2) >= 2]
+    candidates = [s for s in series if not s.is_derived and len(s.bvalues_s_mm2) >= min_bvalues]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
         derived = [s for s in series if s.is_derived]
-        if derived:
-            raise DicomDwiError("only derived maps found (not b-images): " + "; ".join(
-                f"{s.label()} [{s.image_type}]" for s in derived))
+        if derived and not any(s.bvalues_s_mm2 for s in series):
+            raise DicomDwiError("only derived maps found (not b-images): " + "; ".join(s.label() for s in derived))
         listing = "; ".join(s.label() for s in series) or "no DICOM images"
-        raise DicomDwiError(f"no multi-b diffusion series found ({listing})")
+        what = "multi-b diffusion series" if min_bvalues > 1 else "diffusion series"
+        single = [s for s in series if len(s.bvalues_s_mm2) == 1 and not s.is_derived]
+        hint = (f"; only one b-value in {', '.join(f'series {s.series_number}' for s in single)}, "
+                f"IVIM needs at least {min_bvalues}") if single and min_bvalues > 1 else ""
+        raise DicomDwiError(f"no {what} found ({listing}){hint}")
     raise DicomDwiError("several DWI series found, choose one by number, UID or description: "
                         + "; ".join(s.label() for s in candidates))
 
 
-def _pixels(path: str) -> np.ndarray:
-    """Return one file's pixel array with RescaleSlope/Intercept applied, as float64 [j, i]."""
-    ds = pydicom.dcmread(path)
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-        raise DicomDwiError(f"{path}: enhanced multi-frame DICOM is not supported yet")
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    return ds.pixel_array.astype(np.float64) * slope + intercept
+def load_series(info: DicomSeriesInfo, min_bvalues: int = 2) -> DwiVolume:
+    """Return one indexed series as a DwiVolume: one trace volume per b-value on one RAS grid."""
+    if info.is_derived:
+        raise DicomDwiError(f"{info.label()} is a derived map, not b-images")
+    frames = info.b_images
+    excluded = []
+    n_derived = len(info.headers) - len(frames)
+    if n_derived:
+        excluded.append(f"{n_derived} derived image(s) not used ({info.derived_reason})")
+    frames = sorted(frames, key=lambda f: (f.path, f.frame or 0, f.tile or 0))
+    if len({f.shape for f in frames}) > 1:
+        raise_inconsistent(frames, "shape", "matrix (Rows x Columns)", info.label())
+    pixels, ok, problems = read_frame_pixels(frames)
+    readable = [frames[i] for i in ok]
+    metadata = dict(info.metadata, source=str(Path(frames[0].path).parent), files=len(info.files),
+                    warnings=list(dict.fromkeys(info.warnings)) + problems, excluded_images=excluded)
+    spacing = metadata.get("spacing_between_slices_mm") or metadata.get("slice_thickness_mm")
+    try:
+        if not readable:
+            raise DicomDwiError(f"{info.label()}: no image has readable pixel data")
+        volume = assemble_dwi(readable, pixels, label=info.label(), min_bvalues=min_bvalues,
+                              single_slice_spacing_mm=spacing, metadata=metadata)
+    except DicomDwiError as error:
+        if problems:
+            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+            raise DicomDwiError(f"{error} (unreadable: {problems[0]}{more})") from error
+        raise
+    volume.metadata["unreadable_files"] = problems
+    return volume
 
 
-def load_series(info: DicomSeriesInfo) -> DwiVolume:
-    """Return the series as a DwiVolume: one trace volume per b-value on one RAS grid."""
-    headers = info.headers
-    if info.metadata.get("enhanced"):
-        raise DicomDwiError(f"{info.label()}: enhanced multi-frame DICOM is not supported yet")
-    missing_b = [h.path for h in headers if h.bvalue_s_mm2 is None]
-    if missing_b:
-        raise DicomDwiError(f"{missing_b[0]}: no b-value in any known tag ({len(missing_b)} files like it)")
-    orientation = np.array(headers[0].orientation)
-    if any(not np.allclose(h.orientation, orientation, atol=1e-4) for h in headers):
-        raise DicomDwiError(f"{info.label()}: images have different orientations")
-    if len({h.shape for h in headers}) != 1:
-        raise DicomDwiError(f"{info.label()}: images have different matrix sizes")
-    row_dir, col_dir = orientation[:3], orientation[3:]
-    normal = np.cross(row_dir, col_dir)
-    distance = np.array([np.dot(h.position_lps, normal) for h in headers])
-    slice_positions = np.unique(np.round(distance, 3))
-    bvalues = group_bvalues(np.array([h.bvalue_s_mm2 for h in headers]))
-    shells = np.unique(bvalues)
-    if shells.size < 2:
-        raise DicomDwiError(f"{info.label()}: only one b-value ({shells[0]:g} s/mm2); IVIM needs several")
-    k_of = np.searchsorted(slice_positions, np.round(distance, 3))
-    b_of = np.searchsorted(shells, bvalues)
-    counts = np.zeros((shells.size, slice_positions.size), dtype=int)
-    np.add.at(counts, (b_of, k_of), 1)
-    if (counts == 0).any():
-        b_missing, k_missing = np.argwhere(counts == 0)[0]
-        raise DicomDwiError(f"{info.label()}: b = {shells[b_missing]:g} has no image at slice {k_missing} "
-                            f"({int((counts == 0).sum())} slice images missing)")
-    rows, cols = headers[0].shape
-    log_sum = np.zeros((shells.size, slice_positions.size, rows, cols))
-    for h, b, k in zip(headers, b_of, k_of):
-        log_sum[b, k] += np.log(np.maximum(_pixels(h.path), 1e-6))  # geometric mean over directions
-    data = np.exp(log_sum / counts[:, :, None, None]).astype(np.float32)
+def load_dwi_dicom(path: str | os.PathLike, series: str | int | None = None, *,
+                   min_bvalues: int = 2) -> DwiVolume:
+    """Return the multi-b DWI found below the folder ``path`` (recursive) or in one DICOM file.
 
-    first = pydicom.dcmread(headers[int(np.argmin(distance))].path, stop_before_pixels=True)
-    row_spacing, col_spacing = (float(v) for v in first.PixelSpacing)
-    slice_spacing = float(np.median(np.diff(slice_positions))) if slice_positions.size > 1 else float(
-        first.get("SliceThickness", 1.0))
-    ijk_to_lps = np.eye(4)
-    ijk_to_lps[:3, 0] = row_dir * col_spacing
-    ijk_to_lps[:3, 1] = col_dir * row_spacing
-    ijk_to_lps[:3, 2] = normal * slice_spacing
-    ijk_to_lps[:3, 3] = [float(v) for v in first.ImagePositionPatient]
-    metadata = dict(info.metadata, source=str(Path(headers[0].path).parent), files=len(headers))
-    return DwiVolume(bvalues_s_mm2=shells, data=data, ijk_to_ras=LPS_TO_RAS @ ijk_to_lps, metadata=metadata)
-
-
-def load_dwi_dicom(folder: str | os.PathLike, series: str | int | None = None) -> DwiVolume:
-    """Return the multi-b DWI found below ``folder`` (searched recursively); ``series`` picks one of several."""
-    found, skipped = index_dicom_folder(folder)
+    ``series`` picks one of several DWI series (number, UID or description). ``min_bvalues`` is 2 for
+    IVIM; 1 accepts a single-b trace series. Files that are not readable DICOM are skipped and listed in
+    ``metadata["skipped_files"]``; warnings (no b = 0, unreadable pixel data, ...) go to
+    ``metadata["warnings"]``.
+    """
+    path = Path(path)
+    if path.is_file():
+        found, skipped = index_dicom_files([path])
+    else:
+        found, skipped = index_dicom_folder(path)
     if not found:
-        raise DicomDwiError(f"{folder}: no DICOM images found" + (f" ({skipped[0]})" if skipped else ""))
-    volume = load_series(select_dwi_series(found, series))
+        raise DicomDwiError(f"{path}: no DICOM images found" + (f" ({skipped[0]})" if skipped else ""))
+    chosen = select_dwi_series(found, series, min_bvalues)
+    try:
+        volume = load_series(chosen, min_bvalues)
+    except DicomDwiError as error:
+        damaged = [s for s in skipped if DAMAGED in s]
+        if damaged:
+            raise DicomDwiError(f"{error} ({len(damaged)} damaged file(s) skipped, e.g. {damaged[0]})") from error
+        raise
     volume.metadata["skipped_files"] = skipped
     return volume

@@ -18,7 +18,7 @@ from .linear import loglinear_fit
 from .status import FitStatus
 
 N_GRID = 32
-MAX_DSTAR_ITERATIONS = 30
+MAX_DSTAR_ITERATIONS = 60
 
 
 def fit_dstar_fixed_amplitude(
