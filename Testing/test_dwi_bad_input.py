@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
-
 from VCFDiagnosisLib.dwi.bvalues import bvalue_from_header, first_number, group_bvalues
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, index_dicom_folder, load_dwi_dicom
 from VCFDiagnosisLib.phantom import generate_patient
@@ -169,3 +168,13 @@ def test_vendor_bvalue_decoding_edge_cases():
     assert first_number(b"abc") is None and first_number("") is None
     np.testing.assert_array_equal(group_bvalues([0.004, 1000.4, 999.6, 0.001, 0]), [0, 1000, 1000, 0, 0])
     assert group_bvalues([]).size == 0
+
+
+def test_indexing_reads_headers_only(copy):
+    folder, _ = copy
+    for p in folder.iterdir():  # cut every file inside its pixel data: headers stay intact
+        p.write_bytes(p.read_bytes()[:-200])
+    found, skipped = index_dicom_folder(folder)
+    assert len(found) == 1 and not skipped and len(found[0].headers) == 40
+    with pytest.raises(DicomDwiError, match="no image has readable pixel data"):
+        load_dwi_dicom(folder)

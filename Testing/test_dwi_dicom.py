@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, bvalue_from_header, group_bvalues, load_dwi_dicom
 from VCFDiagnosisLib.phantom import generate_patient
 
@@ -61,7 +59,7 @@ def test_lesion_signal_follows_the_ivim_model_of_the_truth(phantoms):
 
 
 def test_geometry_agrees_with_simpleitk_reading_of_one_b_value(phantoms, tmp_path):
-    case_dir, truth = phantoms["siemens"]
+    case_dir, _ = phantoms["siemens"]
     files = [p for p in (case_dir / "dwi").iterdir() if bvalue_from_header(pydicom.dcmread(p, stop_before_pixels=True)) == 0]
     b0_dir = tmp_path / "b0"
     b0_dir.mkdir()

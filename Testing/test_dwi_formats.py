@@ -17,7 +17,6 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
 from VCFDiagnosisLib.dwi.csa import parse_csa_header
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, load_dwi_dicom
 from VCFDiagnosisLib.dwi.errors import DwiInputError
@@ -97,7 +96,7 @@ def write_mosaic_series(dwi, folder, *, csa: bool = True, descending: bool = Fal
     """Write one Siemens mosaic file per b-value (slices in acquisition order along the CSA normal)."""
     folder.mkdir(parents=True)
     lps, spacing, row_dir, col_dir, normal = _grid(dwi)
-    nb, nk, nj, ni = dwi.data.shape
+    _, nk, nj, ni = dwi.data.shape
     grid = math.ceil(math.sqrt(nk))
     order = list(range(nk))[::-1] if descending else list(range(nk))
     first = (lps @ np.array([0, 0, order[0], 1.0]))[:3]
@@ -164,7 +163,7 @@ def write_enhanced(dwi, path, *, isotropic: bool = True, adc: bool = True, per_f
     (deliberately 3x the trace, so using it would show), derived ADC frames; per-frame rescale; shuffled."""
     rng = np.random.default_rng(seed)
     lps, _, row_dir, col_dir, _ = _grid(dwi)
-    nb, nk, nj, ni = dwi.data.shape
+    _, nk, nj, ni = dwi.data.shape
     frames = []  # (b or None, directionality, gradient, frame type, k, signal)
     for s, b in enumerate(dwi.bvalues_s_mm2):
         for k in range(nk):
@@ -261,7 +260,8 @@ def test_enhanced_adc_only_file_is_refused(truth, tmp_path):
 
 
 # ----------------------------------------------------------------------- Philips classic, mixed-in trace
-def test_philips_classic_isotropic_image_mixed_into_directions_is_dropped(truth, tmp_path):
+@pytest.mark.parametrize("with_flag", [True, False])  # without (2001,1004): the zero gradient tells it
+def test_philips_classic_isotropic_image_mixed_into_directions_is_dropped(truth, tmp_path, with_flag):
     folder = tmp_path / "philips"
     folder.mkdir()
     lps, *_ = _grid(truth)
@@ -281,7 +281,8 @@ def test_philips_classic_isotropic_image_mixed_into_directions_is_dropped(truth,
                 ds.RescaleSlope, ds.RescaleIntercept = "0.5", "0"
                 block = ds.private_block(0x2001, "Philips Imaging DD 001", create=True)
                 block.add_new(0x03, "FL", float(b))
-                block.add_new(0x04, "CS", flag)
+                if with_flag:
+                    block.add_new(0x04, "CS", flag)
                 ds.InstanceNumber = number = number + 1
                 ds.PixelData = np.rint(truth.data[s, k] * factor / 0.5).astype(np.uint16).tobytes()
                 _save(ds, folder / f"IM_{number:04d}")
@@ -309,7 +310,7 @@ def write_dwi_nrrd(dwi, path, *, detached: bool = False, space: str = "left-post
     ijk = to_space @ dwi.ijk_to_ras
     array = np.transpose(stack, (1, 2, 3, 0))  # numpy [k, j, i, n]: NRRD axes n (fastest), i, j, k
     sizes = f"{stack.shape[0]} {stack.shape[3]} {stack.shape[2]} {stack.shape[1]}"
-    vec = lambda v: "(" + ",".join(f"{x:.10g}" for x in v) + ")"  # noqa: E731
+    vec = lambda v: "(" + ",".join(f"{x:.10g}" for x in v) + ")"
     header = [
         "NRRD0005", "type: float", "dimension: 4", f"space: {space}", f"sizes: {sizes}",
         "space directions: none " + " ".join(vec(ijk[:3, c]) for c in range(3)),

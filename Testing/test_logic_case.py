@@ -98,7 +98,7 @@ def test_case_scene_bundle_reopens_with_everything(logic, patient, tmp_path):
                              caseId="bundle-case")
     bundle = logic.saveSceneBundle(str(tmp_path / "bundle-case.mrb"))
     scene = headless.open_scene_bundle(bundle)
-    for cls, expected in (("vtkMRMLSegmentationNode", 1), ("vtkMRMLMarkupsROINode", 1), ("vtkMRMLPlotChartNode", 1),
+    for cls, expected in (("vtkMRMLSegmentationNode", 1), ("vtkMRMLMarkupsROINode", 1), ("vtkMRMLPlotChartNode", 2),
                           ("vtkMRMLLabelMapVolumeNode", 1), ("vtkMRMLSequenceNode", 1)):
         assert scene.GetNumberOfNodesByClass(cls) == expected, cls
     table = scene.GetFirstNode("bundle-case results", "vtkMRMLTableNode")

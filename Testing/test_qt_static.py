@@ -123,3 +123,25 @@ def test_module_file_and_lib_pass_ruff():
                              str(ROOT / "VCFDiagnosis" / "VCFDiagnosisLib"), str(ROOT / "Testing")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_parameter_node_fields_are_exactly_the_panel_settings():
+    """Apply builds PanelSettings from the parameter node field by field: the two must list the same names."""
+    import dataclasses
+
+    from VCFDiagnosisLib.logic import PanelSettings
+
+    assert set(_parameter_node_fields()) == {f.name for f in dataclasses.fields(PanelSettings)}
+
+
+def test_file_reader_and_sample_data_follow_slicer_conventions():
+    """qSlicerScriptedFileReader looks for <ModuleName>FileReader with these methods (qSlicerScriptedFileReader.cxx,
+    ImportItkSnapLabel.py); SampleData sources register with registerCustomSampleDataSource (SampleData.py)."""
+    classes = {n.name: {f.name for f in n.body if isinstance(f, ast.FunctionDef)}
+               for n in _module_ast().body if isinstance(n, ast.ClassDef)}
+    assert {"__init__", "description", "fileType", "extensions", "canLoadFile", "load"} <= classes[
+        "VCFDiagnosisFileReader"]
+    text = MODULE_FILE.read_text()
+    assert "SampleData.SampleDataLogic.registerCustomSampleDataSource(" in text
+    assert 'slicer.app.connect("startupCompleted()", registerSampleData)' in text
+    assert "self.logic.applySettings(settings" in text, "Apply must be the one Logic call the self-test also runs"

@@ -1,15 +1,27 @@
 """VCFDiagnosis: IVIM diffusion and MR spectroscopy of vertebral compression fractures (3D Slicer module).
 
 This file holds only what needs the Slicer application: the module description, the Qt panel (thin,
-bound to a parameter node) and the self-test entry point. Every computation is in ``VCFDiagnosisLib``
-(the Logic in ``VCFDiagnosisLib.logic``), which Slicer's Python console, the ``vcfdiagnosis`` command and
-the tests call the same way. Results are research outputs, never a diagnosis.
+bound to a parameter node), the spectrum file reader, the sample data and the self-test entry point.
+Every computation is in ``VCFDiagnosisLib`` (the Logic in ``VCFDiagnosisLib.logic``), which Slicer's
+Python console, the ``vcfdiagnosis`` command and the tests call the same way. Apply is one Logic call,
+``VCFDiagnosisLogic.applySettings``. Results are research outputs, never a diagnosis.
+
+Slicer APIs used here were checked against Slicer's source (main, 2026-08): Utilities/Templates/Modules/
+Scripted/TemplateKey.py, Base/Python/slicer/ScriptedLoadableModule.py, Base/Python/slicer/parameterNodeWrapper/
+(guiConnectors.py, validators.py), Modules/Scripted/SegmentEditor/SegmentEditor.py, Modules/Loadable/
+Segmentations/Widgets/qMRMLSegmentEditorWidget.h, Base/QTCore/qSlicerScriptedFileReader.cxx,
+Modules/Scripted/ImportItkSnapLabel/ImportItkSnapLabel.py (file reader), Modules/Scripted/SampleData/SampleData.py.
 """
 
+import dataclasses
+import hashlib
+import json
+import logging
 import os
-import tempfile
+from typing import Annotated
 
 import qt
+import vtk
 
 import slicer
 from slicer.i18n import tr as _
@@ -19,12 +31,16 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.util import VTKObservationMixin
-from slicer import vtkMRMLSequenceNode
+from slicer import vtkMRMLSegmentationNode, vtkMRMLSequenceNode, vtkMRMLTableNode
 
 from VCFDiagnosisLib import selftests
-from VCFDiagnosisLib.logic import RESEARCH_USE_NOTE, VCFDiagnosisLogic
+from VCFDiagnosisLib.ivim import DEFAULT_METHOD, METHODS
+from VCFDiagnosisLib.logic import PanelSettings, ProcessingCancelled, RESEARCH_USE_NOTE, VCFDiagnosisLogic
+
+SAMPLE_CATEGORY = "VCFDiagnosis"
+SAMPLE_NAME = "VCFDiagnosisSyntheticPatient"
 
 
 class VCFDiagnosis(ScriptedLoadableModule):
@@ -34,32 +50,93 @@ class VCFDiagnosis(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("VCF Diagnosis")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["Segmentations", "Sequences", "Plots", "Markups"]
         self.parent.contributors = ["VCFDiagnosis developers"]
         self.parent.helpText = _(
             "Quantitative IVIM diffusion (D, D*, f, ADC) and single-voxel MR spectroscopy (LWR, FF) of a "
             "vertebral compression fracture, with the logistic models of Tan et al. 2019 (J Orthop Surg Res "
             "14:299). <b>Research use only: not a diagnosis.</b> See the README of the extension."
         )
-        self.parent.acknowledgementText = _(
-            "Reproduces the methods of Tan et al. 2019. Built on 3D Slicer's MRML layer."
-        )
+        self.parent.acknowledgementText = _("Reproduces the methods of Tan et al. 2019. Built on 3D Slicer.")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """Register a synthetic patient in the Sample Data module: generated on demand, so it works offline."""
+    import SampleData
+
+    iconsPath = os.path.join(os.path.dirname(__file__), "Resources", "Icons")
+    SampleData.SampleDataLogic.registerCustomSampleDataCategory(SAMPLE_CATEGORY, title=_("VCF Diagnosis"))
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category=SAMPLE_CATEGORY,
+        sampleName=SAMPLE_NAME,
+        thumbnailFileName=os.path.join(iconsPath, "VCFDiagnosis.png"),
+        customDownloader=loadSyntheticPatient,
+    )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def loadSyntheticPatient(source=None):
+    """Generate (once) the synthetic sample patient, verify its files against their checksums, load it."""
+    from VCFDiagnosisLib.phantom import generate_patient
+
+    folder = os.path.join(slicer.app.temporaryPath, "VCFDiagnosisSample")
+    caseDir = os.path.join(folder, "phantom-metastatic-1")
+    checksumsPath = os.path.join(folder, "checksums.json")
+    if not os.path.isfile(checksumsPath):
+        patient = generate_patient(folder, seed=1, group="metastatic", vendor="siemens", force=True)
+        files = [p for p in sorted(patient.case_dir.rglob("*")) if p.is_file()]
+        checksums = {str(p.relative_to(folder)): _sha256(p) for p in files}
+        with open(checksumsPath, "w") as handle:
+            json.dump(checksums, handle, indent=1)
+    with open(checksumsPath) as handle:
+        checksums = json.load(handle)
+    changed = [name for name, digest in checksums.items()
+               if not os.path.isfile(os.path.join(folder, name)) or _sha256(os.path.join(folder, name)) != digest]
+    if changed:
+        os.remove(checksumsPath)
+        raise RuntimeError(_("Sample files changed on disk ({files}); load the sample again to regenerate it.")
+                           .format(files=", ".join(changed[:3])))
+    caseNodes = VCFDiagnosisLogic().loadPhantomCase(caseDir)
+    return caseNodes.all_nodes()
 
 
 @parameterNodeWrapper
 class VCFDiagnosisParameterNode:
-    """The panel's choices, saved with the scene.
+    """The panel's choices, saved with the scene; field for field ``VCFDiagnosisLib.logic.PanelSettings``.
 
-    dwiSequence - the multi-b DWI (volume sequence indexed by b-value, s/mm2).
-    caseId - the case identifier written into results instead of the patient's name.
+    dwiSequence - the multi-b DWI (volume sequence indexed by b-value). bValues - its b-values in s/mm2, one per
+    volume (filled from the node, editable). spectrumPath - the single-voxel spectrum file. caseId - written into
+    results instead of the patient's name. roiSegmentation - one segment per lesion or reader. fitMethod, bThreshold
+    (s/mm2), backgroundFraction - IVIM fit options. waterT2ms, fatT2ms - optional T2 (ms) for a T2-corrected PDFF
+    (0 = not used). mapsScope - voxelwise maps for the ROI, the whole volume or none. modelInputs - D, D*, f fed to
+    the study's models. outputTable - the results table (created on demand).
     """
 
     dwiSequence: vtkMRMLSequenceNode
+    bValues: str = ""
+    spectrumPath: str = ""
     caseId: str = ""
+    roiSegmentation: vtkMRMLSegmentationNode
+    fitMethod: Annotated[str, Choice(list(METHODS))] = DEFAULT_METHOD
+    bThreshold: Annotated[float, WithinRange(0.0, 1000.0)] = 200.0
+    backgroundFraction: Annotated[float, WithinRange(0.0, 0.99)] = 0.05
+    waterT2ms: Annotated[float, WithinRange(0.0, 500.0)] = 0.0
+    fatT2ms: Annotated[float, WithinRange(0.0, 500.0)] = 0.0
+    mapsScope: Annotated[str, Choice(["roi", "volume", "none"])] = "roi"
+    modelInputs: Annotated[str, Choice(["roi_mean_fit", "map_mean", "map_median"])] = "roi_mean_fit"
+    outputTable: vtkMRMLTableNode
 
 
 class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The module panel: loads inputs and shows results; every action is one Logic call."""
+    """The module panel: every button is one Logic call; the Logic never touches the GUI."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -67,6 +144,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._lastDwi = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -76,11 +154,16 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = VCFDiagnosisLogic()
         self.ui.researchUseLabel.text = RESEARCH_USE_NOTE
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.loadDwiFolderButton.connect("clicked(bool)", self.onLoadDwiFolder)
+        self.ui.loadSpectrumButton.connect("clicked(bool)", self.onLoadSpectrum)
         self.ui.loadPhantomButton.connect("clicked(bool)", self.onLoadPhantom)
+        self.ui.createRoiButton.connect("clicked(bool)", self.onCreateRoi)
+        self.ui.roiFromMrsVoxelButton.connect("clicked(bool)", self.onRoiFromMrsVoxel)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -90,9 +173,11 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self) -> None:
+        self.ui.segmentEditorWidget.setActiveEffect(None)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -101,15 +186,48 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def _segmentEditorNode(self):
+        tag = "VCFDiagnosisSegmentEditor"
+        node = slicer.mrmlScene.GetSingletonNode(tag, "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag(tag)
+            node = slicer.mrmlScene.AddNode(node)
+        return node
+
     def initializeParameterNode(self) -> None:
         self.setParameterNode(VCFDiagnosisParameterNode(self.logic.getParameterNode()))
+        if not self._parameterNode.dwiSequence:
+            firstSequence = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSequenceNode")
+            if firstSequence:
+                self._parameterNode.dwiSequence = firstSequence
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        """Follow the DWI and ROI choices: b-values text, segment editor inputs, Apply button state."""
+        parameters = self._parameterNode
+        dwi = parameters.dwiSequence
+        if dwi is not self._lastDwi:
+            self._lastDwi = dwi
+            parameters.bValues = ", ".join(f"{b:g}" for b in self.logic.dwiFromNode(dwi).bvalues_s_mm2) if dwi else ""
+            self.ui.segmentEditorWidget.setSourceVolumeNode(self.logic.dwiProxyNode(dwi) if dwi else None)
+        if self.ui.segmentEditorWidget.segmentationNode() is not parameters.roiSegmentation:
+            self.ui.segmentEditorWidget.setSegmentationNode(parameters.roiSegmentation)
+        ready = bool(dwi and parameters.roiSegmentation)
+        self.ui.applyButton.enabled = ready
+        self.ui.applyButton.toolTip = _("Fit, quantify and tabulate") if ready else _("Select a DWI and an ROI")
+        self.ui.roiFromMrsVoxelButton.enabled = bool(dwi and parameters.spectrumPath)
+        self.ui.createRoiButton.enabled = bool(dwi)
 
     def onLoadDwiFolder(self) -> None:
         folder = qt.QFileDialog.getExistingDirectory(None, _("Select a DWI DICOM folder"))
@@ -118,17 +236,110 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Could not load the DWI."), waitCursor=True):
             sequence, _browser = self.logic.loadDwi(folder)
             self._parameterNode.dwiSequence = sequence
-            self.ui.statusLabel.text = _("Loaded {name}: b = {labels} s/mm2").format(
-                name=sequence.GetName(), labels=sequence.GetAttribute("MultiVolume.FrameLabels"))
+            self.ui.statusLabel.text = _("Loaded {name}").format(name=sequence.GetName())
+
+    def onLoadSpectrum(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(None, _("Select a single-voxel spectrum"), "",
+                                              _("Spectra (*.rda *.dcm *.IMA *.ima *.SPAR *.spar *.SDAT *.sdat "
+                                                "*.nii *.nii.gz);;All files (*)"))
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not load the spectrum."), waitCursor=True):
+            loaded = self.logic.loadSpectrum(path, waterT2ms=self._parameterNode.waterT2ms or None,
+                                             fatT2ms=self._parameterNode.fatT2ms or None)
+            self._parameterNode.spectrumPath = path
+            if loaded.chart:
+                slicer.modules.plots.logic().ShowChartInLayout(loaded.chart)
+            self.ui.statusLabel.text = _("Spectrum: LWR {lwr:.3g}, FF {ff:.3g} %").format(
+                lwr=loaded.result.lwr, ff=loaded.result.ff_percent)
 
     def onLoadPhantom(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not create the synthetic patient."), waitCursor=True):
-            outputDir = tempfile.mkdtemp(prefix="VCFDiagnosisPhantom-", dir=slicer.app.temporaryPath)
-            caseNodes = self.logic.createPhantomCase(outputDir, seed=1, group="metastatic")
+            outputDir = os.path.join(slicer.app.temporaryPath, "VCFDiagnosisPhantoms")
+            caseNodes = self.logic.createPhantomCase(outputDir, seed=1, group="metastatic", force=True)
             self._parameterNode.dwiSequence = caseNodes.dwi_sequence
+            self._parameterNode.roiSegmentation = caseNodes.roi_segmentation
             self._parameterNode.caseId = caseNodes.case_id
-            self.ui.statusLabel.text = _("Synthetic patient {case} loaded from {folder}").format(
-                case=caseNodes.case_id, folder=os.path.join(outputDir, caseNodes.case_id))
+            self._parameterNode.spectrumPath = os.path.join(outputDir, caseNodes.case_id, "mrs", "lesion.rda")
+            self.ui.statusLabel.text = _("Synthetic patient {case} loaded").format(case=caseNodes.case_id)
+
+    def onCreateRoi(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not create the ROI."), waitCursor=True):
+            name = f"{self._parameterNode.caseId or self._parameterNode.dwiSequence.GetName()} ROI"
+            self._parameterNode.roiSegmentation = self.logic.createRoiSegmentation(self._parameterNode.dwiSequence,
+                                                                                  name)
+
+    def onRoiFromMrsVoxel(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not create the ROI from the MRS voxel."), waitCursor=True):
+            spectrum = self.logic.loadSpectrum(self._parameterNode.spectrumPath)
+            self._parameterNode.roiSegmentation = self.logic.roiFromMrsVoxel(spectrum,
+                                                                             self._parameterNode.dwiSequence)
+
+    def onApplyButton(self) -> None:
+        settings = PanelSettings(**{f.name: getattr(self._parameterNode, f.name)
+                                    for f in dataclasses.fields(PanelSettings)})
+        progress = slicer.util.createProgressDialog(labelText=_("Processing..."), maximum=100)
+
+        def report(fraction, message):
+            progress.labelText = message
+            progress.value = int(100 * fraction)
+            slicer.app.processEvents()
+            return not progress.wasCanceled
+
+        case = None
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Processing failed."), waitCursor=True):
+                try:
+                    case = self.logic.applySettings(settings, progressCallback=report)
+                except ProcessingCancelled:
+                    logging.info("VCFDiagnosis: processing cancelled by the user")
+        finally:
+            progress.close()
+        if case is None:
+            return
+        self._parameterNode.outputTable = case.table
+        self.ui.resultsTableView.setMRMLTableNode(case.table)
+        self.ui.diagnosisLabel.text = "<br>".join(
+            _("<b>{roi}</b>: P_IVIM {pivim:.3g}, P_combined {pcomb:.3g} &rarr; {prediction} ({status})").format(
+                roi=row["roi"], pivim=row["P_IVIM"], pcomb=row["P_combined"], prediction=row["prediction"] or "-",
+                status=row["status"]) for row in case.rows)
+        plots = slicer.modules.plots.logic()
+        plots.ShowChartInLayout(case.decay_chart)
+        if case.spectrum and case.spectrum.chart:
+            plots.ShowChartInLayout(case.spectrum.chart)
+        if "D" in case.map_nodes:
+            slicer.util.setSliceViewerLayers(background=self.logic.dwiProxyNode(case.dwi_sequence),
+                                             foreground=case.map_nodes["D"], foregroundOpacity=0.6)
+
+
+class VCFDiagnosisFileReader:
+    """Lets users drag single-voxel spectra (.rda, spectroscopy DICOM/.IMA, SPAR/SDAT, NIfTI-MRS) into Slicer."""
+
+    def __init__(self, parent):
+        self.parent = parent
+
+    def description(self):
+        return _("MR spectroscopy (single voxel)")
+
+    def fileType(self):
+        return "VCFDiagnosisSpectrum"
+
+    def extensions(self):
+        return [_("MR spectroscopy") + " (*.rda *.RDA *.IMA *.ima *.dcm *.SPAR *.spar *.SDAT *.sdat *.nii.gz *.nii)"]
+
+    def canLoadFile(self, filePath):
+        if not self.parent.supportedNameFilters(filePath):
+            return False
+        return VCFDiagnosisLogic.canLoadSpectrumFile(filePath)
+
+    def load(self, properties):
+        try:
+            loaded = VCFDiagnosisLogic().loadSpectrum(properties["fileName"])
+        except Exception as error:  # noqa: BLE001 - report any reader failure to the user, load nothing
+            logging.error(_("Failed to load the spectrum: ") + str(error))
+            return False
+        self.parent.loadedNodes = [n.GetID() for n in (loaded.voxel_roi, loaded.table, loaded.chart) if n]
+        return True
 
 
 class VCFDiagnosisTest(ScriptedLoadableModuleTest):
@@ -138,6 +349,8 @@ class VCFDiagnosisTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        import tempfile
+
         for check in selftests.SELF_TESTS:
             self.setUp()
             self.delayDisplay(f"Running {check.__name__}")

@@ -25,7 +25,7 @@ import slicer
 
 from . import nodes
 from .atomic import atomic_output
-from .dwi.dicom import load_dwi_dicom
+from .dwi.loader import load_dwi
 from .dwi.volume import DwiVolume
 from .study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
 
@@ -78,6 +78,31 @@ class CaseResult:
     dwi: DwiVolume | None = None
     masks: dict = field(default_factory=dict)
     maps: object = None
+    decay_table: object = None
+    decay_chart: object = None
+
+
+@dataclass
+class PanelSettings:
+    """The module panel's choices, field for field the panel's parameter node (``VCFDiagnosisParameterNode``).
+
+    :meth:`VCFDiagnosisLogic.applySettings` runs them; the panel's Apply button and the self-tests both call it.
+    Units: ``bThreshold`` s/mm2, ``backgroundFraction`` fraction of the bright foreground, T2 in ms (0 = unused).
+    """
+
+    dwiSequence: object = None
+    bValues: str = ""
+    spectrumPath: str = ""
+    caseId: str = ""
+    roiSegmentation: object = None
+    fitMethod: str = ""
+    bThreshold: float = 200.0
+    backgroundFraction: float = 0.05
+    waterT2ms: float = 0.0
+    fatT2ms: float = 0.0
+    mapsScope: str = "roi"
+    modelInputs: str = "roi_mean_fit"
+    outputTable: object = None
 
 
 class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
@@ -85,21 +110,29 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self, parent)
+        self._loadedSpectra: dict = {}
 
     # --- inputs -----------------------------------------------------------------------------------------
 
     def loadDwi(self, path: str, series: str | int | None = None, name: str | None = None):
-        """Load a multi-b DWI DICOM folder; return (sequence node indexed by b in s/mm2, browser node)."""
-        dwi = load_dwi_dicom(path, series=series)
+        """Load a multi-b DWI (DICOM folder or file, 4D NIfTI + .bval, Slicer DWI NRRD); return
+        (sequence node indexed by b in s/mm2, browser node). ``series`` picks one of several DICOM series."""
+        dwi = load_dwi(path, series=series)
         return self.addDwi(dwi, name or dwi.metadata.get("series_description") or Path(path).name)
 
     def addDwi(self, dwi: DwiVolume, name: str):
         """Add an in-memory DWI to the scene; return (sequence node, browser node)."""
         return nodes.add_dwi_sequence(dwi, name)
 
-    def dwiFromNode(self, sequenceNode) -> DwiVolume:
-        """Return the DWI held by a volume sequence (b-values from its index or MultiVolume.FrameLabels)."""
-        return nodes.dwi_from_sequence(sequenceNode)
+    def dwiFromNode(self, sequenceNode, bValues=None) -> DwiVolume:
+        """Return the DWI held by a volume sequence (b-values from its index or MultiVolume.FrameLabels).
+
+        ``bValues`` (s/mm2, one per volume in sequence order, or a comma-separated string) replaces the
+        b-values the node carries, e.g. when a user corrects them in the panel.
+        """
+        if bValues is None or (isinstance(bValues, str) and not bValues.strip()):
+            return nodes.dwi_from_sequence(sequenceNode)
+        return nodes.dwi_from_sequence(sequenceNode, parse_bvalues(bValues, sequenceNode.GetNumberOfDataNodes()))
 
     def loadRoi(self, path: str, name: str | None = None):
         """Load an ROI file (``.seg.nrrd`` segmentation, or a NIfTI/NRRD label map); return a segmentation node."""
@@ -166,11 +199,38 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         maps = self._fitMaps(dwi, mask, method, bThreshold)
         return self._addMapNodes(maps, dwi, dwiSequence, bThreshold)
 
-    def _fitMaps(self, dwi: DwiVolume, mask, method: str | None, bThreshold: float):
-        from .ivim import DEFAULT_METHOD, fit_ivim
+    def _fitMaps(self, dwi: DwiVolume, mask, method: str | None, bThreshold: float,
+                 backgroundFraction: float | None = None, progressCallback=None):
+        """Return IvimMaps of the DWI (slice by slice when ``progressCallback`` is given, to report and cancel).
 
-        return fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), method=method or DEFAULT_METHOD,
-                        b_threshold_s_mm2=bThreshold, mask=mask)
+        ``progressCallback(fraction, message) -> bool`` is called before each slice; returning False cancels
+        (:class:`ProcessingCancelled`). The automatic background mask is computed on the whole volume first,
+        so the result does not depend on the slicing.
+        """
+        from .ivim import DEFAULT_METHOD, fit_ivim
+        from .ivim.masking import DEFAULT_BACKGROUND_FRACTION, background_mask, invalid_signal
+
+        method = method or DEFAULT_METHOD
+        fraction = DEFAULT_BACKGROUND_FRACTION if backgroundFraction is None else backgroundFraction
+        signal = dwi.signal_last()
+        if progressCallback is None:
+            return fit_ivim(dwi.bvalues_s_mm2, signal, method=method, b_threshold_s_mm2=bThreshold, mask=mask,
+                            background_fraction=fraction)
+        flat = signal.reshape(-1, signal.shape[-1])
+        considered = None if mask is None else np.asarray(mask, bool).reshape(-1)
+        # fit_ivim's own rule: invalid voxels inside the mask get status "invalid input", background "not fitted"
+        foreground = ~background_mask(flat, fraction, considered) | invalid_signal(flat)
+        if considered is not None:
+            foreground &= considered
+        foreground = foreground.reshape(dwi.shape_kji)
+        slices = []
+        for k in range(dwi.shape_kji[0]):
+            if not progressCallback(k / dwi.shape_kji[0], f"IVIM fit: slice {k + 1} of {dwi.shape_kji[0]}"):
+                raise ProcessingCancelled("the IVIM fit was cancelled")
+            slices.append(fit_ivim(dwi.bvalues_s_mm2, signal[k], method=method, b_threshold_s_mm2=bThreshold,
+                                   mask=foreground[k], auto_mask=False))
+        progressCallback(1.0, "IVIM fit done")
+        return stack_maps(slices)
 
     def _addMapNodes(self, maps, dwi: DwiVolume, dwiSequence, bThreshold: float) -> dict:
         from .ivim import STATUS_DESCRIPTIONS
@@ -197,6 +257,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """
         from .mrs import quantify_spectrum, read_spectrum
 
+        key = (str(Path(path).resolve()), waterT2ms, fatT2ms)
+        cached = self._loadedSpectra.get(key)
+        if cached is not None and all(n is None or n.GetScene() is slicer.mrmlScene
+                                      for n in (cached.voxel_roi, cached.table, cached.chart)):
+            return cached  # already in the scene: do not add the same voxel and plot twice
         spectrum = read_spectrum(path)
         result = quantify_spectrum(spectrum, water_t2_ms=waterT2ms, fat_t2_ms=fatT2ms)
         name = name or Path(path).stem
@@ -206,21 +271,38 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                                                        spectrum.voxel_orientation_ras, f"{name} MRS voxel")
         if result.fit is not None:
             output.table, output.chart = nodes.add_spectrum_plot(result.fit, name)
+        self._loadedSpectra[key] = output
         return output
+
+    @staticmethod
+    def canLoadSpectrumFile(path: str) -> bool:
+        """Return True if ``path`` is a single-voxel spectrum this module reads (used by the file reader)."""
+        from .mrs import read_spectrum
+
+        try:
+            read_spectrum(path)
+        except (OSError, ValueError):
+            return False
+        return True
 
     # --- one case -----------------------------------------------------------------------------------------
 
     def processCase(self, dwi, roi, spectrum=None, caseId: str | None = None, method: str | None = None,
                     bThreshold: float = 200.0, maps: str = "roi", modelInputs: str = "roi_mean_fit",
-                    outputTable=None) -> CaseResult:
+                    outputTable=None, bValues=None, backgroundFraction: float | None = None,
+                    waterT2ms: float | None = None, fatT2ms: float | None = None,
+                    progressCallback=None) -> CaseResult:
         """Process one case: DWI + ROI (+ spectrum) -> results table (one row per segment) and nodes.
 
         ``dwi``: a b-indexed volume sequence node or a path (DICOM folder, ...); ``roi``: a segmentation node,
         a label map node or a file (``.seg.nrrd``, NIfTI/NRRD label map), any grid (resampled onto the DWI);
         ``spectrum``: a file, a :class:`SpectrumNodes` or None. ``maps``: ``"roi"`` (voxelwise maps inside the
         ROIs), ``"volume"`` (whole volume) or ``"none"``. ``modelInputs``: ``"roi_mean_fit"`` (default) or
-        ``"map_mean"``/``"map_median"``. The returned rows carry the study's probabilities: research output,
-        not a diagnosis.
+        ``"map_mean"``/``"map_median"``. ``bValues`` overrides the b-values of the DWI node (s/mm2);
+        ``backgroundFraction`` tunes the automatic background mask; ``waterT2ms``/``fatT2ms`` add a
+        T2-corrected PDFF; ``progressCallback(fraction, message) -> bool`` reports the voxelwise fit and can
+        cancel it. This is the call the module panel's Apply button makes. The returned rows carry the
+        study's probabilities: research output, not a diagnosis.
         """
         from .case_analysis import CaseOptions, MrsVoxel, analyze_roi
 
@@ -231,7 +313,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         sequence = self.loadDwi(dwi)[0] if isinstance(dwi, (str, Path)) else dwi
         caseId = caseId or sequence.GetName()
         segmentation = self._segmentationFrom(roi, f"{caseId} ROI")
-        volume = self.dwiFromNode(sequence)
+        volume = self.dwiFromNode(sequence, bValues)
         segmentation_ids = [segmentation.GetSegmentation().GetNthSegmentID(i)
                             for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
         if not segmentation_ids:
@@ -239,12 +321,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         masks = {segmentation.GetSegmentation().GetSegment(s).GetName():
                  nodes.segment_mask_on_grid(segmentation, s, volume.ijk_to_ras, volume.shape_kji)
                  for s in segmentation_ids}
-        spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}") if isinstance(spectrum, (str, Path))
-                          else spectrum)
+        spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=waterT2ms, fatT2ms=fatT2ms)
+                          if isinstance(spectrum, (str, Path)) else spectrum)
         fitted = None
         if maps != "none" and any(m.any() for m in masks.values()):
             union = np.any(list(masks.values()), axis=0) if maps == "roi" else None
-            fitted = self._fitMaps(volume, union, options.method, bThreshold)
+            fitted = self._fitMaps(volume, union, options.method, bThreshold, backgroundFraction, progressCallback)
         mrs_voxel = None
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
@@ -255,15 +337,51 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable)
         result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=volume,
                             masks=masks, maps=fitted)
+        result.decay_table, result.decay_chart = nodes.add_decay_plot(volume, masks, rows, caseId)
         if fitted is not None:
             result.map_nodes = self._addMapNodes(fitted, volume, sequence, bThreshold)
         folder = nodes.case_folder_item(caseId)
-        extra = [table, segmentation, sequence, *result.map_nodes.values()]
+        extra = [table, segmentation, sequence, result.decay_table, result.decay_chart, *result.map_nodes.values()]
         if spectrum_nodes is not None:
             extra += [n for n in (spectrum_nodes.voxel_roi, spectrum_nodes.table, spectrum_nodes.chart) if n]
         for node in extra:
             nodes.ensure_subject_hierarchy_item(node, folder)
         return result
+
+    def applySettings(self, settings: PanelSettings, progressCallback=None) -> CaseResult:
+        """Run the panel's settings: :meth:`processCase` on its DWI, ROI and spectrum (the Apply button)."""
+        if settings.dwiSequence is None:
+            raise ValueError("select a DWI (a volume sequence indexed by b-value) first")
+        if settings.roiSegmentation is None:
+            raise ValueError("draw or select an ROI segmentation first (or create it from the MRS voxel)")
+        spectrum = str(settings.spectrumPath).strip()
+        return self.processCase(
+            settings.dwiSequence, settings.roiSegmentation, spectrum if spectrum not in ("", ".") else None,
+            caseId=settings.caseId.strip() or None, method=settings.fitMethod or None,
+            bThreshold=float(settings.bThreshold), maps=settings.mapsScope, modelInputs=settings.modelInputs,
+            outputTable=settings.outputTable, bValues=settings.bValues or None,
+            backgroundFraction=float(settings.backgroundFraction),
+            waterT2ms=settings.waterT2ms or None, fatT2ms=settings.fatT2ms or None,
+            progressCallback=progressCallback)
+
+    def dwiProxyNode(self, dwiSequence):
+        """Return the volume node that shows the DWI's current b-image (its sequence browser's proxy)."""
+        browser = slicer.modules.sequences.logic().GetFirstBrowserNodeForSequenceNode(dwiSequence)
+        return browser.GetProxyNode(dwiSequence) if browser else None
+
+    def createRoiSegmentation(self, dwiSequence, name: str = "ROI"):
+        """Return a new, empty segmentation whose geometry follows the DWI grid, with one segment "lesion"."""
+        dwi = self.dwiFromNode(dwiSequence)
+        reference = nodes.add_scalar_volume(np.zeros(dwi.shape_kji, np.uint8), dwi.ijk_to_ras, "__vcfdiagnosis_grid__")
+        try:
+            segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+            segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+            segmentation.GetSegmentation().AddEmptySegment("lesion", "lesion")
+            segmentation.CreateDefaultDisplayNodes()
+        finally:
+            slicer.mrmlScene.RemoveNode(reference.GetDisplayNode())
+            slicer.mrmlScene.RemoveNode(reference)
+        return segmentation
 
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
         """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
@@ -352,6 +470,36 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             if not slicer.mrmlScene.WriteToMRB(str(temporary)):
                 raise OSError(f"{path}: writing the scene bundle failed")
         return str(target)
+
+
+class ProcessingCancelled(RuntimeError):
+    """The user cancelled a long computation (nothing was added to the scene)."""
+
+
+def parse_bvalues(text_or_values, count: int) -> np.ndarray:
+    """Return b-values (s/mm2) from a list or a comma/space-separated string, checked against ``count`` volumes."""
+    if isinstance(text_or_values, str):
+        parts = [p for p in text_or_values.replace(",", " ").split() if p]
+        try:
+            values = np.array([float(p) for p in parts])
+        except ValueError as error:
+            raise ValueError(f"b-values must be numbers in s/mm2, got {text_or_values!r}") from error
+    else:
+        values = np.asarray(text_or_values, float).reshape(-1)
+    if values.size != count:
+        raise ValueError(f"{values.size} b-values given for {count} volumes")
+    if not np.all(np.isfinite(values)) or (values < 0).any():
+        raise ValueError(f"b-values must be finite and >= 0 s/mm2, got {values.tolist()}")
+    return values
+
+
+def stack_maps(slices: list):
+    """Return one IvimMaps whose arrays stack the per-slice IvimMaps along a new first (k) axis."""
+    import dataclasses
+
+    first = slices[0]
+    arrays = {name: np.stack([getattr(s, attr) for s in slices]) for name, attr in first.MAP_NAMES.items()}
+    return dataclasses.replace(first, **{attr: arrays[name] for name, attr in first.MAP_NAMES.items()})
 
 
 def _unit_of(parameter: str) -> str:

@@ -53,8 +53,13 @@ def ensure_subject_hierarchy_item(node, parent_item: int | None = None) -> int:
 def case_folder_item(case_id: str) -> int:
     """Return the subject-hierarchy folder item named after the case, creating it if needed."""
     sh = slicer.mrmlScene.GetSubjectHierarchyNode()
-    item = sh.GetItemChildWithName(sh.GetSceneItemID(), case_id)
-    return item if item else sh.CreateFolderItem(sh.GetSceneItemID(), case_id)
+    children = vtk.vtkIdList()
+    sh.GetItemChildren(sh.GetSceneItemID(), children)
+    for index in range(children.GetNumberOfIds()):
+        item = children.GetId(index)
+        if sh.GetItemName(item) == case_id and sh.GetItemDataNode(item) is None:  # a folder, not a data node
+            return item
+    return sh.CreateFolderItem(sh.GetSceneItemID(), case_id)
 
 
 def add_scalar_volume(array_kji: np.ndarray, matrix_ijk_to_ras: np.ndarray, name: str, *,
@@ -109,15 +114,18 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     return sequence, browser
 
 
-def dwi_from_sequence(sequence) -> DwiVolume:
+def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
     """Return the DwiVolume held by a volume sequence indexed by b-value.
 
-    The b-values come from ``MultiVolume.FrameLabels`` when present (MultiVolumeImporter sequences, whose
-    index holds frame numbers), else from the numeric index values.
+    The b-values come from ``bvalues_override`` (s/mm2, one per volume in sequence order) if given, else
+    from ``MultiVolume.FrameLabels`` when present (MultiVolumeImporter sequences, whose index holds frame
+    numbers), else from the numeric index values.
     """
     n = sequence.GetNumberOfDataNodes()
     labels = sequence.GetAttribute(FRAME_LABELS_ATTRIBUTE)
-    if labels:
+    if bvalues_override is not None:
+        bvalues = [float(v) for v in bvalues_override]
+    elif labels:
         bvalues = [float(v) for v in labels.split(",")]
     else:
         bvalues = [float(sequence.GetNthIndexValue(i)) for i in range(n)]
@@ -360,3 +368,51 @@ def write_node(node, path: str, overwrite: bool = False) -> str:
         if not storage.WriteData(node):
             raise OSError(f"{path}: writing '{node.GetName()}' failed")
     return str(path)
+
+
+def add_decay_plot(dwi: DwiVolume, masks: dict, rows: list[dict], name: str):
+    """Return (table node, plot chart node): ROI-mean signal per b-value (mean and SD) and the IVIM fit curve."""
+    from .ivim.model import ivim_signal
+
+    scene = slicer.mrmlScene
+    table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} signal decay")
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", f"{name} signal decay chart")
+    chart.SetTitle(f"{name}: ROI signal decay and IVIM fit")
+    chart.SetXAxisTitle("b [s/mm2]")
+    chart.SetYAxisTitle("signal [a.u.]")
+    curve_b = np.linspace(0.0, float(dwi.bvalues_s_mm2.max()), 101)
+    columns = {"b_s_mm2": dwi.bvalues_s_mm2, "fit_b_s_mm2": curve_b}
+    for roi_name, mask in masks.items():
+        if not mask.any():
+            continue
+        signal = dwi.data[:, mask]
+        columns[f"{roi_name} mean"] = signal.mean(axis=1)
+        columns[f"{roi_name} sd"] = signal.std(axis=1)
+        row = next((r for r in rows if r["roi"] == roi_name), {})
+        params = [row.get(k, np.nan) for k in ("S0", "D", "Dstar", "f")]
+        columns[f"{roi_name} fit"] = (ivim_signal(curve_b, *params) if np.all(np.isfinite(params))
+                                      else np.full(curve_b.size, np.nan))
+    length = max(len(v) for v in columns.values())
+    for column, values in columns.items():
+        array = vtk.vtkDoubleArray()
+        array.SetName(column)
+        padded = np.full(length, np.nan)
+        padded[: len(values)] = values
+        for value in padded:
+            array.InsertNextValue(float(value))
+        table.AddColumn(array)
+    for column in columns:
+        if column.endswith(" mean") or column.endswith(" fit"):
+            series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name} {column}")
+            series.SetAndObserveTableNodeID(table.GetID())
+            series.SetXColumnName("b_s_mm2" if column.endswith(" mean") else "fit_b_s_mm2")
+            series.SetYColumnName(column)
+            series.SetPlotType(series.PlotTypeScatter)
+            if column.endswith(" fit"):
+                series.SetMarkerStyle(series.MarkerStyleNone)
+            else:
+                series.SetLineStyle(series.LineStyleNone)
+            series.SetUniqueColor()
+            chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    chart.SetYAxisLogScale(True)
+    return table, chart

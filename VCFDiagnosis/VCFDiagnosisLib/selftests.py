@@ -132,9 +132,38 @@ def check_scene_bundle_round_trip(logic, work_dir, log=print) -> None:
     _expect(browser is not None, "sequence browser missing after re-open")
 
 
+def check_panel_apply_on_phantom(logic, work_dir, log=print) -> None:
+    """Apply exactly as the panel does (PanelSettings -> applySettings) on a phantom; check the numbers."""
+    from .logic import PanelSettings
+    from .study_models import predict
+
+    log("Panel Apply on a synthetic patient")
+    case_dir, truth = _make_phantom(work_dir, seed=4, group="metastatic", vendor="siemens")
+    case = logic.loadPhantomCase(str(case_dir))
+    settings = PanelSettings(dwiSequence=case.dwi_sequence, spectrumPath=str(case_dir / "mrs" / "lesion.rda"),
+                             caseId="selftest", roiSegmentation=case.roi_segmentation, mapsScope="roi")
+    fractions = []
+    result = logic.applySettings(settings, progressCallback=lambda f, m: fractions.append(f) or True)
+    _expect(fractions and fractions[-1] == 1.0, f"progress was reported as {fractions[-3:]}")
+    lesion = truth["lesion"]
+    row = result.rows[0]
+    _expect(row["status"] in ("ok", "warning"), f"row status {row['status']}: {row['message']}")
+    _expect(abs(row["D"] - lesion["D_mm2_s"]) < 0.1 * lesion["D_mm2_s"],
+            f"D {row['D']:.4g} mm2/s, truth {lesion['D_mm2_s']:.4g}")
+    _expect(abs(row["FF"] - lesion["FF_percent"]) < 2.0, f"FF {row['FF']:.3g} %, truth {lesion['FF_percent']:.3g}")
+    expected = predict(lesion["D_mm2_s"], lesion["Dstar_mm2_s"], lesion["f_fraction"], lesion["FF_percent"])
+    _expect(row["prediction"] == expected.prediction,
+            f"prediction {row['prediction']} but the truth gives {expected.prediction}")
+    _expect(result.table.GetNumberOfRows() == 1 and result.table.GetColumnUnitLabel("D") == "mm2/s",
+            "results table missing or without units")
+    _expect(result.decay_chart.GetNumberOfPlotSeriesNodes() == 2, "decay chart should show the mean and the fit")
+    _expect("not a diagnosis" in row["note"], "the research-use note is missing from the row")
+
+
 #: The self-tests, in the order Slicer's VCFDiagnosisTest runs them.
 SELF_TESTS = (
     check_dwi_sequence_round_trip_on_oblique_grid,
     check_phantom_case_loads_with_truth,
     check_scene_bundle_round_trip,
+    check_panel_apply_on_phantom,
 )

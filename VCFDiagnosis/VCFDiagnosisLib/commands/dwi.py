@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -100,12 +101,17 @@ def _list_series(path: str, as_json: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit code (0 ok, 2 bad input or refused output)."""
-    from ..dwi.export import write_dwi_nifti
+    from ..dwi.errors import DwiInputError
+    from ..dwi.export import bval_path_for_output, write_dwi_nifti
     from ..dwi.loader import load_dwi
 
     try:
         if args.list:
             return _list_series(args.path, args.json)
+        if args.out and not args.force:  # refuse before the (possibly long) load
+            for target in (Path(args.out), bval_path_for_output(args.out)):
+                if target.exists():
+                    raise DwiInputError(f"{target}: output exists; use --force to overwrite")
         dwi = load_dwi(args.path, args.series, min_bvalues=1 if args.allow_single_b else 2)
         written = write_dwi_nifti(dwi, args.out, force=args.force) if args.out else None
     except (ValueError, OSError) as error:

@@ -7,7 +7,7 @@ and ``tile`` to find the pixels and ``rescale`` to turn stored values into signa
 Kinds of image (``kind``): ``"b0"`` (b < 1 s/mm2), ``"isotropic"`` (a scanner trace: enhanced
 DiffusionDirectionality ISOTROPIC, Siemens ImageType TRACEW, Philips (2001,1004) = 'I'), ``"directional"``
 (one gradient direction: DIRECTIONAL/BMATRIX or a non-zero gradient vector) or ``"unknown"`` (b > 0, no
-direction information). ``derived`` names why an image is a scanner-computed map (ADC, FA, ...) and never
+direction information). A b > 0 image with an explicit zero gradient vector counts as isotropic. ``derived`` names why an image is a scanner-computed map (ADC, FA, ...) and never
 a b-image.
 """
 
@@ -79,6 +79,11 @@ def _numbers(value) -> list[float]:
     if value is None:
         return []
     if isinstance(value, bytes):
+        text = value.decode("ascii", errors="replace").strip("\x00 ")
+        try:
+            return [float(v) for v in text.split("\\")] if text else []
+        except ValueError:
+            pass
         if len(value) in (24, 12):
             return list(np.frombuffer(value, "<f8" if len(value) == 24 else "<f4").astype(float))
         return []
@@ -109,8 +114,9 @@ def classify_kind(bvalue: float | None, directionality: str, isotropic_flag: boo
         return "isotropic"
     if directionality in ("DIRECTIONAL", "BMATRIX"):
         return "directional"
-    if gradient is not None and np.linalg.norm(gradient) > 1e-3:
-        return "directional"
+    if gradient is not None:
+        # an explicit zero gradient at b > 0 is a scanner trace (Philips' mixed-in isotropic image)
+        return "directional" if np.linalg.norm(gradient) > 1e-3 else "isotropic"
     return "unknown"
 
 
@@ -152,7 +158,7 @@ def frames_from_classic(ds: pydicom.Dataset, path: str) -> tuple[list[DicomFrame
     if not n_slices:
         raise ValueError("mosaic image without (0019,100A) NumberOfImagesInMosaic or a CSA header")
     _, tile_rows, tile_cols = mosaic_tile_shape(rows, cols, n_slices)
-    positions, warnings = mosaic_slice_positions(ds, n_slices)
+    positions, warnings = mosaic_slice_positions(ds, n_slices, path)
     frames = [DicomFrame(position_lps=tuple(positions[t]), shape=(tile_rows, tile_cols), tile=t,
                          n_tiles=n_slices, **common) for t in range(n_slices)]
     return frames, warnings

@@ -57,8 +57,11 @@ def mosaic_tile_shape(rows: int, columns: int, n_slices: int) -> tuple[int, int,
     return grid, rows // grid, columns // grid
 
 
-def mosaic_slice_positions(ds: pydicom.Dataset, n_slices: int) -> tuple[np.ndarray, list[str]]:
-    """Return the LPS corner position (mm) of every slice of a mosaic [n_slices, 3], and warnings."""
+def mosaic_slice_positions(ds: pydicom.Dataset, n_slices: int, source: str = "mosaic") -> tuple[np.ndarray, list[str]]:
+    """Return the LPS corner position (mm) of every slice of a mosaic [n_slices, 3], and warnings.
+
+    ``source`` names the file in warnings.
+    """
     warnings = []
     _, tile_rows, tile_cols = mosaic_tile_shape(int(ds.Rows), int(ds.Columns), n_slices)
     orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
@@ -70,7 +73,7 @@ def mosaic_slice_positions(ds: pydicom.Dataset, n_slices: int) -> tuple[np.ndarr
     normal = np.array(csa_numbers(csa_header(ds), "SliceNormalVector"))
     if normal.size != 3 or not np.linalg.norm(normal):
         normal = np.cross(row_dir, col_dir)
-        warnings.append(f"{getattr(ds, 'filename', 'mosaic')}: no CSA SliceNormalVector; slices of the mosaic "
+        warnings.append(f"{source}: no CSA SliceNormalVector; slices of the mosaic "
                         "assumed in ascending order along the row x column normal")
     normal = normal / np.linalg.norm(normal)
     spacing = first_number(ds.get("SpacingBetweenSlices")) or first_number(ds.get("SliceThickness"))

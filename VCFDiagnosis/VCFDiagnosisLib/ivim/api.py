@@ -12,10 +12,10 @@ Bounds: :class:`.bounds.IvimBounds`. Methods (:data:`METHODS`):
 * ``"segmented"``: :mod:`.segmented` (MITK-style three steps, b threshold default 200 s/mm2);
 * ``"seg-nlls"``: D from the segmented step, then S0, f, D* by bounded LM (:mod:`.nlls`) with D fixed;
 * ``"nlls"``: bounded LM on all four parameters, initialised by the segmented fit;
-* ``"map"`` (default): seg-nlls, then the 4-parameter bounded fit with a log-normal prior on D*
-  (median 0.03 mm2/s, log-SD 1): cost ``SSR + (sigma^2 / 1^2) (ln D* - ln 0.03)^2`` where sigma^2 is the
-  voxel's noise variance estimated from the residual of the unregularised 4-parameter fit (n_b - 4
-  degrees of freedom, floored at a quarter of the chunk median). It is the maximum a posteriori estimate
+* ``"map"`` (default): ``"nlls"``, then the 4-parameter bounded fit again from there with a log-normal
+  prior on D* (median 0.03 mm2/s, log-SD 1): cost ``SSR + (sigma^2 / 1^2) (ln D* - ln 0.03)^2`` where
+  sigma^2 is the voxel's noise variance estimated from the residual of the ``"nlls"`` fit (n_b - 4
+  degrees of freedom, floored at a quarter of the median over the chunk). It is the maximum a posteriori estimate
   under flat priors on S0, D, f; on noiseless data sigma = 0 and it equals NLLS exactly;
 * ``"adc"``: mono-exponential ADC only (:mod:`.adc`); every method also returns the ADC map.
 
@@ -41,7 +41,7 @@ from .status import FitStatus
 
 #: Fit methods accepted by :func:`fit_ivim`, with a one-line description each.
 METHODS: dict[str, str] = {
-    "map": "Bayesian MAP: seg-nlls, then a bounded fit of all four parameters with a weak log-normal "
+    "map": "Bayesian MAP: nlls, then the bounded fit of all four parameters with a weak log-normal "
            "prior on D* (default; best on the OSIPI benchmark)",
     "nlls": "segmented initialisation, then bounded non-linear least squares on S0, D, f, D*",
     "seg-nlls": "D from b >= threshold, then bounded non-linear least squares on S0, f, D* with D fixed",
@@ -60,7 +60,7 @@ DSTAR_PRIOR_MEDIAN_MM2_S = 0.03
 DSTAR_PRIOR_LOG_SD = 1.0
 _B_SCALE = 1e-3  # s/mm2 -> ms/um2 (internal units)
 #: voxels per vectorised block (cache-sized); blocks of one iteration run in parallel threads.
-BLOCK_SIZE = 4096
+BLOCK_SIZE = 8192
 
 
 @dataclass
@@ -246,12 +246,10 @@ def _fit_rows(
     elif method == "nlls":
         _refine(bk, y, p, status, lower, upper, None, max_iterations, pool=pool)
     elif method == "map":
-        _refine(bk, y, p, status, lower, upper, _FREE_NO_D, max_iterations, pool=pool)
-        # noise level from the unregularised 4-parameter fit (n_b - 4 degrees of freedom)
-        p_free, st_free = p.copy(), status.copy()
-        _refine(bk, y, p_free, st_free, lower, upper, None, max_iterations, pool=pool)
+        # unregularised 4-parameter fit first: its residual gives the noise level (n_b - 4 dof)
+        _refine(bk, y, p, status, lower, upper, None, max_iterations, pool=pool)
         go = status != FitStatus.INVALID_INPUT
-        sig2 = _residual_variance(bk, y[go], p_free[go])
+        sig2 = _residual_variance(bk, y[go], p[go])
         if sig2.size:
             sig2 = np.maximum(sig2, 0.25 * np.median(sig2))
         kappa = np.zeros(y.shape[0])

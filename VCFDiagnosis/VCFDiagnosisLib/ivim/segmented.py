@@ -19,6 +19,9 @@ from .status import FitStatus
 
 N_GRID = 32
 MAX_DSTAR_ITERATIONS = 60
+#: D* step convergence: relative cost drop below FTOL or a step below XTOL times the bound width
+FTOL = 1e-7
+XTOL = 1e-7
 
 
 def fit_dstar_fixed_amplitude(
@@ -53,7 +56,7 @@ def fit_dstar_fixed_amplitude(
         trial = np.clip(d_a + step, lo, hi)
         ct = _c(trial, r_a, a_a)
         acc = ct < c_a
-        done = (np.abs(trial - d_a) <= 1e-8 * (hi - lo)) | (acc & (c_a - ct <= 1e-9 * c_a)) | (l_a > 1e10)
+        done = (np.abs(trial - d_a) <= XTOL * (hi - lo)) | (acc & (c_a - ct <= FTOL * c_a)) | (l_a > 1e10)
         ds[act] = np.where(acc, trial, d_a)
         c[act] = np.where(acc, ct, c_a)
         lam[act] = np.where(acc, l_a / 3.0, l_a * 8.0)

@@ -1,0 +1,117 @@
+"""What the module panel triggers, headless: Apply (applySettings), ROI buttons, the spectrum file reader's
+logic, progress and cancel. The Qt widget itself is checked statically in test_qt_static.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import slicer
+
+from VCFDiagnosisLib import nodes
+from VCFDiagnosisLib.logic import PanelSettings, ProcessingCancelled
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory):
+    from VCFDiagnosisLib.phantom import generate_patient
+
+    return generate_patient(tmp_path_factory.mktemp("panel"), seed=41, group="osteoporotic", vendor="philips",
+                            matrix=64, n_slices=6, snr=math.inf)
+
+
+def _multivolume_style_sequence(logic, patient):
+    """A sequence as Slicer's MultiVolumeImporter makes it: index = frame number, b-values in FrameLabels."""
+    loaded, _ = logic.loadDwi(str(patient.dwi_dir))
+    dwi = logic.dwiFromNode(loaded)
+    sequence = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceNode", "MultiVolume DWI")
+    sequence.SetIndexName("frame")
+    sequence.SetIndexUnit("")
+    for frame in range(loaded.GetNumberOfDataNodes()):
+        sequence.SetDataNodeAtValue(loaded.GetNthDataNode(frame), str(frame))
+    sequence.SetAttribute("MultiVolume.FrameLabels", ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2))
+    browser = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode")
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    slicer.modules.sequences.logic().UpdateProxyNodesFromSequences(browser)
+    return sequence
+
+
+def test_apply_on_a_multivolume_sequence_with_two_segments_and_a_spectrum(logic, patient):
+    sequence = _multivolume_style_sequence(logic, patient)
+    assert logic.dwiFromNode(sequence).bvalues_s_mm2.tolist() == patient.truth["bvalues_s_mm2"]
+    segmentation = logic.loadRoi(str(patient.segmentation_path), "lesion ROI")
+    dwi = logic.dwiFromNode(sequence)
+    lesion_mask = nodes.segment_mask_on_grid(segmentation, "lesion", dwi.ijk_to_ras, dwi.shape_kji)
+    half = np.zeros_like(lesion_mask)
+    half[tuple(np.argwhere(lesion_mask)[: lesion_mask.sum() // 2].T)] = True
+    reference = logic.dwiProxyNode(sequence)
+    second = segmentation.GetSegmentation().AddEmptySegment("reader2", "reader2")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(half.astype(np.uint8), segmentation, second, reference)
+    assert logic.canLoadSpectrumFile(str(patient.mrs_dicom_path))  # the drag-and-drop reader's check
+    assert not logic.canLoadSpectrumFile(str(patient.label_path))
+    spectrum = logic.loadSpectrum(str(patient.mrs_dicom_path))  # what the file reader loads
+    assert logic.loadSpectrum(str(patient.mrs_dicom_path)) is spectrum  # not loaded twice
+    settings = PanelSettings(dwiSequence=sequence, spectrumPath=str(patient.mrs_dicom_path), caseId="panel",
+                             roiSegmentation=segmentation, mapsScope="roi")
+    case = logic.applySettings(settings)
+    assert [r["roi"] for r in case.rows] == ["lesion", "reader2"]
+    assert case.table.GetNumberOfRows() == 2
+    lesion = patient.truth["lesion"]
+    for row in case.rows:
+        assert row["D"] == pytest.approx(lesion["D_mm2_s"], rel=0.02)
+        assert row["FF"] == pytest.approx(lesion["FF_percent"], abs=1.0)
+    assert case.spectrum is spectrum  # Apply reused the loaded spectrum and its nodes
+    assert slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLMarkupsROINode") == 1
+    decay = case.decay_table
+    assert decay.GetColumnIndex("lesion mean") >= 0 and decay.GetColumnIndex("reader2 fit") >= 0
+    mean = slicer.util.arrayFromTableColumn(decay, "lesion mean")[: len(dwi.bvalues_s_mm2)]
+    np.testing.assert_allclose(mean, dwi.data[:, lesion_mask].mean(axis=1), rtol=1e-6)
+    assert case.decay_chart.GetNumberOfPlotSeriesNodes() == 4
+
+
+def test_edited_bvalues_are_validated_and_used(logic, patient):
+    sequence, _ = logic.loadDwi(str(patient.dwi_dir))
+    roi = logic.loadRoi(str(patient.segmentation_path))
+    wrong = PanelSettings(dwiSequence=sequence, roiSegmentation=roi, bValues="0, 50, 100")
+    with pytest.raises(ValueError, match="3 b-values given for 8 volumes"):
+        logic.applySettings(wrong)
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        logic.applySettings(dataclasses.replace(wrong, bValues="0 50 100 150 200 400 600 -800"))
+    doubled = ", ".join(str(2 * b) for b in patient.truth["bvalues_s_mm2"])
+    case = logic.applySettings(dataclasses.replace(wrong, bValues=doubled, mapsScope="none"))
+    assert case.rows[0]["D"] == pytest.approx(patient.truth["lesion"]["D_mm2_s"] / 2, rel=0.02)
+
+
+def test_whole_volume_fit_reports_progress_and_can_be_cancelled(logic, patient):
+    sequence, _ = logic.loadDwi(str(patient.dwi_dir))
+    roi = logic.loadRoi(str(patient.segmentation_path))
+    settings = PanelSettings(dwiSequence=sequence, roiSegmentation=roi, mapsScope="volume")
+    seen = []
+    case = logic.applySettings(settings, progressCallback=lambda f, m: seen.append((f, m)) or True)
+    assert len(seen) == 6 + 1 and seen[-1][0] == 1.0 and "slice 1 of 6" in seen[0][1]
+    volume_nodes_before = slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")
+    with pytest.raises(ProcessingCancelled):
+        logic.applySettings(settings, progressCallback=lambda f, m: f < 0.5)
+    assert slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == volume_nodes_before
+    # the sliced fit equals the one-shot fit
+    direct = logic._fitMaps(case.dwi, None, None, 200.0)
+    np.testing.assert_array_equal(direct.status, case.maps.status)
+    np.testing.assert_allclose(direct.D_mm2_s, case.maps.D_mm2_s, rtol=1e-9, equal_nan=True)
+
+
+def test_roi_buttons(logic, patient):
+    sequence, _ = logic.loadDwi(str(patient.dwi_dir))
+    new = logic.createRoiSegmentation(sequence, "drawn ROI")
+    assert new.GetSegmentation().GetSegment("lesion").GetName() == "lesion"
+    spectrum = logic.loadSpectrum(str(patient.rda_path))
+    from_voxel = logic.roiFromMrsVoxel(spectrum, sequence)
+    dwi = logic.dwiFromNode(sequence)
+    mask = nodes.segment_mask_on_grid(from_voxel, "mrs_voxel", dwi.ijk_to_ras, dwi.shape_kji)
+    centroid = dwi.ijk_to_ras @ np.r_[np.argwhere(mask).mean(axis=0)[::-1], 1]
+    np.testing.assert_allclose(centroid[:3], spectrum.spectrum.voxel_center_ras, atol=3.0)
+    with pytest.raises(ValueError, match="select a DWI"):
+        logic.applySettings(PanelSettings())
+    with pytest.raises(ValueError, match="ROI segmentation"):
+        logic.applySettings(PanelSettings(dwiSequence=sequence))
