@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import slicer
+import vtk
 
 from VCFDiagnosisLib import nodes
 from VCFDiagnosisLib.logic import PanelSettings, ProcessingCancelled
@@ -115,3 +116,42 @@ def test_roi_buttons(logic, patient):
         logic.applySettings(PanelSettings())
     with pytest.raises(ValueError, match="ROI segmentation"):
         logic.applySettings(PanelSettings(dwiSequence=sequence))
+
+
+def test_dwi_volume_node_and_scalar_volumes_become_b_sequences(logic, patient):
+    """The other DWI nodes users have: a diffusion-weighted volume node (directions at one b combined into the
+    trace by geometric mean) and a list of scalar volumes with b-values."""
+    sequence, _ = logic.loadDwi(str(patient.dwi_dir))
+    dwi = logic.dwiFromNode(sequence)
+    # a DWI node with b=0 and three "directions" at each b > 0 whose geometric mean is the trace
+    factors = np.array([0.5, 1.0, 2.0])  # product 1: geometric mean = trace
+    volumes, bvalues = [dwi.data[0]], [0.0]
+    for b, trace in zip(dwi.bvalues_s_mm2[1:], dwi.data[1:]):
+        volumes += [trace * f for f in factors]
+        bvalues += [b] * 3
+    stack = np.stack(volumes, axis=-1).astype(np.float32)  # [k, j, i, gradient]
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLDiffusionWeightedVolumeNode", "DTI-like")
+    image = vtk.vtkImageData()
+    image.SetDimensions(stack.shape[2], stack.shape[1], stack.shape[0])
+    image.AllocateScalars(vtk.VTK_FLOAT, stack.shape[3])
+    node.SetAndObserveImageData(image)
+    node.SetIJKToRASMatrix(nodes.vtk_matrix(dwi.ijk_to_ras))
+    node.SetNumberOfGradients(len(bvalues))
+    for i, b in enumerate(bvalues):
+        node.SetBValue(i, b)
+        node.SetDiffusionGradient(i, [0.0, 0.0, 0.0] if b == 0 else [1.0, 0.0, 0.0])
+    slicer.util.arrayFromVolume(node)[:] = stack
+    converted = logic.asDwiSequence(node)
+    back = logic.dwiFromNode(converted)
+    np.testing.assert_array_equal(back.bvalues_s_mm2, dwi.bvalues_s_mm2)
+    np.testing.assert_allclose(back.data, dwi.data, rtol=1e-5)
+    np.testing.assert_allclose(back.ijk_to_ras, dwi.ijk_to_ras, atol=1e-9)
+
+    scalars = [slicer.util.addVolumeFromArray(v, nodes.vtk_matrix(dwi.ijk_to_ras), name=f"b{b:g}")
+               for b, v in zip(dwi.bvalues_s_mm2[::-1], dwi.data[::-1])]
+    case = logic.processCase(scalars, str(patient.label_path), bValues=list(dwi.bvalues_s_mm2[::-1]), maps="none")
+    assert case.rows[0]["D"] == pytest.approx(patient.truth["lesion"]["D_mm2_s"], rel=0.02)
+    with pytest.raises(ValueError, match="needs their b-values"):
+        logic.asDwiSequence(scalars)
+    with pytest.raises(TypeError, match="is not a DWI"):
+        logic.asDwiSequence(case.table)

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Annotated
+from typing import Annotated, Union
 
 import qt
 import vtk
@@ -33,7 +33,12 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.util import VTKObservationMixin
-from slicer import vtkMRMLSegmentationNode, vtkMRMLSequenceNode, vtkMRMLTableNode
+from slicer import (
+    vtkMRMLDiffusionWeightedVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLSequenceNode,
+    vtkMRMLTableNode,
+)
 
 from VCFDiagnosisLib import selftests
 from VCFDiagnosisLib.ivim import DEFAULT_METHOD, METHODS
@@ -120,7 +125,7 @@ class VCFDiagnosisParameterNode:
     the study's models. outputTable - the results table (created on demand).
     """
 
-    dwiSequence: vtkMRMLSequenceNode
+    dwiSequence: Union[vtkMRMLSequenceNode, vtkMRMLDiffusionWeightedVolumeNode]
     bValues: str = ""
     spectrumPath: str = ""
     caseId: str = ""
@@ -219,6 +224,9 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         dwi = parameters.dwiSequence
         if dwi is not self._lastDwi:
             self._lastDwi = dwi
+            if dwi and not dwi.IsA("vtkMRMLSequenceNode"):  # a DWI volume node: browse it as a b-value sequence
+                dwi = parameters.dwiSequence = self.logic.asDwiSequence(dwi)
+                self._lastDwi = dwi
             parameters.bValues = ", ".join(f"{b:g}" for b in self.logic.dwiFromNode(dwi).bvalues_s_mm2) if dwi else ""
             self.ui.segmentEditorWidget.setSourceVolumeNode(self.logic.dwiProxyNode(dwi) if dwi else None)
         if self.ui.segmentEditorWidget.segmentationNode() is not parameters.roiSegmentation:

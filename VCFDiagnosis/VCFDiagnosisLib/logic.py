@@ -124,6 +124,25 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """Add an in-memory DWI to the scene; return (sequence node, browser node)."""
         return nodes.add_dwi_sequence(dwi, name)
 
+    def asDwiSequence(self, dwiNode, bValues=None, name: str | None = None):
+        """Return a b-indexed volume sequence for any DWI input a Slicer user has.
+
+        ``dwiNode``: a volume sequence (returned as is), a ``vtkMRMLDiffusionWeightedVolumeNode`` or a list
+        of scalar volume nodes (``bValues`` in s/mm2, one per node, required then); the latter two are
+        converted into a new sequence (one volume per b-value, directions combined into the trace).
+        """
+        if isinstance(dwiNode, (list, tuple)):
+            if bValues is None:
+                raise ValueError("a list of volumes needs their b-values (s/mm2, one per volume)")
+            dwi = nodes.dwi_from_scalar_volumes(list(dwiNode), parse_bvalues(bValues, len(dwiNode)))
+            return self.addDwi(dwi, name or f"{dwiNode[0].GetName()} DWI")[0]
+        if dwiNode.IsA("vtkMRMLSequenceNode"):
+            return dwiNode
+        if dwiNode.IsA("vtkMRMLDiffusionWeightedVolumeNode"):
+            return self.addDwi(nodes.dwi_from_dwi_volume_node(dwiNode), name or f"{dwiNode.GetName()} b-values")[0]
+        raise TypeError(f"'{dwiNode.GetName()}' ({dwiNode.GetClassName()}) is not a DWI: use a volume sequence, "
+                        "a diffusion-weighted volume node or a list of volumes with b-values")
+
     def dwiFromNode(self, sequenceNode, bValues=None) -> DwiVolume:
         """Return the DWI held by a volume sequence (b-values from its index or MultiVolume.FrameLabels).
 
@@ -294,7 +313,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                     progressCallback=None) -> CaseResult:
         """Process one case: DWI + ROI (+ spectrum) -> results table (one row per segment) and nodes.
 
-        ``dwi``: a b-indexed volume sequence node or a path (DICOM folder, ...); ``roi``: a segmentation node,
+        ``dwi``: a b-indexed volume sequence, a diffusion-weighted volume node, a list of scalar volumes (with
+        ``bValues``) or a path (DICOM folder, 4D NIfTI + .bval, DWI NRRD); ``roi``: a segmentation node,
         a label map node or a file (``.seg.nrrd``, NIfTI/NRRD label map), any grid (resampled onto the DWI);
         ``spectrum``: a file, a :class:`SpectrumNodes` or None. ``maps``: ``"roi"`` (voxelwise maps inside the
         ROIs), ``"volume"`` (whole volume) or ``"none"``. ``modelInputs``: ``"roi_mean_fit"`` (default) or
@@ -310,7 +330,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             {"method": method} if method else {}))
         if maps not in ("roi", "volume", "none"):
             raise ValueError(f"maps must be 'roi', 'volume' or 'none', not {maps!r}")
-        sequence = self.loadDwi(dwi)[0] if isinstance(dwi, (str, Path)) else dwi
+        if isinstance(dwi, (str, Path)):
+            sequence = self.loadDwi(dwi)[0]
+        elif isinstance(dwi, (list, tuple)):
+            sequence, bValues = self.asDwiSequence(dwi, bValues), None
+        else:
+            sequence = self.asDwiSequence(dwi)
         caseId = caseId or sequence.GetName()
         segmentation = self._segmentationFrom(roi, f"{caseId} ROI")
         volume = self.dwiFromNode(sequence, bValues)

@@ -140,6 +140,33 @@ def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
                      metadata={"name": sequence.GetName()})
 
 
+def dwi_from_dwi_volume_node(node) -> DwiVolume:
+    """Return the DwiVolume of a ``vtkMRMLDiffusionWeightedVolumeNode`` (one component per gradient; its
+    per-gradient b-values, s/mm2; directions at the same b combined into the trace by geometric mean)."""
+    from .dwi.shells import dwi_from_volumes
+
+    array = slicer.util.arrayFromVolume(node)  # [k, j, i, gradient]
+    n = node.GetNumberOfGradients()
+    if array.ndim != 4 or array.shape[-1] != n:
+        raise ValueError(f"DWI node '{node.GetName()}' has {n} gradients but image data of shape {array.shape}")
+    bvalues = [node.GetBValue(i) for i in range(n)]
+    return dwi_from_volumes(bvalues, np.moveaxis(array, -1, 0), ijk_to_ras(node), {"name": node.GetName()})
+
+
+def dwi_from_scalar_volumes(volume_nodes: list, bvalues) -> DwiVolume:
+    """Return the DwiVolume of scalar volume nodes on one grid with their b-values (s/mm2, one per node)."""
+    from .dwi.shells import dwi_from_volumes
+
+    if len(volume_nodes) != len(bvalues):
+        raise ValueError(f"{len(bvalues)} b-values given for {len(volume_nodes)} volumes")
+    matrix = ijk_to_ras(volume_nodes[0])
+    arrays = [slicer.util.arrayFromVolume(v) for v in volume_nodes]
+    for node, array in zip(volume_nodes, arrays):
+        if array.shape != arrays[0].shape or not np.allclose(ijk_to_ras(node), matrix, atol=1e-4):
+            raise ValueError(f"volume '{node.GetName()}' is not on the grid of '{volume_nodes[0].GetName()}'")
+    return dwi_from_volumes(bvalues, np.stack(arrays), matrix, {"name": volume_nodes[0].GetName()})
+
+
 def read_segmentation_file(path: str, name: str | None = None):
     """Return a segmentation node read from a ``.seg.nrrd`` file (Slicer's segmentation storage node)."""
     scene = slicer.mrmlScene
