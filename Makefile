@@ -26,7 +26,7 @@ bench: $(STAMP)
 	for script in Testing/Benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check --line-length 120 VCFDiagnosis Testing Utilities
+	$(BIN)/ruff check VCFDiagnosis Testing Utilities
 
 clean:
 	rm -rf $(VENV) demo-output build *.egg-info

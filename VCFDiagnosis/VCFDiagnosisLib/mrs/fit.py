@@ -15,7 +15,8 @@ vertebral marrow is more unsaturated than liver. Areas are FID amplitudes at t =
 
 The model is fitted to the real and imaginary parts of ``fftshift(fft(fid))`` in a ppm window with
 a bounded Levenberg-Marquardt (analytic Jacobian computed in the time domain and transformed
-with one batched FFT; the 13 x 13 normal equations avoid threaded decompositions of the tall Jacobian). Standard deviations come from the covariance
+with one batched FFT; the 13 x 13 normal equations avoid threaded decompositions of the tall
+Jacobian). Standard deviations come from the covariance
 ``sigma^2 (J^T J)^-1`` with sigma the spectral noise SD (Cramer-Rao lower bounds).
 """
 

@@ -15,7 +15,14 @@ import os
 import numpy as np
 
 from . import processing
+from .header_values import header_number
 from .spectrum import Spectrum, check_fid, lps_to_ras
+
+
+def _num(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
+    """Return a SPAR number (see :func:`.header_values.header_number`)."""
+    return header_number(fields, key, path, warnings, "SPAR", required)
+
 
 
 def vax_float32_to_float(raw: bytes) -> np.ndarray:
@@ -48,22 +55,6 @@ def parse_spar(path: str) -> tuple[dict[str, str], list[str]]:
         key, value = line.split(":", 1)
         fields[key.strip().lower()] = value.strip().strip('"')
     return fields, warnings
-
-
-def _num(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
-    raw = fields.get(key)
-    if raw is None or raw == "":
-        if required:
-            raise ValueError(f"{path}: SPAR has no '{key}'")
-        return None
-    if "," in raw and "." not in raw:
-        raw = raw.replace(",", ".")
-        if "SPAR uses comma decimal separators" not in warnings:
-            warnings.append("SPAR uses comma decimal separators")
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{path}: SPAR field '{key}' is not a number: {fields[key]!r}") from None
 
 
 def _partner(path: str, ext: str) -> str:

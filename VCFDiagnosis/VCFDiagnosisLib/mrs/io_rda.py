@@ -9,11 +9,17 @@ voxel centre and is ignored.
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 
+from .header_values import header_number
 from .spectrum import Spectrum, check_fid, lps_to_ras, orientation_from_row_column_lps
+
+
+def _number(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
+    """Return an RDA header number (see :func:`.header_values.header_number`)."""
+    return header_number(fields, key, path, warnings, "RDA header", required)
+
 
 BEGIN = b">>> Begin of header <<<"
 END = b">>> End of header <<<"
@@ -41,25 +47,6 @@ def parse_rda_header(text: str) -> dict[str, str]:
         key, value = line.split(":", 1)
         fields[key.strip()] = value.strip()
     return fields
-
-
-def _number(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
-    """Return a header number (comma decimals accepted with a warning), None if absent and optional."""
-    raw = fields.get(key)
-    if raw is None or raw == "":
-        if required:
-            raise ValueError(f"{path}: RDA header has no '{key}'")
-        return None
-    value = raw
-    if re.fullmatch(r"[-+]?\d+,\d+([eE][-+]?\d+)?", raw):
-        value = raw.replace(",", ".")
-        note = "RDA header uses comma decimal separators (read as points)"
-        if note not in warnings:
-            warnings.append(note)
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"{path}: RDA header field '{key}' is not a number: {raw!r}") from None
 
 
 def read_rda(path: str) -> Spectrum:
