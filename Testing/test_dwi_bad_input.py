@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
+
 from VCFDiagnosisLib.dwi.bvalues import bvalue_from_header, first_number, group_bvalues
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, index_dicom_folder, load_dwi_dicom
 from VCFDiagnosisLib.phantom import generate_patient

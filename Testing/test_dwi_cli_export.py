@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pydicom
 import pytest
+
 from VCFDiagnosisLib.cli import main
 from VCFDiagnosisLib.dwi.dicom import load_dwi_dicom
 from VCFDiagnosisLib.dwi.export import write_dwi_nifti

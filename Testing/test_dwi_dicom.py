@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, bvalue_from_header, group_bvalues, load_dwi_dicom
 from VCFDiagnosisLib.phantom import generate_patient
 

@@ -17,6 +17,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
 from VCFDiagnosisLib.dwi.csa import parse_csa_header
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, load_dwi_dicom
 from VCFDiagnosisLib.dwi.errors import DwiInputError
@@ -310,7 +311,10 @@ def write_dwi_nrrd(dwi, path, *, detached: bool = False, space: str = "left-post
     ijk = to_space @ dwi.ijk_to_ras
     array = np.transpose(stack, (1, 2, 3, 0))  # numpy [k, j, i, n]: NRRD axes n (fastest), i, j, k
     sizes = f"{stack.shape[0]} {stack.shape[3]} {stack.shape[2]} {stack.shape[1]}"
-    vec = lambda v: "(" + ",".join(f"{x:.10g}" for x in v) + ")"
+
+    def vec(v):
+        return "(" + ",".join(f"{x:.10g}" for x in v) + ")"
+
     header = [
         "NRRD0005", "type: float", "dimension: 4", f"space: {space}", f"sizes: {sizes}",
         "space directions: none " + " ".join(vec(ijk[:3, c]) for c in range(3)),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from VCFDiagnosisLib.dwi.assemble import combine_shell
 from VCFDiagnosisLib.dwi.bvalues import group_bvalues
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, load_dwi_dicom

@@ -7,9 +7,9 @@ import pytest
 
 nib = pytest.importorskip("nibabel")
 
-from VCFDiagnosisLib.cli import main
-from VCFDiagnosisLib.dwi.nifti import NiftiDwiError, read_dwi_nifti
-from VCFDiagnosisLib.ivim import FitStatus, ivim_signal
+from VCFDiagnosisLib.cli import main  # noqa: E402 (after importorskip)
+from VCFDiagnosisLib.dwi.nifti import NiftiDwiError, read_dwi_nifti  # noqa: E402
+from VCFDiagnosisLib.ivim import FitStatus, ivim_signal  # noqa: E402
 
 B_FILE = np.array([0, 800, 50, 100, 150, 200, 400, 600, 800, 0], dtype=float)  # unsorted, duplicated
 MAPS = ("S0", "D", "Dstar", "f", "ADC", "R2", "status")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from VCFDiagnosisLib.ivim import METHODS, FitStatus, fit_ivim, ivim_signal, monoexp_signal
 
 B = np.array([0, 50, 100, 150, 200, 400, 600, 800], dtype=float)

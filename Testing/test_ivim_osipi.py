@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from VCFDiagnosisLib.ivim import DEFAULT_METHOD, fit_ivim
 
 DATA = Path(__file__).resolve().parent / "Data" / "osipi-ivim"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+
 from VCFDiagnosisLib.commands import mrs as mrs_command
 from VCFDiagnosisLib.mrs import Spectrum, quantify_spectrum, read_spectrum
 from VCFDiagnosisLib.mrs.model import synthesize_fid

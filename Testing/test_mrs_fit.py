@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+
 from VCFDiagnosisLib.mrs import Spectrum, fit_water_fat, quantify_spectrum, read_spectrum
 from VCFDiagnosisLib.mrs.model import (
     HAMILTON_FAT_PEAKS,

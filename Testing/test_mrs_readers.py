@@ -12,6 +12,7 @@ import pydicom
 import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
 from VCFDiagnosisLib.mrs import read_spectrum
 from VCFDiagnosisLib.mrs.io_nifti_mrs import parse_nifti_header, read_nifti_bytes
 from VCFDiagnosisLib.mrs.io_philips import vax_float32_to_float

@@ -17,6 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+
 from VCFDiagnosisLib.cli import main
 from VCFDiagnosisLib.phantom import generate_patient, sample_lesion, simulate_patient
 

@@ -21,28 +21,27 @@ import os
 from typing import Annotated, Union
 
 import qt
-import vtk
-
 import slicer
-from slicer.i18n import tr as _
-from slicer.i18n import translate
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.util import VTKObservationMixin
+import vtk
 from slicer import (
     vtkMRMLDiffusionWeightedVolumeNode,
     vtkMRMLSegmentationNode,
     vtkMRMLSequenceNode,
     vtkMRMLTableNode,
 )
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
 
 from VCFDiagnosisLib import selftests
 from VCFDiagnosisLib.ivim import DEFAULT_METHOD, METHODS
-from VCFDiagnosisLib.logic import PanelSettings, ProcessingCancelled, RESEARCH_USE_NOTE, VCFDiagnosisLogic
+from VCFDiagnosisLib.logic import RESEARCH_USE_NOTE, PanelSettings, ProcessingCancelled, VCFDiagnosisLogic
 
 SAMPLE_CATEGORY = "VCFDiagnosis"
 SAMPLE_NAME = "VCFDiagnosisSyntheticPatient"

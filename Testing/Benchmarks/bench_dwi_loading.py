@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.uid import generate_uid
+
 from VCFDiagnosisLib.dwi.dicom import index_dicom_folder, load_dwi_dicom
 from VCFDiagnosisLib.phantom import generate_patient
 

@@ -19,6 +19,7 @@ import argparse
 import sys
 
 import numpy as np
+
 from VCFDiagnosisLib.ivim import FitStatus, fit_ivim, ivim_signal
 
 B_STUDY = np.array([0, 50, 100, 150, 200, 400, 600, 800], dtype=float)

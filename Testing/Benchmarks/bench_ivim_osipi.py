@@ -28,6 +28,7 @@ import sys
 import time
 
 import numpy as np
+
 from VCFDiagnosisLib.ivim import METHODS, fit_ivim, ivim_signal
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "Data" / "osipi-ivim"

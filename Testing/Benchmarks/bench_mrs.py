@@ -26,6 +26,7 @@ import argparse
 import time
 
 import numpy as np
+
 from VCFDiagnosisLib.mrs import Spectrum, quantify_spectrum
 from VCFDiagnosisLib.mrs.model import (
     HAMILTON_FAT_PEAKS,

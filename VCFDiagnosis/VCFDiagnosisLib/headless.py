@@ -27,8 +27,8 @@ import sys
 import tempfile
 import types
 import unittest
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SLICER_CORE_PIN = "slicer-core==5.13.31053.0"
 

@@ -7,6 +7,8 @@ Uses only ``slicer`` MRML classes, module logics and ``slicer.util`` array helpe
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import slicer
 import vtk
@@ -368,7 +370,7 @@ def add_results_table(rows: list[dict], name: str, table=None):
             if column.kind == "string":
                 array.InsertNextValue("" if value is None else str(value))
             elif column.kind == "integer":
-                array.InsertNextValue(-1 if value is None or value != value else int(value))
+                array.InsertNextValue(-1 if value is None or math.isnan(value) else int(value))
             else:
                 array.InsertNextValue(float("nan") if value is None else float(value))
         table.AddColumn(array)

@@ -87,7 +87,7 @@ def render_case_report(path_png: str, path_pdf: str | None, *, case_id: str, dwi
                                                    mrs_voxel.size_mm, mrs_voxel.orientation_ras)[k]
     rows_, cols_ = _crop_window(union[k], dwi.spacing_mm, CROP_MARGIN_MM)
     left, right = _direction_letters(dwi.ijk_to_ras, 0)
-    top, bottom = _direction_letters(dwi.ijk_to_ras, 1)
+    top, _bottom = _direction_letters(dwi.ijk_to_ras, 1)
 
     def show(ax, image, title, vmin=None, vmax=None, cmap="gray", colorbar_label=None):
         shown = ax.imshow(image[rows_, cols_], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")

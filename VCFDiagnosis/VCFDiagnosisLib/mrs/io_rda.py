@@ -9,7 +9,6 @@ voxel centre and is ignored.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .header_values import header_number
