@@ -19,6 +19,9 @@ from .ivim import DEFAULT_METHOD, FitStatus, IvimMaps, fit_roi_mean_signal, roi_
 from .results import empty_row
 
 MODEL_INPUTS = ("roi_mean_fit", "map_mean", "map_median")
+#: Below this perfusion fraction the pseudo-diffusion compartment is too small for D* to be determined on the
+#: study's b-values, and the models (which weigh D* heavily) are unreliable: such rows are flagged.
+MIN_F_FOR_DSTAR = 0.05
 
 
 @dataclass
@@ -125,6 +128,9 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
     row.update(P_IVIM=_finite(prediction.P_IVIM), P_combined=_finite(prediction.P_combined),
                prediction=prediction.prediction or "", prediction_model=prediction.prediction_model or "",
                mrs_rule=prediction.mrs_rule or "", adc_rule=prediction.adc_rule or "")
+    if np.isfinite(inputs["f"]) and inputs["f"] < MIN_F_FOR_DSTAR:
+        warnings.append(f"D* poorly determined (f = {inputs['f']:.3f} < {MIN_F_FOR_DSTAR}): P_IVIM and P_combined "
+                        "are unreliable for this ROI")
     flags = prediction.flags + warnings
     row["flags"] = "; ".join(flags)
     if warnings:
