@@ -75,6 +75,8 @@ def registerSampleData():
         category=SAMPLE_CATEGORY,
         sampleName=SAMPLE_NAME,
         thumbnailFileName=os.path.join(iconsPath, "VCFDiagnosis.png"),
+        uris=[],  # generated on demand, offline (SampleDataSource requires the lists)
+        fileNames=[],
         customDownloader=loadSyntheticPatient,
     )
 
@@ -88,7 +90,15 @@ def _sha256(path):
 
 
 def loadSyntheticPatient(source=None):
-    """Generate (once) the synthetic sample patient, verify its files against their checksums, load it."""
+    """Generate (once) the synthetic sample patient, verify its files against their checksums, load it.
+
+    Called by the Sample Data button (SampleData ignores the return value and errors, so they are shown here).
+    """
+    with slicer.util.tryWithErrorDisplay(_("Could not load the VCFDiagnosis sample patient."), waitCursor=True):
+        return _loadSyntheticPatient()
+
+
+def _loadSyntheticPatient():
     from VCFDiagnosisLib.phantom import generate_patient
 
     folder = os.path.join(slicer.app.temporaryPath, "VCFDiagnosisSample")
@@ -124,7 +134,7 @@ class VCFDiagnosisParameterNode:
     the study's models. outputTable - the results table (created on demand).
     """
 
-    dwiSequence: Union[vtkMRMLSequenceNode, vtkMRMLDiffusionWeightedVolumeNode]
+    dwiSequence: Union[vtkMRMLSequenceNode, vtkMRMLDiffusionWeightedVolumeNode, None]  # None: nothing chosen
     bValues: str = ""
     spectrumPath: str = ""
     caseId: str = ""
@@ -148,17 +158,18 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._lastDwi = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/VCFDiagnosis.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode())  # as SegmentEditor.py
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = VCFDiagnosisLogic()
         self.ui.researchUseLabel.text = RESEARCH_USE_NOTE
-        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode())
+        slicer.qSlicerSegmentEditorEffectFactory.instance().connect(
+            "effectRegistered(QString)", self.ui.segmentEditorWidget.updateEffectList)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -168,6 +179,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.createRoiButton.connect("clicked(bool)", self.onCreateRoi)
         self.ui.roiFromMrsVoxelButton.connect("clicked(bool)", self.onRoiFromMrsVoxel)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.dwiSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onDwiSelected)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -175,9 +187,12 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
 
     def exit(self) -> None:
         self.ui.segmentEditorWidget.setActiveEffect(None)
+        self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
+        self.ui.segmentEditorWidget.removeViewObservations()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -185,6 +200,10 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
+        self.ui.segmentEditorWidget.setSegmentationNode(None)
+        self.ui.segmentEditorWidget.removeViewObservations()
+        self.ui.diagnosisLabel.text = ""
+        self.ui.statusLabel.text = ""
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -203,9 +222,10 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         self.setParameterNode(VCFDiagnosisParameterNode(self.logic.getParameterNode()))
         if not self._parameterNode.dwiSequence:
-            firstSequence = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSequenceNode")
-            if firstSequence:
-                self._parameterNode.dwiSequence = firstSequence
+            sequences = slicer.util.getNodesByClass("vtkMRMLSequenceNode")
+            volumes = [s for s in sequences if s.GetDataNodeClassName() == "vtkMRMLScalarVolumeNode"]
+            if volumes:
+                self._parameterNode.dwiSequence = volumes[0]
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
@@ -218,23 +238,32 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._onParameterNodeModified()
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
-        """Follow the DWI and ROI choices: b-values text, segment editor inputs, Apply button state."""
+        """Keep the segment editor and the buttons in step with the parameter node (cheap: no data read)."""
         parameters = self._parameterNode
         dwi = parameters.dwiSequence
-        if dwi is not self._lastDwi:
-            self._lastDwi = dwi
-            if dwi and not dwi.IsA("vtkMRMLSequenceNode"):  # a DWI volume node: browse it as a b-value sequence
-                dwi = parameters.dwiSequence = self.logic.asDwiSequence(dwi)
-                self._lastDwi = dwi
-            parameters.bValues = ", ".join(f"{b:g}" for b in self.logic.dwiFromNode(dwi).bvalues_s_mm2) if dwi else ""
-            self.ui.segmentEditorWidget.setSourceVolumeNode(self.logic.dwiProxyNode(dwi) if dwi else None)
-        if self.ui.segmentEditorWidget.segmentationNode() is not parameters.roiSegmentation:
-            self.ui.segmentEditorWidget.setSegmentationNode(parameters.roiSegmentation)
+        editor = self.ui.segmentEditorWidget
+        if editor.segmentationNode() is not parameters.roiSegmentation:
+            editor.setSegmentationNode(parameters.roiSegmentation)
+        # the editor follows the segmentation's reference volume: point it at the current b-image every time
+        proxy = self.logic.dwiProxyNode(dwi) if dwi and dwi.IsA("vtkMRMLSequenceNode") else None
+        if proxy is not None and editor.sourceVolumeNode() is not proxy:
+            editor.setSourceVolumeNode(proxy)
         ready = bool(dwi and parameters.roiSegmentation)
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = _("Fit, quantify and tabulate") if ready else _("Select a DWI and an ROI")
         self.ui.roiFromMrsVoxelButton.enabled = bool(dwi and parameters.spectrumPath)
         self.ui.createRoiButton.enabled = bool(dwi)
+
+    def onDwiSelected(self, node) -> None:
+        """The user picked a DWI: show its b-values (volume order); browse a DWI volume node as a b-sequence."""
+        if self._parameterNode is None:
+            return
+        with slicer.util.tryWithErrorDisplay(_("This node cannot be used as a DWI.")):
+            if node is not None and not node.IsA("vtkMRMLSequenceNode"):
+                node = self.logic.asDwiSequence(node)
+                self._parameterNode.dwiSequence = node
+            self._parameterNode.bValues = (", ".join(f"{b:g}" for b in self.logic.bValuesOfNode(node))
+                                           if node is not None else "")
 
     def onLoadDwiFolder(self) -> None:
         folder = qt.QFileDialog.getExistingDirectory(None, _("Select a DWI DICOM folder"))
@@ -278,14 +307,18 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onRoiFromMrsVoxel(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not create the ROI from the MRS voxel."), waitCursor=True):
-            spectrum = self.logic.loadSpectrum(self._parameterNode.spectrumPath)
+            spectrum = self.logic.loadSpectrum(self._parameterNode.spectrumPath,
+                                               waterT2ms=self._parameterNode.waterT2ms or None,
+                                               fatT2ms=self._parameterNode.fatT2ms or None)
             self._parameterNode.roiSegmentation = self.logic.roiFromMrsVoxel(spectrum,
                                                                              self._parameterNode.dwiSequence)
 
     def onApplyButton(self) -> None:
         settings = PanelSettings(**{f.name: getattr(self._parameterNode, f.name)
                                     for f in dataclasses.fields(PanelSettings)})
-        progress = slicer.util.createProgressDialog(labelText=_("Processing..."), maximum=100)
+        progress = slicer.util.createProgressDialog(labelText=_("Processing..."), maximum=100,
+                                                    windowModality=qt.Qt.ApplicationModal, autoClose=False,
+                                                    autoReset=False)
 
         def report(fraction, message):
             progress.labelText = message
@@ -294,14 +327,13 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return not progress.wasCanceled
 
         case = None
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Processing failed."), waitCursor=True):
-                try:
-                    case = self.logic.applySettings(settings, progressCallback=report)
-                except ProcessingCancelled:
-                    logging.info("VCFDiagnosis: processing cancelled by the user")
-        finally:
-            progress.close()
+        with slicer.util.tryWithErrorDisplay(_("Processing failed.")):
+            try:
+                case = self.logic.applySettings(settings, progressCallback=report)
+            except ProcessingCancelled:
+                logging.info("VCFDiagnosis: processing cancelled by the user")
+            finally:
+                progress.close()
         if case is None:
             return
         self._parameterNode.outputTable = case.table
@@ -310,12 +342,14 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             _("<b>{roi}</b>: P_IVIM {pivim:.3g}, P_combined {pcomb:.3g} &rarr; {prediction} ({status})").format(
                 roi=row["roi"], pivim=row["P_IVIM"], pcomb=row["P_combined"], prediction=row["prediction"] or "-",
                 status=row["status"]) for row in case.rows)
-        plots = slicer.modules.plots.logic()
-        plots.ShowChartInLayout(case.decay_chart)
+        slicer.modules.plots.logic().ShowChartInLayout(case.decay_chart)
         if case.spectrum and case.spectrum.chart:
-            plots.ShowChartInLayout(case.spectrum.chart)
+            self.ui.statusLabel.text = _("Plot view: ROI signal decay. The spectrum fit is the chart "
+                                         "'{chart}' (choose it in the plot view).").format(
+                                             chart=case.spectrum.chart.GetName())
         if "D" in case.map_nodes:
-            slicer.util.setSliceViewerLayers(background=self.logic.dwiProxyNode(case.dwi_sequence),
+            proxy = self.logic.dwiProxyNode(case.dwi_sequence)
+            slicer.util.setSliceViewerLayers(background=proxy if proxy is not None else "keep-current",
                                              foreground=case.map_nodes["D"], foregroundOpacity=0.6)
 
 
@@ -337,7 +371,11 @@ class VCFDiagnosisFileReader:
     def canLoadFile(self, filePath):
         if not self.parent.supportedNameFilters(filePath):
             return False
-        return VCFDiagnosisLogic.canLoadSpectrumFile(filePath)
+        return VCFDiagnosisLogic.canLoadSpectrumFile(filePath)  # header sniff; never raises
+
+    def canLoadFileConfidence(self, filePath):
+        # a spectrum in .nii.gz / .dcm must win over the Volumes and DICOM readers (0.5 + 0.01 per extension char)
+        return 0.7 if self.canLoadFile(filePath) else 0.0
 
     def load(self, properties):
         try:

@@ -16,6 +16,7 @@ Results are research outputs, never a diagnosis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             return self.addDwi(nodes.dwi_from_dwi_volume_node(dwiNode), name or f"{dwiNode.GetName()} b-values")[0]
         raise TypeError(f"'{dwiNode.GetName()}' ({dwiNode.GetClassName()}) is not a DWI: use a volume sequence, "
                         "a diffusion-weighted volume node or a list of volumes with b-values")
+
+    def bValuesOfNode(self, sequenceNode) -> list:
+        """Return the b-values (s/mm2) a volume sequence carries, in its volume order, without reading voxels
+        (``MultiVolume.FrameLabels`` when present, else the numeric index values)."""
+        return nodes.bvalues_of_sequence(sequenceNode)
 
     def dwiFromNode(self, sequenceNode, bValues=None) -> DwiVolume:
         """Return the DWI held by a volume sequence (b-values from its index or MultiVolume.FrameLabels).
@@ -295,14 +301,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def canLoadSpectrumFile(path: str) -> bool:
-        """Return True if ``path`` is a single-voxel spectrum this module reads (used by the file reader)."""
-        from .mrs import read_spectrum
+        """Return True if ``path`` looks like a single-voxel spectrum this module reads (header sniff only,
+        never raises: Slicer's file reader asks about every dropped file)."""
+        from .mrs import looks_like_spectrum
 
-        try:
-            read_spectrum(path)
-        except (OSError, ValueError):
-            return False
-        return True
+        return looks_like_spectrum(path)
 
     # --- one case -----------------------------------------------------------------------------------------
 
@@ -395,18 +398,31 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return browser.GetProxyNode(dwiSequence) if browser else None
 
     def createRoiSegmentation(self, dwiSequence, name: str = "ROI"):
-        """Return a new, empty segmentation whose geometry follows the DWI grid, with one segment "lesion"."""
-        dwi = self.dwiFromNode(dwiSequence)
-        reference = nodes.add_scalar_volume(np.zeros(dwi.shape_kji, np.uint8), dwi.ijk_to_ras, "__vcfdiagnosis_grid__")
-        try:
+        """Return a new, empty segmentation whose geometry follows the DWI grid, with one segment "lesion".
+
+        Its reference geometry is the DWI's browser proxy volume, so the Segment Editor paints on the b-images.
+        """
+        with self._dwiReference(dwiSequence) as reference:
             segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
             segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference)
             segmentation.GetSegmentation().AddEmptySegment("lesion", "lesion")
             segmentation.CreateDefaultDisplayNodes()
-        finally:
-            slicer.mrmlScene.RemoveNode(reference.GetDisplayNode())
-            slicer.mrmlScene.RemoveNode(reference)
         return segmentation
+
+    @contextlib.contextmanager
+    def _dwiReference(self, dwiSequence):
+        """Yield a volume node on the DWI grid: the browser's proxy, or a temporary node removed afterwards."""
+        proxy = self.dwiProxyNode(dwiSequence)
+        if proxy is not None:
+            yield proxy
+            return
+        dwi = self.dwiFromNode(dwiSequence)
+        temporary = nodes.add_scalar_volume(np.zeros(dwi.shape_kji, np.uint8), dwi.ijk_to_ras, "__vcfdiagnosis_grid__")
+        try:
+            yield temporary
+        finally:
+            slicer.mrmlScene.RemoveNode(temporary.GetDisplayNode())
+            slicer.mrmlScene.RemoveNode(temporary)
 
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
         """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
@@ -421,16 +437,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                                 s.voxel_orientation_ras)
         if not mask.any():
             raise ValueError(f"the MRS voxel of {s.source_path} lies outside the DWI '{dwiSequence.GetName()}'")
-        reference = nodes.add_scalar_volume(np.zeros(dwi.shape_kji, np.uint8), dwi.ijk_to_ras, "__vcfdiagnosis_grid__")
-        try:
+        with self._dwiReference(dwiSequence) as reference:
             segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
             segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference)
             segment_id = segmentation.GetSegmentation().AddEmptySegment("mrs_voxel", "MRS voxel")
             slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), segmentation, segment_id, reference)
             segmentation.CreateDefaultDisplayNodes()
-        finally:
-            slicer.mrmlScene.RemoveNode(reference.GetDisplayNode())
-            slicer.mrmlScene.RemoveNode(reference)
         return segmentation
 
     def exportCase(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True) -> dict:
@@ -498,7 +510,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
 
 class ProcessingCancelled(RuntimeError):
-    """The user cancelled a long computation (nothing was added to the scene)."""
+    """The user cancelled a long computation (no maps or results table were added; a spectrum loaded
+    before the fit stays in the scene)."""
 
 
 def parse_bvalues(text_or_values, count: int) -> np.ndarray:

@@ -116,6 +116,14 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     return sequence, browser
 
 
+def bvalues_of_sequence(sequence) -> list:
+    """Return a sequence's b-values (s/mm2) in volume order: ``MultiVolume.FrameLabels``, else the index values."""
+    labels = sequence.GetAttribute(FRAME_LABELS_ATTRIBUTE)
+    if labels:
+        return [float(v) for v in labels.split(",")]
+    return [float(sequence.GetNthIndexValue(i)) for i in range(sequence.GetNumberOfDataNodes())]
+
+
 def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
     """Return the DwiVolume held by a volume sequence indexed by b-value.
 
@@ -124,13 +132,7 @@ def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
     numbers), else from the numeric index values.
     """
     n = sequence.GetNumberOfDataNodes()
-    labels = sequence.GetAttribute(FRAME_LABELS_ATTRIBUTE)
-    if bvalues_override is not None:
-        bvalues = [float(v) for v in bvalues_override]
-    elif labels:
-        bvalues = [float(v) for v in labels.split(",")]
-    else:
-        bvalues = [float(sequence.GetNthIndexValue(i)) for i in range(n)]
+    bvalues = [float(v) for v in bvalues_override] if bvalues_override is not None else bvalues_of_sequence(sequence)
     if len(bvalues) != n:
         raise ValueError(f"sequence '{sequence.GetName()}' has {n} volumes but {len(bvalues)} b-values")
     frames = [sequence.GetNthDataNode(i) for i in range(n)]

@@ -8,9 +8,9 @@ Typical use::
 """
 
 from .fit import FitOptions, SpectralFit, fit_water_fat
-from .reader import read_spectrum
+from .reader import looks_like_spectrum, read_spectrum
 from .result import MRSResult, quantify_spectrum
 from .spectrum import Spectrum
 
-__all__ = ["FitOptions", "MRSResult", "SpectralFit", "Spectrum", "fit_water_fat", "quantify_spectrum",
-           "read_spectrum"]
+__all__ = ["FitOptions", "MRSResult", "SpectralFit", "Spectrum", "fit_water_fat", "looks_like_spectrum",
+           "quantify_spectrum", "read_spectrum"]

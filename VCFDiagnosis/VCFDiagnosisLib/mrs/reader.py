@@ -102,3 +102,36 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
         return spectrum_from_dicom(ds, path)
     raise ValueError(f"{path}: unrecognised file format (expected Siemens .rda or spectroscopy DICOM, Philips "
                      "SDAT/SPAR or NIfTI-MRS)")
+
+
+def looks_like_spectrum(path: str | os.PathLike) -> bool:
+    """Return True if ``path`` looks like a single-voxel spectrum this package reads, from its header only.
+
+    Cheap and never raises (for drag-and-drop readers that are asked about every file): RDA header marker,
+    SPAR/SDAT extension, NIfTI with complex data on a 1 x 1 x 1 grid, or DICOM of the MR Spectroscopy or
+    Siemens CSA non-image SOP class.
+    """
+    try:
+        path = os.fspath(path)
+        lower = path.lower()
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+        if io_rda.is_rda(head):
+            return True
+        if lower.endswith((".spar", ".sdat")):
+            return True
+        if head[:2] == b"\x1f\x8b" or io_nifti_mrs.is_nifti(head):
+            if head[:2] == b"\x1f\x8b":
+                import gzip
+
+                with gzip.open(path, "rb") as handle:
+                    head = handle.read(1024)
+            header = io_nifti_mrs.parse_nifti_header(head, path)
+            return header["datatype"] in (32, 1792) and tuple(header["shape"][:3]) == (1, 1, 1)
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        return str(ds.get("SOPClassUID", "")) in (io_dicom_mrs.DICOM_MRS_SOP,
+                                                  io_siemens_dicom.SIEMENS_CSA_NON_IMAGE_SOP)
+    except Exception:  # noqa: BLE001 - any failure means "not a spectrum we read"
+        return False
