@@ -463,7 +463,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if case.spectrum is not None:
             with atomic_output(out / "mrs.json", overwrite) as temporary:
                 temporary.write_text(json.dumps(case.spectrum.result.to_dict(), indent=1))
-            written["mrs"] = str(out / "mrs.json")
+            written["mrs"] = str((out / "mrs.json").resolve())
         if report:
             from .case_analysis import MrsVoxel
             from .report import render_case_report

@@ -8,6 +8,7 @@ Uses only ``slicer`` MRML classes, module logics and ``slicer.util`` array helpe
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import slicer
@@ -398,7 +399,7 @@ def write_node(node, path: str, overwrite: bool = False) -> str:
         storage.SetFileName(str(temporary))
         if not storage.WriteData(node):
             raise OSError(f"{path}: writing '{node.GetName()}' failed")
-    return str(path)
+    return str(Path(path).resolve())
 
 
 def add_decay_plot(dwi: DwiVolume, masks: dict, rows: list[dict], name: str):
