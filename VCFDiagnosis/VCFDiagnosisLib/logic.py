@@ -424,6 +424,28 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             slicer.mrmlScene.RemoveNode(temporary.GetDisplayNode())
             slicer.mrmlScene.RemoveNode(temporary)
 
+    def processBatch(self, manifestPath: str, outputDir: str, force: bool = False, progressCallback=None,
+                     method: str | None = None, bThreshold: float = 200.0, maps: str = "roi",
+                     modelInputs: str = "roi_mean_fit", report: bool = True):
+        """Process every case of a manifest (as ``vcfdiagnosis batch`` does, in this process); return
+        (BatchSummary, results table node). Finished cases are skipped unless ``force``; a failing case is an
+        error row and the batch goes on; each case's nodes are removed after export, so the scene keeps only
+        the results table. Inside Slicer, progress goes to the status bar unless ``progressCallback`` is given.
+        """
+        from . import headless
+        from .batch import CaseOptions, run_batch
+
+        if progressCallback is None and headless.in_slicer_application():
+            def progressCallback(event):  # noqa: E306 - status-bar message inside the Slicer application
+                slicer.util.showStatusMessage(
+                    f"VCFDiagnosis batch: {event['done']}/{event['total']} {event['case_id']} ({event['status']}), "
+                    f"about {event['eta_s'] / 60:.1f} min left", 5000)
+        summary = run_batch(manifestPath, outputDir, force=force, in_process=True, progress=progressCallback,
+                            options=CaseOptions(method=method, b_threshold=bThreshold, maps=maps,
+                                                model_inputs=modelInputs, report=report))
+        table = nodes.add_results_table(summary.rows, f"{Path(outputDir).name} batch results")
+        return summary, table
+
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
         """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
         matched the voxel). Raises ValueError if the spectrum has no voxel or the voxel misses the DWI."""

@@ -198,6 +198,11 @@ def segmentation_from_label_file(path: str, name: str | None = None):
         if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(label_node, node):
             slicer.mrmlScene.RemoveNode(node)
             raise OSError(f"{path}: label map could not be converted to segments")
+        segmentation = node.GetSegmentation()
+        stem = Path(path).name.split(".")[0].removesuffix("_label") or "ROI"  # lesion_label.nii.gz -> lesion
+        count = segmentation.GetNumberOfSegments()
+        for index in range(count):
+            segmentation.GetNthSegment(index).SetName(stem if count == 1 else f"{stem} {index + 1}")
         node.CreateDefaultDisplayNodes()
         return node
     finally:
@@ -380,6 +385,14 @@ def add_results_table(rows: list[dict], name: str, table=None):
         if column.unit:
             table.SetColumnUnitLabel(column.name, column.unit)
         table.SetColumnDescription(column.name, column.description)
+    known = {c.name for c in COLUMNS}
+    for extra in sorted({k for row in rows for k in row} - known):  # e.g. label, reader from a batch manifest
+        array = vtk.vtkStringArray()
+        array.SetName(extra)
+        for row in rows:
+            value = row.get(extra)
+            array.InsertNextValue("" if value is None else str(value))
+        table.AddColumn(array)
     return table
 
 

@@ -37,11 +37,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lesion-f", type=float, default=None, help="lesion f, fraction 0..1 (default: drawn)")
     parser.add_argument("--lesion-ff", type=float, default=None, help="lesion fat fraction in %% (default: drawn)")
     parser.add_argument("--mrs-snr", type=float, default=150.0, help="spectral SNR of the water peak (default 150)")
+    parser.add_argument("--cohort", type=int, default=0, metavar="N",
+                        help="write N patients (38:32 osteoporotic:metastatic as in the study, seeds SEED..SEED+N-1, "
+                             "vendor styles rotating) with OUT/manifest.tsv, for `vcfdiagnosis batch`")
     parser.add_argument("--force", action="store_true", help="replace an existing case folder")
 
 
+def run_cohort(args: argparse.Namespace) -> int:
+    """Write a phantom cohort and its manifest; return the exit code."""
+    from ..phantom.cohort import generate_cohort
+
+    try:
+        patients = generate_cohort(args.out, args.cohort, seed=args.seed, force=args.force, snr=args.snr,
+                                   matrix=args.matrix, n_slices=args.slices, bvalues=args.bvalues,
+                                   mrs_snr=args.mrs_snr)
+    except (ValueError, FileExistsError, OSError) as exc:
+        print(f"vcfdiagnosis phantom: {exc}", file=sys.stderr)
+        return 2
+    groups = [p.truth["group"] for p in patients]
+    print(f"wrote {len(patients)} phantom patients ({groups.count('osteoporotic')} osteoporotic, "
+          f"{groups.count('metastatic')} metastatic) in {sum(p.seconds for p in patients):.1f} s; "
+          f"manifest {patients[0].manifest_path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Write the phantom case, print what was written; return the exit code."""
+    """Write the phantom case (or cohort), print what was written; return the exit code."""
+    if args.cohort:
+        return run_cohort(args)
     try:
         patient = generate_patient(
             args.out, seed=args.seed, group=args.group, vendor=args.vendor, snr=args.snr, matrix=args.matrix,

@@ -1,0 +1,79 @@
+"""Benchmark: a 70-patient phantom cohort (38 osteoporotic / 32 metastatic, full-size DICOM) through
+``vcfdiagnosis batch`` and ``vcfdiagnosis cohort``, as a user runs them (fresh processes).
+
+Each patient: 160 DICOM files (8 b x 20 slices x 256 x 256), lesion ROI, spectrum; every output of
+``vcfdiagnosis run`` (maps in the ROI, results, report PNG/PDF, .mrb). Target (issue 8): the batch in
+<= 10 minutes on this 2-core machine (<= ~8 s per case). Also prints how the published models classify the
+recovered values against the truth-computed ones.
+
+    python Testing/Benchmarks/bench_cohort.py [--patients 70] [--jobs 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=70)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--matrix", type=int, default=256)
+    parser.add_argument("--slices", type=int, default=20)
+    parser.add_argument("--keep", help="keep the cohort and outputs in this folder")
+    args = parser.parse_args()
+    from VCFDiagnosisLib.phantom.cohort import generate_cohort
+    from VCFDiagnosisLib.results import read_results_tsv
+    from VCFDiagnosisLib.study_models import predict
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="vcfdiag-bench-cohort-"))
+    cli = str(Path(sys.executable).parent / "vcfdiagnosis")
+    try:
+        start = time.perf_counter()
+        generate_cohort(work / "cohort", args.patients, seed=1000, matrix=args.matrix, n_slices=args.slices,
+                        force=True)
+        print(f"generated {args.patients} patients ({args.matrix} x {args.matrix} x {args.slices} x 8 DICOM) "
+              f"in {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        batch = subprocess.run([cli, "batch", str(work / "cohort" / "manifest.tsv"), "--out", str(work / "out"),
+                                "--jobs", str(args.jobs), "--force"], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if batch.returncode != 0:
+            print(batch.stdout, batch.stderr)
+            return 1
+        print(f"vcfdiagnosis batch --jobs {args.jobs}: {seconds:.1f} s for {args.patients} cases "
+              f"({seconds / args.patients:.2f} s per case; target <= 600 s)")
+        rows = [r for r in read_results_tsv(work / "out" / "results.tsv")]
+        agree = total = errors = 0
+        for row in rows:
+            if row["status"] == "error":
+                errors += 1
+                continue
+            lesion = json.loads((work / "cohort" / row["case_id"] / "truth.json").read_text())["lesion"]
+            truth = predict(lesion["D_mm2_s"], lesion["Dstar_mm2_s"], lesion["f_fraction"], lesion["FF_percent"])
+            total += 1
+            agree += int(truth.prediction == row["prediction"])
+        print(f"rows ok {total}, errors {errors}; P_combined prediction equals the truth-computed one in "
+              f"{agree}/{total} cases")
+        start = time.perf_counter()
+        cohort = subprocess.run([cli, "cohort", str(work / "out" / "results.tsv"), "--out", str(work / "stats"),
+                                 "--force"], capture_output=True, text=True)
+        if cohort.returncode != 0:
+            print(cohort.stdout, cohort.stderr)
+            return 1
+        print(f"vcfdiagnosis cohort: {time.perf_counter() - start:.1f} s -> {work / 'stats'}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
