@@ -65,9 +65,9 @@ def test_pyproject_pins_slicer_core_and_never_plain_slicer():
 
 
 def test_core_packages_do_not_import_slicer_or_qt():
-    """Layer 1 (ivim, mrs, dwi, phantom) must import without Slicer: no slicer/qt/ctk imports there."""
+    """Layer 1 (ivim, mrs, dwi, phantom, cohort) must import without Slicer: no slicer/qt/ctk imports there."""
     offenders = []
-    for package in ("ivim", "mrs", "dwi", "phantom"):
+    for package in ("ivim", "mrs", "dwi", "phantom", "cohort"):
         for path in (MODULE_DIR / "VCFDiagnosisLib" / package).rglob("*.py"):
             for line in path.read_text().splitlines():
                 if re.match(r"\s*(import|from)\s+(slicer|qt|ctk|vtk)\b", line):

@@ -446,6 +446,29 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         table = nodes.add_results_table(summary.rows, f"{Path(outputDir).name} batch results")
         return summary, table
 
+    def analyzeCohort(self, resultsPath: str, outputDir: str, overwrite: bool = False) -> dict:
+        """Run the study's statistics on a labelled results table (``results.tsv`` of a batch) into ``outputDir``.
+
+        Returns ``{"stats": dict, "files": {name: path}}`` (stats.json, stats.md, roc.png, boxplots.png,
+        stats.pdf). Needs statsmodels and matplotlib; inside Slicer call :meth:`installCohortExtras` first
+        (a user action: nothing is installed automatically).
+        """
+        from .cohort import analyze_cohort, write_cohort_outputs
+        from .results import read_results_tsv
+
+        rows = read_results_tsv(resultsPath)
+        stats = analyze_cohort(rows, source=str(resultsPath))
+        return {"stats": stats, "files": write_cohort_outputs(stats, rows, outputDir, overwrite=overwrite)}
+
+    @staticmethod
+    def installCohortExtras() -> None:
+        """Install the optional statistics packages (statsmodels, matplotlib) into Slicer's Python, on request."""
+        from . import headless
+
+        if not headless.in_slicer_application():
+            raise RuntimeError("outside Slicer install them with: pip install statsmodels matplotlib")
+        slicer.util.pip_install("statsmodels matplotlib")
+
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
         """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
         matched the voxel). Raises ValueError if the spectrum has no voxel or the voxel misses the DWI."""
