@@ -150,3 +150,21 @@ def test_console_process_batch_gives_a_table_and_keeps_the_scene_clean(logic, sc
     d_column = np.array([float(table.GetCellText(r, table.GetColumnIndex("D"))) for r in range(4)])
     assert np.all((d_column > 2e-4) & (d_column < 3e-3))
     shutil.rmtree(tmp_path / "out")
+
+
+def test_published_models_on_recovered_values_agree_with_the_truth(scene, tmp_path):
+    """A small noisy phantom cohort through batch: the published models' AUC and sensitivity/specificity on
+    the recovered values equal those on the phantom truth (the full 70-patient version is bench_cohort.py)."""
+    from VCFDiagnosisLib.cohort.truth_agreement import published_models_recovered_vs_truth
+
+    generate_cohort(tmp_path / "cohort", 12, seed=300, matrix=64, n_slices=6, snr=40)
+    assert main(["batch", str(tmp_path / "cohort" / "manifest.tsv"), "--out", str(tmp_path / "out"), "--jobs", "2",
+                 "--no-report", "--maps", "none"]) == 0
+    rows = read_results_tsv(tmp_path / "out" / "results.tsv")
+    agreement = published_models_recovered_vs_truth(rows, tmp_path / "cohort")
+    assert agreement["n"] == 12
+    combined = agreement["P_combined"]
+    assert combined["auc_recovered"] == pytest.approx(combined["auc_truth"], abs=0.1)
+    assert combined["prediction_agreement"] >= 11 / 12
+    for measure in ("sensitivity", "specificity"):
+        assert combined["recovered"][measure] == pytest.approx(combined["truth"][measure], abs=0.2)

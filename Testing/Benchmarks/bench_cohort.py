@@ -62,6 +62,14 @@ def main() -> int:
             agree += int(truth.prediction == row["prediction"])
         print(f"rows ok {total}, errors {errors}; P_combined prediction equals the truth-computed one in "
               f"{agree}/{total} cases")
+        from VCFDiagnosisLib.cohort.truth_agreement import published_models_recovered_vs_truth
+
+        agreement = published_models_recovered_vs_truth(rows, work / "cohort")
+        for model in ("P_IVIM", "P_combined"):
+            a = agreement[model]
+            print(f"{model}: AUC recovered {a['auc_recovered']:.3f} vs truth {a['auc_truth']:.3f}; sensitivity "
+                  f"{100 * a['recovered']['sensitivity']:.1f} vs {100 * a['truth']['sensitivity']:.1f} %, specificity "
+                  f"{100 * a['recovered']['specificity']:.1f} vs {100 * a['truth']['specificity']:.1f} %")
         start = time.perf_counter()
         cohort = subprocess.run([cli, "cohort", str(work / "out" / "results.tsv"), "--out", str(work / "stats"),
                                  "--force"], capture_output=True, text=True)
