@@ -152,19 +152,10 @@ def process_manifest_row(row: ManifestRow, case_dir: Path, options: CaseOptions,
     scene = slicer.mrmlScene
     before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     try:
-        sequence, _ = logic.loadDwi(row.dwi, name=f"{row.case_id} DWI")
-        spectrum = logic.loadSpectrum(row.spectrum, name=row.case_id) if row.spectrum else None
-        if row.roi:
-            roi = row.roi
-        elif spectrum is not None:
-            roi = logic.roiFromMrsVoxel(spectrum, sequence)
-        else:
-            raise ValueError("the manifest gives no roi and no spectrum (whose voxel would be the ROI)")
-        case = logic.processCase(sequence, roi, spectrum, caseId=row.case_id, method=options.method,
-                                 bThreshold=options.b_threshold, maps=options.maps, modelInputs=options.model_inputs)
-        for result in case.rows:
-            result.update(label=row.label, reader=row.reader)
-        logic.exportCase(case, str(case_dir), overwrite=True, report=options.report)
+        case, _ = logic.processCaseFiles(
+            row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(case_dir), overwrite=True,
+            report=options.report, extraColumns={"label": row.label, "reader": row.reader}, method=options.method,
+            bThreshold=options.b_threshold, maps=options.maps, modelInputs=options.model_inputs)
         with atomic_output(case_dir / DONE_MARKER, overwrite=True) as temporary:
             temporary.write_text(json.dumps({"case_id": row.case_id, "inputs": asdict(row),
                                              "options": asdict(options), "version": __version__,

@@ -424,6 +424,28 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             slicer.mrmlScene.RemoveNode(temporary.GetDisplayNode())
             slicer.mrmlScene.RemoveNode(temporary)
 
+    def processCaseFiles(self, dwi: str, roi: str | None = None, spectrum: str | None = None,
+                         caseId: str | None = None, outputDir: str | None = None, overwrite: bool = False,
+                         report: bool = True, extraColumns: dict | None = None, **processOptions):
+        """Process one case given as files and export it; return (CaseResult, {what: path}).
+
+        ``dwi`` as :meth:`loadDwi` takes it; ``roi`` a segmentation or label-map file (None: the spectrum's voxel
+        becomes the ROI); ``spectrum`` a spectrum file or None; ``extraColumns`` (e.g. a manifest's label and
+        reader) are added to every row; ``processOptions`` go to :meth:`processCase`. What ``vcfdiagnosis run``
+        and the batch runner do for each case.
+        """
+        sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
+        spectrumNodes = self.loadSpectrum(spectrum, name=caseId) if spectrum else None
+        if roi is None:
+            if spectrumNodes is None:
+                raise ValueError("an ROI or a spectrum (whose voxel becomes the ROI) is needed")
+            roi = self.roiFromMrsVoxel(spectrumNodes, sequence)
+        case = self.processCase(sequence, roi, spectrumNodes, caseId=caseId, **processOptions)
+        for row in case.rows:
+            row.update(extraColumns or {})
+        written = self.exportCase(case, outputDir, overwrite=overwrite, report=report) if outputDir else {}
+        return case, written
+
     def processBatch(self, manifestPath: str, outputDir: str, force: bool = False, progressCallback=None,
                      method: str | None = None, bThreshold: float = 200.0, maps: str = "roi",
                      modelInputs: str = "roi_mean_fit", report: bool = True):

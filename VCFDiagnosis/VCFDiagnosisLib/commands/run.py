@@ -32,17 +32,11 @@ def run_case(args, logic) -> tuple[object, dict]:
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise FileExistsError(f"{out}: not empty; use --force to replace its outputs")
-    sequence, _ = logic.loadDwi(args.dwi, name=args.case_id and f"{args.case_id} DWI")
-    spectrum = logic.loadSpectrum(args.spectrum, name=args.case_id) if args.spectrum else None
-    if args.roi:
-        roi = args.roi
-    elif spectrum is not None:
-        roi = logic.roiFromMrsVoxel(spectrum, sequence)
-    else:
+    if not args.roi and not args.spectrum:
         raise ValueError("an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the ROI) is needed")
-    case = logic.processCase(sequence, roi, spectrum, caseId=args.case_id, method=args.method,
-                             bThreshold=args.b_threshold, maps=args.maps, modelInputs=args.model_inputs)
-    return case, logic.exportCase(case, str(out), overwrite=args.force, report=not args.no_report)
+    return logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id, outputDir=str(out),
+                                  overwrite=args.force, report=not args.no_report, method=args.method,
+                                  bThreshold=args.b_threshold, maps=args.maps, modelInputs=args.model_inputs)
 
 
 def print_case(case, written: dict, seconds: float) -> None:
