@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import slicer
 import vtk
+from vtk.util.numpy_support import numpy_to_vtk
 
 from .dwi.volume import DwiVolume
 
@@ -209,6 +210,45 @@ def segmentation_from_label_file(path: str, name: str | None = None):
         slicer.mrmlScene.RemoveNode(label_node)
 
 
+def add_table_column(table, name: str, values, kind: str = "double", unit: str = "", description: str = ""):
+    """Append a column to a table node: ``kind`` ``double`` (None -> NaN), ``integer`` (None/NaN -> -1) or
+    ``string`` (None -> ''); the unit and description go to the column's properties."""
+    if kind == "double":
+        array = numpy_to_vtk(np.array([np.nan if v is None else v for v in values], dtype=float), deep=True)
+    else:
+        array = vtk.vtkIntArray() if kind == "integer" else vtk.vtkStringArray()
+        for value in values:
+            if kind == "integer":
+                array.InsertNextValue(-1 if value is None or math.isnan(value) else int(value))
+            else:
+                array.InsertNextValue("" if value is None else str(value))
+    array.SetName(name)
+    table.AddColumn(array)
+    if unit:
+        table.SetColumnUnitLabel(name, unit)
+    if description:
+        table.SetColumnDescription(name, description)
+
+
+def add_plot_series(chart, table, name: str, x_column: str, y_column: str, *, markers: bool = False,
+                    line: bool = True, dashed: bool = False):
+    """Add a scatter-type plot series (x and y columns of ``table``) to ``chart``; return the series node."""
+    series = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name)
+    series.SetAndObserveTableNodeID(table.GetID())
+    series.SetXColumnName(x_column)
+    series.SetYColumnName(y_column)
+    series.SetPlotType(series.PlotTypeScatter)
+    if not markers:
+        series.SetMarkerStyle(series.MarkerStyleNone)
+    if not line:
+        series.SetLineStyle(series.LineStyleNone)
+    elif dashed:
+        series.SetLineStyle(series.LineStyleDash)
+    series.SetUniqueColor()
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    return series
+
+
 def add_table(name: str, columns: list[tuple[str, str, str]], rows: list[dict]):
     """Return a new table node with typed columns and one row per dict.
 
@@ -217,17 +257,7 @@ def add_table(name: str, columns: list[tuple[str, str, str]], rows: list[dict]):
     """
     table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
     for column, kind, unit in columns:
-        array = vtk.vtkStringArray() if kind == "string" else vtk.vtkDoubleArray()
-        array.SetName(column)
-        for row in rows:
-            value = row.get(column)
-            if kind == "string":
-                array.InsertNextValue("" if value is None else str(value))
-            else:
-                array.InsertNextValue(float("nan") if value is None else float(value))
-        table.AddColumn(array)
-        if unit:
-            table.SetColumnUnitLabel(column, unit)
+        add_table_column(table, column, [row.get(column) for row in rows], kind, unit)
     return table
 
 
@@ -331,12 +361,7 @@ def add_spectrum_plot(fit, name: str, ppm_range: tuple[float, float] = (0.0, 6.5
     columns.update({f"component {k}": np.asarray(v)[keep] for k, v in fit.components.items()})
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} spectrum")
     for column, values in columns.items():
-        array = vtk.vtkDoubleArray()
-        array.SetName(column)
-        for value in values:
-            array.InsertNextValue(float(value))
-        table.AddColumn(array)
-    table.SetColumnUnitLabel("ppm", "ppm")
+        add_table_column(table, column, values, unit="ppm" if column == "ppm" else "")
     chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", f"{name} spectrum chart")
     chart.SetTitle(f"{name}: spectrum and fit")
     chart.SetXAxisTitle("chemical shift [ppm]")
@@ -344,18 +369,8 @@ def add_spectrum_plot(fit, name: str, ppm_range: tuple[float, float] = (0.0, 6.5
     chart.SetXAxisRangeAuto(False)
     chart.SetXAxisRange(ppm_range[1], ppm_range[0])
     for column in columns:
-        if column == "ppm":
-            continue
-        series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name} {column}")
-        series.SetAndObserveTableNodeID(table.GetID())
-        series.SetXColumnName("ppm")
-        series.SetYColumnName(column)
-        series.SetPlotType(series.PlotTypeScatter)
-        series.SetMarkerStyle(series.MarkerStyleNone)
-        if column.startswith("component"):
-            series.SetLineStyle(series.LineStyleDash)
-        series.SetUniqueColor()
-        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+        if column != "ppm":
+            add_plot_series(chart, table, f"{name} {column}", "ppm", column, dashed=column.startswith("component"))
     return table, chart
 
 
@@ -371,28 +386,11 @@ def add_results_table(rows: list[dict], name: str, table=None):
     else:
         table.RemoveAllColumns()
     for column in COLUMNS:
-        array = {"string": vtk.vtkStringArray, "integer": vtk.vtkIntArray}.get(column.kind, vtk.vtkDoubleArray)()
-        array.SetName(column.name)
-        for row in rows:
-            value = row.get(column.name)
-            if column.kind == "string":
-                array.InsertNextValue("" if value is None else str(value))
-            elif column.kind == "integer":
-                array.InsertNextValue(-1 if value is None or math.isnan(value) else int(value))
-            else:
-                array.InsertNextValue(float("nan") if value is None else float(value))
-        table.AddColumn(array)
-        if column.unit:
-            table.SetColumnUnitLabel(column.name, column.unit)
-        table.SetColumnDescription(column.name, column.description)
+        add_table_column(table, column.name, [row.get(column.name) for row in rows], column.kind, column.unit,
+                         column.description)
     known = {c.name for c in COLUMNS}
     for extra in sorted({k for row in rows for k in row} - known):  # e.g. label, reader from a batch manifest
-        array = vtk.vtkStringArray()
-        array.SetName(extra)
-        for row in rows:
-            value = row.get(extra)
-            array.InsertNextValue("" if value is None else str(value))
-        table.AddColumn(array)
+        add_table_column(table, extra, [row.get(extra) for row in rows], "string")
     return table
 
 
@@ -439,25 +437,11 @@ def add_decay_plot(dwi: DwiVolume, masks: dict, rows: list[dict], name: str):
                                       else np.full(curve_b.size, np.nan))
     length = max(len(v) for v in columns.values())
     for column, values in columns.items():
-        array = vtk.vtkDoubleArray()
-        array.SetName(column)
-        padded = np.full(length, np.nan)
-        padded[: len(values)] = values
-        for value in padded:
-            array.InsertNextValue(float(value))
-        table.AddColumn(array)
+        add_table_column(table, column, np.r_[values, np.full(length - len(values), np.nan)])
     for column in columns:
-        if column.endswith(" mean") or column.endswith(" fit"):
-            series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name} {column}")
-            series.SetAndObserveTableNodeID(table.GetID())
-            series.SetXColumnName("b_s_mm2" if column.endswith(" mean") else "fit_b_s_mm2")
-            series.SetYColumnName(column)
-            series.SetPlotType(series.PlotTypeScatter)
-            if column.endswith(" fit"):
-                series.SetMarkerStyle(series.MarkerStyleNone)
-            else:
-                series.SetLineStyle(series.LineStyleNone)
-            series.SetUniqueColor()
-            chart.AddAndObservePlotSeriesNodeID(series.GetID())
+        if column.endswith(" mean"):
+            add_plot_series(chart, table, f"{name} {column}", "b_s_mm2", column, markers=True, line=False)
+        elif column.endswith(" fit"):
+            add_plot_series(chart, table, f"{name} {column}", "fit_b_s_mm2", column)
     chart.SetYAxisLogScale(True)
     return table, chart

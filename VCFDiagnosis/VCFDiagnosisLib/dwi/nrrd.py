@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .assemble import combine_shell
 from .bvalues import group_bvalues
 from .errors import DwiInputError
+from .shells import dwi_from_volumes
 from .volume import LPS_TO_RAS, DwiVolume
 
 _TYPES = {
@@ -175,10 +175,7 @@ def load_dwi_nrrd(path: str | os.PathLike, *, min_bvalues: int = 2) -> DwiVolume
     if shells.size < min_bvalues:
         raise DwiInputError(f"{path}: only {shells.size} b-value ({', '.join(f'{b:g}' for b in shells)} s/mm2); "
                             f"at least {min_bvalues} needed")
-    data = np.empty((shells.size,) + array.shape[1:], dtype=np.float32)
-    combination = {}
-    for s, b in enumerate(shells):
-        data[s], combination[f"{b:g}"] = combine_shell(array[shells_b == b], axis=0, bvalue=b, trace_only=False)
+    combined = dwi_from_volumes(bvalues, array, ijk_to_ras)  # one volume per shell, directions -> trace
     warnings = [] if shells[0] == 0 else [f"{path}: no b = 0 volume (lowest b = {shells[0]:g} s/mm2)"]
     measurement = _vectors(fields.get("measurement frame", ""))
     metadata = {
@@ -188,10 +185,11 @@ def load_dwi_nrrd(path: str | os.PathLike, *, min_bvalues: int = 2) -> DwiVolume
         "nominal_bvalue_s_mm2": float(pairs["DWMRI_b-value"]),
         "volumes": int(sizes[list_axis]),
         "volumes_per_bvalue": {f"{b:g}": int((shells_b == b).sum()) for b in shells},
-        "combination": combination,
+        "combination": combined.metadata["combination"],
         "gradients": gradients.tolist(),
         "measurement_frame": [v.tolist() for v in measurement if v is not None] if measurement else None,
         "modality": pairs.get("modality", ""),
         "warnings": warnings,
     }
-    return DwiVolume(bvalues_s_mm2=shells, data=data, ijk_to_ras=ijk_to_ras, metadata=metadata)
+    return DwiVolume(bvalues_s_mm2=combined.bvalues_s_mm2, data=combined.data, ijk_to_ras=ijk_to_ras,
+                     metadata=metadata)
