@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import re
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -52,7 +51,7 @@ class ManifestRow:
 
 
 @dataclass
-class CaseOptions:
+class BatchOptions:
     """Settings applied to every case of a batch (as ``vcfdiagnosis run`` takes them)."""
 
     method: str | None = None
@@ -138,7 +137,7 @@ def is_finished(case_dir: Path) -> bool:
     return (case_dir / DONE_MARKER).is_file() and (case_dir / "results.tsv").is_file()
 
 
-def process_manifest_row(row: ManifestRow, case_dir: Path, options: CaseOptions, logic=None) -> list[dict]:
+def process_manifest_row(row: ManifestRow, case_dir: Path, options: BatchOptions, logic=None) -> list[dict]:
     """Process one case in ``slicer.mrmlScene`` and export it to ``case_dir``; return its results rows.
 
     Partial outputs of an interrupted earlier attempt are replaced. Nodes added for the case are removed from
@@ -174,19 +173,18 @@ def _worker_initialize() -> None:
     headless.initialize()
 
 
-def _worker_process(row: ManifestRow, case_dir: str, options: CaseOptions) -> tuple[list[dict], float]:
+def _worker_process(row: ManifestRow, case_dir: str, options: BatchOptions) -> tuple[list[dict], float]:
     started = time.perf_counter()
     try:
         rows = process_manifest_row(row, Path(case_dir), options)
     except Exception as error:  # noqa: BLE001 - any failure of one case becomes its error row
         message = f"{type(error).__name__}: {error}" if not isinstance(error, (OSError, ValueError)) else str(error)
         rows = [error_row(row, message)]
-        rows[0]["flags"] = traceback.format_exception_only(type(error), error)[-1].strip()[:200]
     return rows, time.perf_counter() - started
 
 
 def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, force: bool = False,
-              options: CaseOptions | None = None, progress: Callable[[dict], None] | None = None,
+              options: BatchOptions | None = None, progress: Callable[[dict], None] | None = None,
               in_process: bool = False) -> BatchSummary:
     """Process every case of a manifest into ``out_dir``; return a :class:`BatchSummary`.
 
@@ -196,7 +194,7 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, 
     ``seconds`` and ``eta_s``.
     """
     started = time.perf_counter()
-    options = options or CaseOptions()
+    options = options or BatchOptions()
     rows = read_manifest(manifest_path)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

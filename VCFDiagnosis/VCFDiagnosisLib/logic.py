@@ -416,8 +416,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if proxy is not None:
             yield proxy
             return
-        dwi = self.dwiFromNode(dwiSequence)
-        temporary = nodes.add_scalar_volume(np.zeros(dwi.shape_kji, np.uint8), dwi.ijk_to_ras, "__vcfdiagnosis_grid__")
+        matrix, shape_kji = nodes.grid_of_sequence(dwiSequence)
+        temporary = nodes.add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix, "__vcfdiagnosis_grid__")
         try:
             yield temporary
         finally:
@@ -455,7 +455,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         the results table. Inside Slicer, progress goes to the status bar unless ``progressCallback`` is given.
         """
         from . import headless
-        from .batch import CaseOptions, run_batch
+        from .batch import BatchOptions, run_batch
 
         if progressCallback is None and headless.in_slicer_application():
             def progressCallback(event):  # noqa: E306 - status-bar message inside the Slicer application
@@ -463,7 +463,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                     f"VCFDiagnosis batch: {event['done']}/{event['total']} {event['case_id']} ({event['status']}), "
                     f"about {event['eta_s'] / 60:.1f} min left", 5000)
         summary = run_batch(manifestPath, outputDir, force=force, in_process=True, progress=progressCallback,
-                            options=CaseOptions(method=method, b_threshold=bThreshold, maps=maps,
+                            options=BatchOptions(method=method, b_threshold=bThreshold, maps=maps,
                                                 model_inputs=modelInputs, report=report))
         table = nodes.add_results_table(summary.rows, f"{Path(outputDir).name} batch results")
         return summary, table
@@ -499,9 +499,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         s = spectrumNodes.spectrum
         if s.voxel_center_ras is None or s.voxel_size_mm is None:
             raise ValueError(f"{s.source_path}: the spectrum has no voxel position; draw the ROI instead")
-        dwi = self.dwiFromNode(dwiSequence)
-        mask = box_mask_on_grid(dwi.shape_kji, dwi.ijk_to_ras, s.voxel_center_ras, s.voxel_size_mm,
-                                s.voxel_orientation_ras)
+        matrix, shape_kji = nodes.grid_of_sequence(dwiSequence)
+        mask = box_mask_on_grid(shape_kji, matrix, s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
         if not mask.any():
             raise ValueError(f"the MRS voxel of {s.source_path} lies outside the DWI '{dwiSequence.GetName()}'")
         with self._dwiReference(dwiSequence) as reference:

@@ -126,6 +126,15 @@ def bvalues_of_sequence(sequence) -> list:
     return [float(sequence.GetNthIndexValue(i)) for i in range(sequence.GetNumberOfDataNodes())]
 
 
+def grid_of_sequence(sequence) -> tuple[np.ndarray, tuple]:
+    """Return (IJK-to-RAS 4x4, shape (k, j, i)) of a volume sequence's first volume, without copying voxels."""
+    frame = sequence.GetNthDataNode(0) if sequence.GetNumberOfDataNodes() else None
+    if frame is None or not frame.IsA("vtkMRMLScalarVolumeNode") or frame.GetImageData() is None:
+        raise ValueError(f"sequence '{sequence.GetName()}' does not hold scalar volumes")
+    i, j, k = frame.GetImageData().GetDimensions()
+    return ijk_to_ras(frame), (k, j, i)
+
+
 def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
     """Return the DwiVolume held by a volume sequence indexed by b-value.
 

@@ -49,11 +49,11 @@ def progress_printer(stream=None):
 
 
 def run(args) -> int:
-    from ..batch import CaseOptions, ManifestError, run_batch
+    from ..batch import BatchOptions, ManifestError, run_batch
     from ..study_models import RESEARCH_USE_NOTE
 
     started = time.perf_counter()
-    options = CaseOptions(method=args.method, b_threshold=args.b_threshold, maps=args.maps,
+    options = BatchOptions(method=args.method, b_threshold=args.b_threshold, maps=args.maps,
                           model_inputs=args.model_inputs, report=not args.no_report)
     try:
         summary = run_batch(args.manifest, args.out, jobs=args.jobs, force=args.force, options=options,

@@ -7,7 +7,6 @@ Writes ``OUT/phantoms/<case_id>/`` (the phantom: DICOM DWI, ROI, spectra, truth)
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -31,17 +30,15 @@ def run(args) -> int:
     headless.initialize()
     from ..logic import VCFDiagnosisLogic
     from ..phantom import generate_patient
-    from .run import print_case, run_case
+    from .run import print_case
 
     out = Path(args.out)
     try:
         patient = generate_patient(out / "phantoms", seed=args.seed, group=args.group, vendor=args.vendor,
                                    force=args.force)
-        case_args = argparse.Namespace(
-            dwi=str(patient.dwi_dir), roi=str(patient.segmentation_path), spectrum=str(patient.rda_path),
-            case_id=patient.case_id, method=None, b_threshold=200.0, maps="roi", model_inputs="roi_mean_fit",
-            no_report=False, out=str(out / patient.case_id), force=args.force)
-        case, written = run_case(case_args, VCFDiagnosisLogic())
+        case, written = VCFDiagnosisLogic().processCaseFiles(
+            str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path), caseId=patient.case_id,
+            outputDir=str(out / patient.case_id), overwrite=args.force)
     except (OSError, ValueError, ImportError) as error:
         print(f"vcfdiagnosis demo: {error}", file=sys.stderr)
         return 1
