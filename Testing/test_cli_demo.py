@@ -55,7 +55,7 @@ def test_demo_runs_a_phantom_through_the_pipeline_and_the_bundle_reopens_intact(
 def test_demo_refuses_to_overwrite_without_force(scene, tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     scene.Clear(0)
-    assert main(["demo", "--out", str(tmp_path)]) == 1
+    assert main(["demo", "--out", str(tmp_path)]) == 2  # bad input: the outputs exist (the CLI contract)
     assert "exists" in capsys.readouterr().err
     scene.Clear(0)
     assert main(["demo", "--out", str(tmp_path), "--force"]) == 0

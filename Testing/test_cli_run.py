@@ -33,16 +33,21 @@ def test_run_without_roi_uses_the_mrs_voxel(scene, patient, tmp_path, capsys):
 
 
 def test_run_refuses_missing_inputs_and_a_used_folder(scene, patient, tmp_path, capsys):
-    assert main(["run", "--dwi", str(patient.dwi_dir), "--out", str(tmp_path / "a")]) == 1
-    assert "an ROI (--roi) or a spectrum" in capsys.readouterr().err
+    # bad input exits 2 with one line "vcfdiagnosis run: error: <what>: <problem>" (the CLI contract)
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--out", str(tmp_path / "a")]) == 2
+    assert "vcfdiagnosis run: error: --roi/--spectrum: an ROI (--roi) or a spectrum" in capsys.readouterr().err
     used = tmp_path / "used"
     used.mkdir()
     (used / "results.tsv").write_text("old results\n")
-    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.label_path), "--out", str(used)]) == 1
-    assert "not empty; use --force" in capsys.readouterr().err
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.label_path), "--out", str(used)]) == 2
+    assert "not empty and not a VCFDiagnosis case folder" in capsys.readouterr().err
+    # --force never replaces a folder that this program did not write
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.label_path), "--out", str(used),
+                 "--force"]) == 2
+    assert "not a VCFDiagnosis case folder" in capsys.readouterr().err
     assert (used / "results.tsv").read_text() == "old results\n"
     assert main(["run", "--dwi", str(tmp_path / "nowhere"), "--roi", str(patient.label_path),
-                 "--out", str(tmp_path / "b")]) == 1
+                 "--out", str(tmp_path / "b")]) == 2
     assert "nowhere" in capsys.readouterr().err
 
 

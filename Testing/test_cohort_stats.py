@@ -375,7 +375,7 @@ def test_cli_round_trip(cohort_rows, tmp_path, capsys):
     assert RESEARCH_USE_NOTE in markdown and "87.50 / 57.89 / 71.43" in markdown and "0.964" in markdown
     assert (out / "roc.png").read_bytes()[:4] == b"\x89PNG" and (out / "stats.pdf").read_bytes()[:4] == b"%PDF"
     before = (out / "stats.json").read_text()
-    assert main(["cohort", str(table), "--out", str(out)]) == 1
+    assert main(["cohort", str(table), "--out", str(out)]) == 2  # bad input (output exists)
     assert "exists" in capsys.readouterr().err and (out / "stats.json").read_text() == before
     assert main(["cohort", str(table), "--out", str(out), "--force"]) == 0
 
@@ -383,11 +383,11 @@ def test_cli_round_trip(cohort_rows, tmp_path, capsys):
 def test_cli_refuses_a_table_without_labels(tmp_path, capsys):
     table = tmp_path / "unlabelled.tsv"
     write_results_tsv(table, [{k: v for k, v in r.items() if k != "label"} for r in synthetic_rows(4, 3, 3)])
-    assert main(["cohort", str(table), "--out", str(tmp_path / "out")]) == 1
+    assert main(["cohort", str(table), "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "unlabelled.tsv" in error and "label" in error
     assert not (tmp_path / "out").exists()
-    assert main(["cohort", str(tmp_path / "nowhere.tsv"), "--out", str(tmp_path / "out")]) == 1
+    assert main(["cohort", str(tmp_path / "nowhere.tsv"), "--out", str(tmp_path / "out")]) == 2
     assert "nowhere.tsv" in capsys.readouterr().err
 
 

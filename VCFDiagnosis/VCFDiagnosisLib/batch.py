@@ -12,24 +12,43 @@ raises (:class:`ManifestError`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import multiprocessing
-import re
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # Windows (inside Slicer)
+    fcntl = None
+    import msvcrt
 from .atomic import atomic_output
+from .errors import EXIT_INTERRUPTED, InputError, describe_error, one_line
 from .results import empty_row, read_results_tsv, write_results_tsv
+from .safe_paths import CASE_MARKER, case_folder_name, folder_key, path_inside, remove_stale_staging
 
 MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader")
 LABELS = ("metastatic", "osteoporotic")
-DONE_MARKER = "case.json"
+DONE_MARKER = CASE_MARKER
+LOCK_NAME = ".vcfdiagnosis-batch.lock"
+BATCH_CLAIM = "batch.json"
+#: Memory one worker process needs at most on a clinical-size case (headless runtime + DWI + maps), bytes.
+MEMORY_PER_JOB_BYTES = 1_500_000_000
 
 
 class ManifestError(ValueError):
@@ -69,6 +88,7 @@ class BatchSummary:
     processed: int = 0
     skipped: int = 0
     errors: int = 0
+    jobs: int = 1
     seconds: float = 0.0
     rows: list = field(default_factory=list)
     messages: list = field(default_factory=list)
@@ -120,15 +140,10 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     return rows
 
 
-def case_folder_name(case_id: str) -> str:
-    """Return a file-system-safe folder name for a case id."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", case_id).strip("._") or "case"
-
-
 def error_row(row: ManifestRow, message: str) -> dict:
     """Return the results row of a case that failed: status ``error`` and a one-line message."""
     out = empty_row(row.case_id, "")
-    out.update(status="error", message=" ".join(str(message).split())[:400], label=row.label, reader=row.reader)
+    out.update(status="error", message=one_line(message, 400), label=row.label, reader=row.reader)
     return out
 
 
@@ -140,8 +155,9 @@ def is_finished(case_dir: Path) -> bool:
 def process_manifest_row(row: ManifestRow, case_dir: Path, options: BatchOptions, logic=None) -> list[dict]:
     """Process one case in ``slicer.mrmlScene`` and export it to ``case_dir``; return its results rows.
 
-    Partial outputs of an interrupted earlier attempt are replaced. Nodes added for the case are removed from
-    the scene afterwards, so the same function serves worker processes and Slicer's Python console.
+    The case folder is built beside its place and swapped in whole, with its ``case.json`` marker, so a case
+    folder is either absent or finished. Nodes added for the case are removed from the scene afterwards, so
+    the same function serves worker processes and Slicer's Python console.
     """
     import slicer
 
@@ -154,11 +170,8 @@ def process_manifest_row(row: ManifestRow, case_dir: Path, options: BatchOptions
         case, _ = logic.processCaseFiles(
             row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(case_dir), overwrite=True,
             report=options.report, extraColumns={"label": row.label, "reader": row.reader}, method=options.method,
-            bThreshold=options.b_threshold, maps=options.maps, modelInputs=options.model_inputs)
-        with atomic_output(case_dir / DONE_MARKER, overwrite=True) as temporary:
-            temporary.write_text(json.dumps({"case_id": row.case_id, "inputs": asdict(row),
-                                             "options": asdict(options), "version": __version__,
-                                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+            bThreshold=options.b_threshold, maps=options.maps, modelInputs=options.model_inputs,
+            provenance={"inputs": asdict(row), "options": asdict(options)})
         return case.rows
     finally:
         for i in reversed(range(scene.GetNumberOfNodes())):
@@ -167,10 +180,28 @@ def process_manifest_row(row: ManifestRow, case_dir: Path, options: BatchOptions
                 scene.RemoveNode(node)
 
 
-def _worker_initialize() -> None:
+def _watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    """Exit this worker at once when its parent is gone (killed with -9 included), so no orphan writes on."""
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent_pid:
+            os._exit(EXIT_INTERRUPTED)
+
+
+def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool) -> None:
+    """Set up a worker: die with the parent, leave Ctrl-C to the parent, one headless runtime per process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers and cleans up
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
+    if quiet:
+        warnings.simplefilter("ignore")
     from . import headless
 
-    headless.initialize()
+    headless.initialize(cache_dir=tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=cache_dir), quiet=quiet)
 
 
 def _worker_process(row: ManifestRow, case_dir: str, options: BatchOptions) -> tuple[list[dict], float]:
@@ -178,44 +209,190 @@ def _worker_process(row: ManifestRow, case_dir: str, options: BatchOptions) -> t
     try:
         rows = process_manifest_row(row, Path(case_dir), options)
     except Exception as error:  # noqa: BLE001 - any failure of one case becomes its error row
-        message = f"{type(error).__name__}: {error}" if not isinstance(error, (OSError, ValueError)) else str(error)
-        rows = [error_row(row, message)]
+        rows = [error_row(row, describe_error(error) if isinstance(error, (OSError, ValueError))
+                          else f"{type(error).__name__}: {describe_error(error)}")]
     return rows, time.perf_counter() - started
+
+
+def machine_jobs_limit(memory_per_job_bytes: int = MEMORY_PER_JOB_BYTES) -> int:
+    """Return how many worker processes this machine can hold: its usable cores and memory (>= 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        available = memory_per_job_bytes * cores
+    return max(1, min(cores, available // memory_per_job_bytes))
+
+
+def resolve_jobs(jobs: int) -> tuple[int, str]:
+    """Return (worker processes to use, a note when ``jobs`` was changed) for ``--jobs`` (0 = as many as fit).
+
+    Raises ValueError for a negative number.
+    """
+    if jobs < 0:
+        raise ValueError(f"--jobs: {jobs} is not a number of processes (use 1 or more, or 0 for automatic)")
+    limit = machine_jobs_limit()
+    if jobs == 0:
+        return limit, f"--jobs 0: using {limit} (cores and memory of this machine)"
+    if jobs > limit:
+        return limit, f"--jobs {jobs}: capped to {limit}, what this machine's cores and memory hold"
+    return jobs, ""
+
+
+@contextlib.contextmanager
+def batch_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the batch folder ``out``; raise InputError if another batch holds it."""
+    lock_path = out / LOCK_NAME
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole batch
+    try:
+        try:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise InputError(out, f"another batch ({holder}) is writing into this folder; wait for it or "
+                                  "choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def claim_batch_folder(out: Path, manifest_path: Path) -> None:
+    """Record that ``out`` holds the batch of ``manifest_path``; refuse a folder that holds another batch.
+
+    The rule: one output folder per manifest (by absolute path). Rerunning the same manifest (even edited:
+    rows added or fixed) resumes; another manifest into the same folder is refused, never merged, because its
+    ``results.tsv`` would silently replace the first one's. A folder with a ``results.tsv`` that no batch wrote
+    (e.g. a ``run`` case folder) is refused too.
+    """
+    claim = out / BATCH_CLAIM
+    manifest = str(manifest_path.resolve())
+    if claim.is_file():
+        try:
+            owner = json.loads(claim.read_text(encoding="utf-8")).get("manifest")
+        except (OSError, ValueError, AttributeError) as error:
+            raise InputError(claim, f"unreadable batch record ({error}); choose another --out") from error
+        if owner != manifest:
+            raise InputError(out, f"holds the batch of another manifest ({owner}); use another --out for {manifest}")
+        return
+    if (out / "results.tsv").exists() or (out / DONE_MARKER).exists():
+        raise InputError(out, "holds results that no batch of this manifest wrote; choose another --out")
+    with atomic_output(claim) as temporary:
+        temporary.write_text(json.dumps({"manifest": manifest, "version": __version__,
+                                         "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+
+
+def prepare_output_folder(out_dir: str | Path) -> Path:
+    """Return the batch folder, created if needed; raise InputError if it is a file or cannot be written."""
+    out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "the batch output (--out) exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(out, f"cannot create the batch output folder ({error.strerror or error})") from error
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise InputError(out, "the batch output folder is not writable")
+    return out
+
+
+def plan_cases(rows: list[ManifestRow], out: Path, force: bool) -> tuple[dict, list, BatchSummary]:
+    """Return (results known now, cases to process, summary so far) for a manifest's rows.
+
+    Every problem of one row (bad case id, two ids sharing a folder, a finished case that cannot be read,
+    missing input) becomes that row's error row; nothing here raises for a single row.
+    """
+    results: dict[int, list[dict]] = {}
+    pending: list[tuple[int, ManifestRow, Path]] = []
+    summary = BatchSummary(results_path=str(out / "results.tsv"))
+    folders: dict[str, str] = {}
+    for index, row in enumerate(rows):
+        try:
+            name = case_folder_name(row.case_id)
+            key = folder_key(name)
+            if not row.problem and key in folders:
+                row.problem = (f"case_id '{row.case_id}' would share the output folder '{name}' with case_id "
+                               f"'{folders[key]}' (on a case-insensitive file system); rename one")
+            folders.setdefault(key, row.case_id)
+            case_dir = path_inside(out, name)
+            if row.problem:
+                results[index] = [error_row(row, row.problem)]
+                summary.errors += 1
+            elif not force and is_finished(case_dir):
+                results[index] = _finished_rows(row, case_dir)
+                summary.skipped += 1
+            elif not Path(row.dwi).exists():
+                results[index] = [error_row(row, f"{row.dwi}: no such file or folder (dwi)")]
+                summary.errors += 1
+            else:
+                pending.append((index, row, case_dir))
+        except Exception as error:  # noqa: BLE001 - a bad row is an error row, the batch goes on
+            results[index] = [error_row(row, describe_error(error))]
+            summary.errors += 1
+    return results, pending, summary
+
+
+def _finished_rows(row: ManifestRow, case_dir: Path) -> list[dict]:
+    """Return the rows of a finished case, checking they belong to this row's case id (no patient mix-up)."""
+    rows = read_results_tsv(case_dir / "results.tsv")
+    if any(r.get("case_id") != row.case_id for r in rows):
+        found = sorted({str(r.get("case_id")) for r in rows})
+        raise ValueError(f"{case_dir}: holds case {', '.join(found)}, not '{row.case_id}'; move it away and rerun")
+    for result in rows:
+        result.update(label=row.label, reader=row.reader)
+    return rows
 
 
 def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, force: bool = False,
               options: BatchOptions | None = None, progress: Callable[[dict], None] | None = None,
-              in_process: bool = False) -> BatchSummary:
+              in_process: bool = False, notes: Callable[[str], None] | None = None) -> BatchSummary:
     """Process every case of a manifest into ``out_dir``; return a :class:`BatchSummary`.
 
-    ``jobs`` worker processes (spawned, each with its own headless MRML runtime) run the cases; with
-    ``in_process`` the cases run in this process's ``slicer.mrmlScene`` instead (Slicer's console).
+    ``jobs`` worker processes (spawned, each with its own headless MRML runtime, dying with this process) run
+    the cases; ``0`` means as many as the machine's cores and memory hold, and larger numbers are capped to
+    that. With ``in_process`` the cases run in this process's ``slicer.mrmlScene`` instead (Slicer's console).
     ``progress(event)`` is called after every case with ``done``, ``total``, ``case_id``, ``status``,
-    ``seconds`` and ``eta_s``.
+    ``seconds`` and ``eta_s``; ``notes(text)`` receives remarks such as a capped ``jobs``.
+
+    The folder is locked for the batch (a second concurrent batch is refused) and belongs to one manifest
+    (:func:`claim_batch_folder`). On Ctrl-C (KeyboardInterrupt) the workers are stopped, unfinished case
+    folders are removed, ``results.tsv`` keeps every finished case, and the interrupt is raised again.
     """
     started = time.perf_counter()
     options = options or BatchOptions()
+    manifest_path = Path(manifest_path)
     rows = read_manifest(manifest_path)
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[int, list[dict]] = {}
-    summary = BatchSummary(results_path=str(out / "results.tsv"))
-    pending: list[tuple[int, ManifestRow, Path]] = []
-    for index, row in enumerate(rows):
-        case_dir = out / case_folder_name(row.case_id)
-        if row.problem:
-            results[index] = [error_row(row, row.problem)]
-            summary.errors += 1
-        elif not force and is_finished(case_dir):
-            results[index] = read_results_tsv(case_dir / "results.tsv")
-            for result in results[index]:
-                result.update(label=row.label, reader=row.reader)
-            summary.skipped += 1
-        elif not Path(row.dwi).exists():
-            results[index] = [error_row(row, f"{row.dwi}: no such file or folder (dwi)")]
-            summary.errors += 1
-        else:
-            pending.append((index, row, case_dir))
+    workers, note = (1, "") if in_process else resolve_jobs(jobs)
+    if note and notes is not None:
+        notes(note)
+    out = prepare_output_folder(out_dir)
+    with batch_lock(out):
+        claim_batch_folder(out, manifest_path)
+        remove_stale_staging(out)
+        try:
+            results, pending, summary = plan_cases(rows, out, force)
+            summary.jobs = workers
+            _run_pending(results, pending, summary, out, options, workers, in_process, progress, started)
+        finally:  # the workers are stopped by now: what they were building is not a case
+            remove_stale_staging(out)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path, options: BatchOptions,
+                 jobs: int, in_process: bool, progress, started: float) -> None:
+    """Process the pending cases (in this process or in workers), recording each into ``results``."""
 
     def write_aggregate() -> None:
         ordered = [r for i in sorted(results) for r in results[i]]
@@ -240,18 +417,31 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, 
                       "status": "error" if errors else case_rows[0]["status"], "seconds": seconds,
                       "eta_s": elapsed / done * (len(pending) - done)})
 
-    if in_process or jobs <= 0:
-        from . import headless
+    try:
+        if in_process:
+            from . import headless
 
-        if not headless.in_slicer_application():
-            headless.initialize()
-        for index, row, case_dir in pending:
-            record(index, row, *_worker_process(row, str(case_dir), options))
-    else:
-        context = multiprocessing.get_context("spawn")
-        queue = list(pending)
+            if not headless.in_slicer_application():
+                headless.initialize()
+            for index, row, case_dir in pending:
+                record(index, row, *_worker_process(row, str(case_dir), options))
+        else:
+            _run_in_workers(pending, results, record, options, jobs)
+    finally:
+        write_aggregate()
+
+
+def _run_in_workers(pending: list, results: dict, record, options: BatchOptions, jobs: int) -> None:
+    """Run cases in ``jobs`` spawned worker processes; a crashed worker's case becomes an error row."""
+    context = multiprocessing.get_context("spawn")
+    cache_dir = tempfile.mkdtemp(prefix="vcfdiag-cache-")
+    quiet = bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK"))
+    queue = list(pending)
+    try:
         while queue:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_initialize) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_initialize,
+                                       initargs=(os.getpid(), cache_dir, quiet))
+            try:
                 futures = {pool.submit(_worker_process, row, str(case_dir), options): (index, row, case_dir)
                            for index, row, case_dir in queue}
                 queue = []
@@ -264,5 +454,21 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, 
                         record(index, row, [error_row(row, "the worker process crashed on this case")], 0.0)
                         queue = [item for item in futures.values() if item[0] not in results]
                         break
-    summary.seconds = time.perf_counter() - started
-    return summary
+            except BaseException:
+                _stop_workers(pool)
+                raise
+            pool.shutdown(wait=True)
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes now (Ctrl-C, or the parent failing) and reap them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public API lists them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=10)

@@ -2,21 +2,34 @@
 
 Every module in :mod:`VCFDiagnosisLib.commands` that defines ``NAME``, ``HELP``, ``add_arguments`` and
 ``run`` is a subcommand. Results are research outputs, never a diagnosis.
+
+The error contract (:mod:`VCFDiagnosisLib.errors`) is applied here, once for every command: bad input exits 2,
+a failed run 1, an interrupt 130, each with one line ``vcfdiagnosis <command>: error: <file>: <problem>`` on
+stderr and no traceback (set ``VCFDIAGNOSIS_DEBUG=1`` to see it).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
+import threading
+import traceback
+import warnings
 
 from . import __version__, commands
+from .errors import DEBUG_ENV, EXIT_INTERRUPTED, describe_error, exit_code_for
 
 DESCRIPTION = (
     "VCFDiagnosis: IVIM diffusion and MR spectroscopy quantification for vertebral compression "
     "fractures (Tan et al. 2019). Research use only, not a diagnosis."
 )
+
+EPILOG = ("exit codes: 0 done, 1 the run failed, 2 bad input (the message names the file and the problem), "
+          "130 interrupted")
 
 
 def command_modules() -> list:
@@ -31,24 +44,57 @@ def command_modules() -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with one subparser per command module."""
-    parser = argparse.ArgumentParser(prog="vcfdiagnosis", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="vcfdiagnosis", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"vcfdiagnosis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in command_modules():
-        sp = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        sp = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, epilog=EPILOG)
         module.add_arguments(sp)
         sp.set_defaults(_run=module.run)
     return parser
 
 
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _quiet_native_warnings() -> None:
+    """Keep numpy/VTK warnings off the terminal: the commands report problems as statuses and messages."""
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("VCFDIAGNOSIS_QUIET_VTK", "1")  # read by headless.initialize (and worker processes)
+
+
+def report_error(command: str, error: BaseException) -> int:
+    """Print the one-line message of the contract for ``error``; return its exit code."""
+    code = exit_code_for(error)
+    if code == EXIT_INTERRUPTED:
+        print(f"vcfdiagnosis {command}: interrupted; finished outputs are kept, a rerun resumes", file=sys.stderr)
+    else:
+        print(f"vcfdiagnosis {command}: error: {describe_error(error)}", file=sys.stderr)
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(error, file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the console script; return the process exit code."""
+    """Run the console script; return the process exit code (see :mod:`VCFDiagnosisLib.errors`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    return int(args._run(args) or 0)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if main_thread else None
+    try:
+        with warnings.catch_warnings():
+            if not os.environ.get(DEBUG_ENV):
+                _quiet_native_warnings()
+            return int(args._run(args) or 0)
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the one place errors become exit codes
+        return report_error(args.command, error)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ never released). Never install the PyPI package named ``slicer``: it overwrites 
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
 import sys
 import tempfile
 import types
@@ -123,14 +126,20 @@ def attach_io_logics(scene, application_logic=None, cache_dir: str | None = None
     data_io.SetAndObserveDataIOManager(remote_io.GetDataIOManager())
     remote_io.SetMRMLScene(scene)
     remote_io.AddDataIOToScene()
-    remote_io.GetCacheManager().SetRemoteCacheDirectory(cache_dir or tempfile.mkdtemp(prefix="vcfdiag-cache-"))
+    if cache_dir is None:
+        cache_dir = tempfile.mkdtemp(prefix="vcfdiag-cache-")
+        atexit.register(shutil.rmtree, cache_dir, True)
+    remote_io.GetCacheManager().SetRemoteCacheDirectory(cache_dir)
     return remote_io, data_io
 
 
-def initialize(cache_dir: str | None = None) -> HeadlessRuntime:
+def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> HeadlessRuntime:
     """Return the process-wide headless runtime, building it on first call (idempotent).
 
-    Inside the Slicer application this raises: there the application's own scene and logics are used.
+    A cache folder made here (no ``cache_dir`` given) is removed when the process exits. With ``quiet`` (default:
+    the ``VCFDIAGNOSIS_QUIET_VTK`` environment variable, which the CLI sets) VTK's warnings are not printed: the
+    commands report problems as statuses and messages. Inside the Slicer application this raises: there the
+    application's own scene and logics are used.
     """
     global _RUNTIME
     if _RUNTIME is not None:
@@ -140,6 +149,8 @@ def initialize(cache_dir: str | None = None) -> HeadlessRuntime:
         raise RuntimeError("headless.initialize() is for use outside 3D Slicer; inside Slicer use slicer.mrmlScene")
     import vtk
 
+    if quiet if quiet is not None else bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK")):
+        vtk.vtkObject.GlobalWarningDisplayOff()
     scene = slicer.vtkMRMLScene()
     app = slicer.vtkSlicerApplicationLogic()
     app.SetMRMLScene(scene)
@@ -157,7 +168,9 @@ def initialize(cache_dir: str | None = None) -> HeadlessRuntime:
         logics[name] = logic
         app.SetModuleLogic(MODULE_TITLES[name], logic)  # C++ logics find each other by module name
     app.SetModuleLogic("Colors", color_logic)  # e.g. Volumes gives label maps the default label colours
-    cache_dir = cache_dir or tempfile.mkdtemp(prefix="vcfdiag-cache-")
+    if cache_dir is None:
+        cache_dir = tempfile.mkdtemp(prefix="vcfdiag-cache-")
+        atexit.register(shutil.rmtree, cache_dir, True)
     remote_io, data_io = attach_io_logics(scene, app, cache_dir)
 
     slicer.mrmlScene = scene

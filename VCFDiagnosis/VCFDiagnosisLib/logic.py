@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import slicer
 
-from . import nodes
+from . import __version__, nodes
 from .atomic import atomic_output
 from .dwi.loader import load_dwi
 from .dwi.volume import DwiVolume
@@ -81,6 +82,7 @@ class CaseResult:
     maps: object = None
     decay_table: object = None
     decay_chart: object = None
+    empty_segments: tuple = ()
 
 
 @dataclass
@@ -364,7 +366,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                             options=options) for name, mask in masks.items()]
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable)
         result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=volume,
-                            masks=masks, maps=fitted)
+                            masks=masks, maps=fitted, empty_segments=nodes.empty_segment_names(segmentation))
         result.decay_table, result.decay_chart = nodes.add_decay_plot(volume, masks, rows, caseId)
         if fitted is not None:
             result.map_nodes = self._addMapNodes(fitted, volume, sequence, bThreshold)
@@ -426,14 +428,23 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
     def processCaseFiles(self, dwi: str, roi: str | None = None, spectrum: str | None = None,
                          caseId: str | None = None, outputDir: str | None = None, overwrite: bool = False,
-                         report: bool = True, extraColumns: dict | None = None, **processOptions):
+                         report: bool = True, extraColumns: dict | None = None, provenance: dict | None = None,
+                         **processOptions):
         """Process one case given as files and export it; return (CaseResult, {what: path}).
 
         ``dwi`` as :meth:`loadDwi` takes it; ``roi`` a segmentation or label-map file (None: the spectrum's voxel
         becomes the ROI); ``spectrum`` a spectrum file or None; ``extraColumns`` (e.g. a manifest's label and
         reader) are added to every row; ``processOptions`` go to :meth:`processCase`. What ``vcfdiagnosis run``
         and the batch runner do for each case.
+
+        ``outputDir`` is the case folder. It is built beside its place and swapped in whole with a ``case.json``
+        marker (``provenance`` is added to it): it is never half-written, and with ``overwrite`` a case folder
+        written earlier is replaced entirely. A non-empty folder that is not a case folder is never replaced.
         """
+        from .safe_paths import check_replaceable
+
+        if outputDir:
+            check_replaceable(Path(outputDir), overwrite)  # refuse before the (possibly long) processing
         sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
         spectrumNodes = self.loadSpectrum(spectrum, name=caseId) if spectrum else None
         if roi is None:
@@ -441,10 +452,35 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                 raise ValueError("an ROI or a spectrum (whose voxel becomes the ROI) is needed")
             roi = self.roiFromMrsVoxel(spectrumNodes, sequence)
         case = self.processCase(sequence, roi, spectrumNodes, caseId=caseId, **processOptions)
+        if isinstance(roi, (str, Path)):
+            for row in case.rows:  # an empty ROI is the ROI file's problem, not the DWI's
+                if row["status"] == "error" and row["roi"] in case.empty_segments:
+                    row["message"] = f"{roi}: segment '{row['roi']}' is empty (no voxel drawn)"
         for row in case.rows:
             row.update(extraColumns or {})
-        written = self.exportCase(case, outputDir, overwrite=overwrite, report=report) if outputDir else {}
-        return case, written
+        if not outputDir:
+            return case, {}
+        inputs = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum}
+        return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=report,
+                                           provenance={"inputs": inputs, **(provenance or {})})
+
+    def exportCaseFolder(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True,
+                         provenance: dict | None = None) -> dict:
+        """Write a case folder atomically (see :meth:`exportCase` for its files) with its ``case.json`` marker.
+
+        Returns ``{what: path}`` with the final paths. Raises FileExistsError if ``outputDir`` is a non-empty
+        folder that is not a case folder, or a case folder and ``overwrite`` is False.
+        """
+        from .safe_paths import CASE_MARKER, staged_case_folder
+
+        target = Path(outputDir).resolve()
+        with staged_case_folder(target, replace=overwrite) as staging:
+            written = self.exportCase(case, str(staging), overwrite=True, report=report)
+            marker = {"case_id": case.case_id, "version": __version__,
+                      "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **(provenance or {})}
+            (staging / CASE_MARKER).write_text(json.dumps(marker, indent=1, default=str), encoding="utf-8")
+        written["marker"] = str(staging / CASE_MARKER)
+        return {what: str(target / Path(path).relative_to(staging)) for what, path in written.items()}
 
     def processBatch(self, manifestPath: str, outputDir: str, force: bool = False, progressCallback=None,
                      method: str | None = None, bThreshold: float = 200.0, maps: str = "roi",
@@ -515,9 +551,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """Write a processed case to ``outputDir``; return ``{what: path}``.
 
         Files: ``maps/<S0|D|Dstar|f|ADC|R2|status>.nrrd`` (DWI grid), ``roi.seg.nrrd``, ``results.tsv`` (full
-        precision), ``mrs.json`` (if a spectrum was given), ``<case_id>.mrb`` (the whole scene) and
+        precision), ``mrs.json`` (if a spectrum was given), ``<case name>.mrb`` (the whole scene; the name is
+        the case id made safe by :func:`VCFDiagnosisLib.safe_paths.case_folder_name`) and
         ``report.png``/``report.pdf``. Existing files are replaced only with ``overwrite``.
         """
+        from .safe_paths import case_folder_name, path_inside
+
         out = Path(outputDir)
         written = {}
         for stem, node in case.map_nodes.items():
@@ -542,7 +581,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                                           mrs=case.spectrum.result if case.spectrum else None, mrs_voxel=voxel,
                                           overwrite=overwrite)
             written.update(report_png=png, report_pdf=pdf)
-        written["scene"] = self.saveSceneBundle(str(out / f"{case.case_id}.mrb"), overwrite)
+        # the case id may come from a header (SeriesDescription) or a user: never a path
+        written["scene"] = self.saveSceneBundle(str(path_inside(out, f"{case_folder_name(case.case_id)}.mrb")),
+                                                overwrite)
         return written
 
     def _segmentationFrom(self, roi, name: str):

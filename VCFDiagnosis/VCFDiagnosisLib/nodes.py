@@ -342,6 +342,23 @@ def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.nd
         scene.RemoveNode(reference)
 
 
+def empty_segment_names(segmentation) -> tuple[str, ...]:
+    """Return the names of the segments that hold no voxel at all in their own geometry (nothing drawn)."""
+    names = []
+    seg = segmentation.GetSegmentation()
+    for index in range(seg.GetNumberOfSegments()):
+        segment_id = seg.GetNthSegmentID(index)
+        image = slicer.vtkOrientedImageData()
+        slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(segmentation, segment_id,
+                                                                                       image)
+        extent = image.GetExtent()
+        drawn = (all(extent[2 * a] <= extent[2 * a + 1] for a in range(3)) and image.GetPointData().GetScalars()
+                 is not None and image.GetScalarRange()[1] > 0)
+        if not drawn:
+            names.append(seg.GetSegment(segment_id).GetName())
+    return tuple(names)
+
+
 def add_mrs_voxel_roi(center_ras, size_mm, orientation_ras, name: str):
     """Return a markups ROI node showing a spectroscopy voxel: centre (RAS mm), edges (mm), axes (3x3 RAS)."""
     roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", name)

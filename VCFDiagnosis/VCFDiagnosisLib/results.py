@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_output
+from .errors import InputError
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,41 @@ def write_results_tsv(path: str | os.PathLike, rows: list[dict], overwrite: bool
 
 
 def read_results_tsv(path: str | os.PathLike) -> list[dict]:
-    """Return the rows of a results TSV, numbers as float (integers as int), empty cells as NaN/''."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    for row in rows:
-        for name, value in row.items():
-            column = COLUMN_BY_NAME.get(name)
-            if column is None or column.kind == "string":
-                continue
-            row[name] = math.nan if value == "" else (int(value) if column.kind == "integer" else float(value))
+    """Return the rows of a results TSV, numbers as float (integers as int), empty cells as NaN/''.
+
+    Raises :class:`~VCFDiagnosisLib.errors.InputError` naming the file, the line and the column for a row with
+    too few or too many fields, a number that is not one, or a file that is not UTF-8 text with a header.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle, delimiter="\t")
+            header = reader.fieldnames or []
+            if "case_id" not in header:
+                raise InputError(path, "not a results table: no header with a 'case_id' column")
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise InputError(path, f"line {reader.line_num}: {len(header) + len(row[None])} fields, the "
+                                           f"header has {len(header)}")
+                if any(value is None for value in row.values()):
+                    given = sum(value is not None for value in row.values())
+                    raise InputError(path, f"line {reader.line_num}: {given} fields, the header has {len(header)}")
+                rows.append(_typed(row, path, reader.line_num))
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from error
+    except csv.Error as error:
+        raise InputError(path, f"not a TSV table ({error})") from error
     return rows
+
+
+def _typed(row: dict, path, line: int) -> dict:
+    """Return ``row`` with its number columns converted; InputError names the line and column of a bad value."""
+    for name, value in row.items():
+        column = COLUMN_BY_NAME.get(name)
+        if column is None or column.kind == "string":
+            continue
+        try:
+            row[name] = math.nan if value == "" else (int(value) if column.kind == "integer" else float(value))
+        except ValueError:
+            raise InputError(path, f"line {line}, column '{name}': {value!r} is not a number") from None
+    return row

@@ -12,7 +12,9 @@ HELP = "process every case of a manifest (CSV/TSV: case_id, dwi, roi, spectrum, 
 def add_arguments(parser) -> None:
     parser.add_argument("manifest", help="CSV or TSV with a header; paths relative to the manifest's folder")
     parser.add_argument("--out", required=True, help="output folder: OUT/results.tsv and OUT/<case_id>/")
-    parser.add_argument("--jobs", type=int, default=1, help="cases processed in parallel processes (default 1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cases processed in parallel processes (default 1; 0 = as many as this machine's cores "
+                             "and memory hold; larger numbers are capped to that)")
     parser.add_argument("--force", action="store_true", help="process finished cases again")
     parser.add_argument("--method", help="IVIM fit method (default: the engine's default)")
     parser.add_argument("--b-threshold", type=float, default=200.0, help="segmented-fit b threshold, s/mm2")
@@ -49,18 +51,15 @@ def progress_printer(stream=None):
 
 
 def run(args) -> int:
-    from ..batch import BatchOptions, ManifestError, run_batch
+    """Run the batch; return 0 (error rows are results, not a failed batch) or raise (see the CLI contract)."""
+    from ..batch import BatchOptions, run_batch
     from ..study_models import RESEARCH_USE_NOTE
 
     started = time.perf_counter()
     options = BatchOptions(method=args.method, b_threshold=args.b_threshold, maps=args.maps,
                           model_inputs=args.model_inputs, report=not args.no_report)
-    try:
-        summary = run_batch(args.manifest, args.out, jobs=args.jobs, force=args.force, options=options,
-                            progress=progress_printer())
-    except ManifestError as error:
-        print(f"vcfdiagnosis batch: {error}", file=sys.stderr)
-        return 2
+    summary = run_batch(args.manifest, args.out, jobs=args.jobs, force=args.force, options=options,
+                        progress=progress_printer(), notes=lambda text: print(f"note: {text}", file=sys.stderr))
     for message in summary.messages:
         print(f"  error: {message}")
     print(f"{summary.processed} processed, {summary.skipped} already finished (skipped), "

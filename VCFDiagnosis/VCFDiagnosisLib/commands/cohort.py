@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
+
+from ..errors import InputError
 
 NAME = "cohort"
 HELP = ("cohort statistics of a labelled results.tsv (t-tests, ICC, logistic refit, ROC/DeLong, performance "
@@ -37,17 +38,15 @@ def run(args) -> int:
     from ..results import read_results_tsv
     from ..study_models import RESEARCH_USE_NOTE
 
+    path = Path(args.results)
+    if not path.is_file():
+        raise InputError(path, "no such results file")
+    rows = read_results_tsv(path)
     try:
-        path = Path(args.results)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such results file")
-        rows = read_results_tsv(path)
         stats = analyze_cohort(rows, source=str(path), alpha=args.alpha)
-        written = write_cohort_outputs(stats, rows, args.out, overwrite=args.force)
-    except (OSError, ValueError, ImportError, KeyError) as error:
-        message = str(error) if not isinstance(error, KeyError) else f"{args.results}: missing {error}"
-        print(f"vcfdiagnosis cohort: {message}", file=sys.stderr)
-        return 1
+    except KeyError as error:
+        raise InputError(path, f"no column {error}") from error
+    written = write_cohort_outputs(stats, rows, args.out, overwrite=args.force)
     for line in _summary(stats):
         print(line)
     for name, written_path in written.items():

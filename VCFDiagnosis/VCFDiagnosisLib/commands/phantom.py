@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..phantom import DEFAULT_BVALUES, GROUPS, generate_patient
 from ..phantom.dicom_dwi import VENDORS
@@ -47,13 +46,9 @@ def run_cohort(args: argparse.Namespace) -> int:
     """Write a phantom cohort and its manifest; return the exit code."""
     from ..phantom.cohort import generate_cohort
 
-    try:
-        patients = generate_cohort(args.out, args.cohort, seed=args.seed, force=args.force, snr=args.snr,
-                                   matrix=args.matrix, n_slices=args.slices, bvalues=args.bvalues,
-                                   mrs_snr=args.mrs_snr)
-    except (ValueError, FileExistsError, OSError) as exc:
-        print(f"vcfdiagnosis phantom: {exc}", file=sys.stderr)
-        return 2
+    patients = generate_cohort(args.out, args.cohort, seed=args.seed, force=args.force, snr=args.snr,
+                               matrix=args.matrix, n_slices=args.slices, bvalues=args.bvalues,
+                               mrs_snr=args.mrs_snr)
     groups = [p.truth["group"] for p in patients]
     print(f"wrote {len(patients)} phantom patients ({groups.count('osteoporotic')} osteoporotic, "
           f"{groups.count('metastatic')} metastatic) in {sum(p.seconds for p in patients):.1f} s; "
@@ -65,16 +60,12 @@ def run(args: argparse.Namespace) -> int:
     """Write the phantom case (or cohort), print what was written; return the exit code."""
     if args.cohort:
         return run_cohort(args)
-    try:
-        patient = generate_patient(
-            args.out, seed=args.seed, group=args.group, vendor=args.vendor, snr=args.snr, matrix=args.matrix,
-            n_slices=args.slices, case_id=args.case_id, bvalues=args.bvalues, force=args.force,
-            lesion_d=args.lesion_d, lesion_dstar=args.lesion_dstar, lesion_f=args.lesion_f,
-            lesion_ff_percent=args.lesion_ff, mrs_snr=args.mrs_snr,
-        )
-    except (ValueError, FileExistsError, OSError) as exc:
-        print(f"vcfdiagnosis phantom: {exc}", file=sys.stderr)
-        return 2
+    patient = generate_patient(
+        args.out, seed=args.seed, group=args.group, vendor=args.vendor, snr=args.snr, matrix=args.matrix,
+        n_slices=args.slices, case_id=args.case_id, bvalues=args.bvalues, force=args.force,
+        lesion_d=args.lesion_d, lesion_dstar=args.lesion_dstar, lesion_f=args.lesion_f,
+        lesion_ff_percent=args.lesion_ff, mrs_snr=args.mrs_snr,
+    )
     t = patient.truth
     lesion = t["lesion"]
     n_dwi = sum(1 for f in t["files"] if f.startswith("dwi/"))

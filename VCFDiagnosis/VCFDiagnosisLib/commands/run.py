@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
+
+from ..errors import InputError, RunFailed
 
 NAME = "run"
 HELP = "process one case (DWI + ROI and/or spectrum): maps, results.tsv, .mrb and report (research use only)"
@@ -28,12 +29,21 @@ def add_arguments(parser) -> None:
 
 
 def run_case(args, logic) -> tuple[object, dict]:
-    """Process and export one case as the command line describes; return (CaseResult, written files)."""
+    """Process and export one case as the command line describes; return (CaseResult, written files).
+
+    ``--out`` is the case folder: absent, empty, or (with ``--force``) a case folder written earlier, which is
+    replaced whole. Any other non-empty folder is refused, ``--force`` or not.
+    """
+    from ..safe_paths import check_replaceable
+
     out = Path(args.out)
-    if out.is_dir() and any(out.iterdir()) and not args.force:
-        raise FileExistsError(f"{out}: not empty; use --force to replace its outputs")
+    check_replaceable(out, args.force)
     if not args.roi and not args.spectrum:
-        raise ValueError("an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the ROI) is needed")
+        raise InputError("--roi/--spectrum", "an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the "
+                                             "ROI) is needed")
+    for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
+        if value and not Path(value).exists():
+            raise InputError(value, f"no such file or folder ({option})")
     return logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id, outputDir=str(out),
                                   overwrite=args.force, report=not args.no_report, method=args.method,
                                   bThreshold=args.b_threshold, maps=args.maps, modelInputs=args.model_inputs)
@@ -56,16 +66,20 @@ def print_case(case, written: dict, seconds: float) -> None:
 
 
 def run(args) -> int:
+    """Run one case; return 0, or raise (the CLI maps bad input to exit 2, :class:`RunFailed` to 1).
+
+    A case whose every row is an error (e.g. the ROI misses the DWI) is a failed run: its folder with the error
+    rows is written, and the exit code is 1.
+    """
     started = time.perf_counter()
     from .. import headless
 
     headless.initialize()
     from ..logic import VCFDiagnosisLogic
 
-    try:
-        case, written = run_case(args, VCFDiagnosisLogic())
-    except (OSError, ValueError, TypeError, ImportError) as error:
-        print(f"vcfdiagnosis run: {error}", file=sys.stderr)
-        return 1
+    case, written = run_case(args, VCFDiagnosisLogic())
     print_case(case, written, time.perf_counter() - started)
+    errors = [row for row in case.rows if row["status"] == "error"]
+    if errors and len(errors) == len(case.rows):
+        raise RunFailed(f"{written.get('results', args.out)}: every row is an error ({errors[0]['message']})")
     return 0
