@@ -427,7 +427,11 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
                 record(index, row, *_worker_process(row, str(case_dir), options))
         else:
             _run_in_workers(pending, results, record, options, jobs)
-    finally:
+    finally:  # interrupted: cases a worker finished before it was stopped are results too
+        for index, row, case_dir in pending:
+            if index not in results and is_finished(case_dir):
+                with contextlib.suppress(Exception):
+                    results[index] = _finished_rows(row, case_dir)
         write_aggregate()
 
 

@@ -54,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_keyboard_interrupt(signum, frame) -> None:
+_INTERRUPTED: list[int] = []  # the signals received while a command ran
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGINT/SIGTERM handler: remember the signal, then stop the command as Ctrl-C does."""
+    _INTERRUPTED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -66,7 +71,8 @@ def _quiet_native_warnings() -> None:
 
 def report_error(command: str, error: BaseException) -> int:
     """Print the one-line message of the contract for ``error``; return its exit code."""
-    code = exit_code_for(error)
+    # a library may turn the KeyboardInterrupt into another error (an import, a C++ callback): the signal decides
+    code = EXIT_INTERRUPTED if _INTERRUPTED else exit_code_for(error)
     if code == EXIT_INTERRUPTED:
         print(f"vcfdiagnosis {command}: interrupted; finished outputs are kept, a rerun resumes", file=sys.stderr)
     else:
@@ -78,13 +84,27 @@ def report_error(command: str, error: BaseException) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the console script; return the process exit code (see :mod:`VCFDiagnosisLib.errors`)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 0
+    command = "command"
+    _INTERRUPTED.clear()
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if main_thread else None
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command or command
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 0
+        return _run_command(args)
+    except KeyboardInterrupt as error:  # Ctrl-C while starting up
+        return report_error(command, error)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the chosen command under the error contract (SIGTERM is treated as Ctrl-C)."""
     try:
         with warnings.catch_warnings():
             if not os.environ.get(DEBUG_ENV):
@@ -92,9 +112,6 @@ def main(argv: list[str] | None = None) -> int:
             return int(args._run(args) or 0)
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the one place errors become exit codes
         return report_error(args.command, error)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

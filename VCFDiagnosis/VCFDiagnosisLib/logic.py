@@ -164,8 +164,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def loadRoi(self, path: str, name: str | None = None):
         """Load an ROI file (``.seg.nrrd`` segmentation, or a NIfTI/NRRD label map); return a segmentation node."""
         if str(path).endswith(".seg.nrrd"):
-            return nodes.read_segmentation_file(path, name)
-        return nodes.segmentation_from_label_file(path, name)
+            segmentation = nodes.read_segmentation_file(path, name)
+        else:
+            segmentation = nodes.segmentation_from_label_file(path, name)
+        if segmentation.GetSegmentation().GetNumberOfSegments() == 0:
+            raise ValueError(f"{path}: the ROI is empty (no labelled voxel, no segment)")
+        return segmentation
 
     def loadPhantomCase(self, caseDir: str) -> CaseNodes:
         """Load a phantom patient folder written by ``vcfdiagnosis phantom``: DWI, lesion ROI, truth table."""
@@ -441,10 +445,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         marker (``provenance`` is added to it): it is never half-written, and with ``overwrite`` a case folder
         written earlier is replaced entirely. A non-empty folder that is not a case folder is never replaced.
         """
-        from .safe_paths import check_replaceable
+        from .safe_paths import check_replaceable, probe_writable
 
-        if outputDir:
-            check_replaceable(Path(outputDir), overwrite)  # refuse before the (possibly long) processing
+        if outputDir:  # refuse before the (possibly long) processing
+            check_replaceable(Path(outputDir), overwrite)
+            probe_writable(outputDir)
         sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
         spectrumNodes = self.loadSpectrum(spectrum, name=caseId) if spectrum else None
         if roi is None:

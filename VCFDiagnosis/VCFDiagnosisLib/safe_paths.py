@@ -91,6 +91,17 @@ def check_replaceable(folder: Path, replace: bool) -> None:
         raise FileExistsError(f"{folder}: holds a finished case; use --force to replace it")
 
 
+def probe_writable(target: str | os.PathLike) -> None:
+    """Raise OSError naming ``target`` unless a case folder can be created there (checked before long work)."""
+    target = Path(target).resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write the output folder here ({error.strerror or error})",
+                      str(target)) from None
+
+
 @contextlib.contextmanager
 def staged_case_folder(target: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
     """Yield an empty staging folder beside ``target``; on success swap it in as ``target`` atomically.
