@@ -32,6 +32,20 @@ def cohort(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def private_tmpdir(tmp_path, monkeypatch) -> Path:
+    """Give the commands their own TMPDIR, to check they leave no temporary folder behind."""
+    folder = tmp_path / "tmpdir"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
+def _no_temporary_leftovers() -> None:
+    left = [p.name for p in Path(os.environ["TMPDIR"]).iterdir()]
+    assert not left, f"temporary folders left behind: {left}"
+
+
 def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(MODULE_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -110,6 +124,7 @@ def _rerun_completes(cohort: Path, out: Path, finished: dict[str, str], manifest
     assert sorted(r["case_id"] for r in rows) == sorted(expected)
     assert all(r["status"] != "error" for r in rows), [r["message"] for r in rows]
     assert not list(out.glob(".partial-*")), "a staging folder was left behind"
+    _no_temporary_leftovers()
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find worker processes")
@@ -143,6 +158,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_proceeds(cohort, tmp_path):
     assert "Traceback" not in stderr and "interrupted" in stderr
     assert _wait_gone(workers) == []
     assert not list(out.glob(".partial-*")), "a half-written case folder was left"
+    _no_temporary_leftovers()
     finished = _finished_digests(out)
     for case in out.iterdir():
         if case.is_dir():

@@ -438,7 +438,9 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
 def _run_in_workers(pending: list, results: dict, record, options: BatchOptions, jobs: int) -> None:
     """Run cases in ``jobs`` spawned worker processes; a crashed worker's case becomes an error row."""
     context = multiprocessing.get_context("spawn")
-    cache_dir = tempfile.mkdtemp(prefix="vcfdiag-cache-")
+    from .headless import make_cache_dir
+
+    cache_dir = make_cache_dir()
     quiet = bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK"))
     queue = list(pending)
     try:

@@ -113,6 +113,40 @@ class _ModuleHandle:
         return self._logic
 
 
+CACHE_PREFIX = "vcfdiag-cache-"
+
+
+def make_cache_dir() -> str:
+    """Return a new temporary cache folder ``vcfdiag-cache-<pid>-*``, removed when this process exits.
+
+    Folders that processes killed without a chance to clean up (``kill -9``) left behind are removed here too:
+    their name holds the pid, and a pid that no longer runs owns nothing.
+    """
+    remove_stale_cache_dirs()
+    path = tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def remove_stale_cache_dirs() -> None:
+    """Remove ``vcfdiag-cache-<pid>-*`` folders of processes that no longer run."""
+    root = Path(tempfile.gettempdir())
+    try:
+        entries = list(root.glob(f"{CACHE_PREFIX}*-*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry.name[len(CACHE_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except (PermissionError, OSError):
+            continue
+
+
 def attach_io_logics(scene, application_logic=None, cache_dir: str | None = None) -> tuple:
     """Attach remote-IO and data-IO-manager logics to ``scene`` (needed to read ``.mrb`` bundles).
 
@@ -127,8 +161,7 @@ def attach_io_logics(scene, application_logic=None, cache_dir: str | None = None
     remote_io.SetMRMLScene(scene)
     remote_io.AddDataIOToScene()
     if cache_dir is None:
-        cache_dir = tempfile.mkdtemp(prefix="vcfdiag-cache-")
-        atexit.register(shutil.rmtree, cache_dir, True)
+        cache_dir = make_cache_dir()
     remote_io.GetCacheManager().SetRemoteCacheDirectory(cache_dir)
     return remote_io, data_io
 
@@ -169,8 +202,7 @@ def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> Headl
         app.SetModuleLogic(MODULE_TITLES[name], logic)  # C++ logics find each other by module name
     app.SetModuleLogic("Colors", color_logic)  # e.g. Volumes gives label maps the default label colours
     if cache_dir is None:
-        cache_dir = tempfile.mkdtemp(prefix="vcfdiag-cache-")
-        atexit.register(shutil.rmtree, cache_dir, True)
+        cache_dir = make_cache_dir()
     remote_io, data_io = attach_io_logics(scene, app, cache_dir)
 
     slicer.mrmlScene = scene
