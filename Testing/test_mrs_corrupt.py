@@ -163,13 +163,16 @@ def _cli(*argv):
 
 
 def test_cli_bad_input_is_one_line_naming_the_file(tmp_path):
+    """The command raises (the CLI's error contract); ``cli.main`` prints one line and exits 2."""
     bad = _write(tmp_path, "cut.rda", RDA.read_bytes()[:-1000])
     parser = argparse.ArgumentParser()
     mrs_command.add_arguments(parser)
     args = parser.parse_args([str(bad)])
-    assert mrs_command.run(args) == 2
+    with pytest.raises(ValueError, match="truncated") as err:
+        mrs_command.run(args)
+    assert str(err.value).startswith(f"{bad}: ")
     proc = _cli(bad)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(bad) in lines[0] and "truncated" in lines[0]
     assert "Traceback" not in proc.stderr

@@ -106,6 +106,24 @@ def _missing(option: str):
     return build
 
 
+def _roi_truncated(compressed: bool):
+    """The ROI label map cut short (a copy interrupted half-way), gzip-compressed or plain NIfTI."""
+    def build(sandbox: Path) -> list[str]:
+        name = "lesion_label.nii.gz" if compressed else "lesion_label.nii"
+        argv = _run_argv(sandbox, roi=f"roi/{name}")
+        label = sandbox / "patient" / "roi" / name
+        if not compressed:
+            sitk.WriteImage(sitk.ReadImage(str(label.parent / "lesion_label.nii.gz")), str(label), useCompression=False)
+        data = label.read_bytes()
+        label.write_bytes(data[: len(data) // 2 if compressed else len(data) - 4096])
+        return argv
+    return build
+
+
+def _no_results(sandbox: Path) -> None:
+    assert not (sandbox / OUT / "results.tsv").exists(), "a truncated ROI produced results"
+
+
 LONG_ID = "L" + "ong-" * 75  # 301 characters: longer than any file name may be
 
 CASES = [
@@ -135,6 +153,10 @@ CASES = [
     HostileCase("run-only-row-is-error", "paths", _label_moved(500.0), 1, ("every row is an error",
                                                                            "no voxel inside the DWI")),
     HostileCase("run-empty-roi", "paths", _label_moved(0.0, empty=True), (1, 2), ("lesion_label.nii.gz",)),
+    HostileCase("run-roi-truncated-gz", "paths", _roi_truncated(True), 2, ("lesion_label.nii.gz",),
+                check=lambda s, o: _no_results(s)),
+    HostileCase("run-roi-truncated-nii", "paths", _roi_truncated(False), 2, ("lesion_label.nii", "truncated"),
+                check=lambda s, o: _no_results(s)),
     HostileCase("run-out-is-a-file", "paths", _out_is_a_file, 2, ("a_file.txt", "not a folder")),
     HostileCase("run-out-unwritable", "paths",
                 lambda s: _run_argv(s, out=str(unwritable_path(s) / "case")), 2, ("vcfdiag-unwritable",)),

@@ -4,6 +4,9 @@ spectrum's LWR/FF, the MRS-voxel match, and the study's models. Pure core (no sl
 By default the models get D, D* and f from the fit of the ROI-mean signal, which is far less
 noise-biased than averaging voxelwise D* maps at clinical SNR; ``model_inputs="map_mean"`` (or
 ``"map_median"``) feeds the map statistics instead, to mimic the study's map-based ROI reading.
+
+A DWI without b = 0 is fitted with S0 free (see :mod:`.ivim.api`): the row gets D, D*, f and ADC, status
+"warning" and the flag "no b = 0: S0 fitted, D*/f less reliable" (the engine's protocol warnings come first).
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
         row[column] = _finite(getattr(fit, attribute))
     status = FitStatus(int(fit.status))
     row["fit_status"] = status.name.lower()
+    warnings += list(fit.warnings)  # e.g. no b = 0: S0 fitted, D*/f less reliable (first: it qualifies every value)
     if status not in (FitStatus.OK, FitStatus.HIT_BOUND):
         warnings.append(f"the ROI-mean IVIM fit ended with status {status.name.lower()}")
     elif status == FitStatus.HIT_BOUND:

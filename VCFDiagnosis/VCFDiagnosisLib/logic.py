@@ -27,7 +27,7 @@ import slicer
 
 from . import __version__, nodes
 from .atomic import atomic_output
-from .dwi.loader import load_dwi
+from .dwi.loader import check_image_file, load_dwi
 from .dwi.volume import DwiVolume
 from .study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
 
@@ -162,7 +162,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return nodes.dwi_from_sequence(sequenceNode, parse_bvalues(bValues, sequenceNode.GetNumberOfDataNodes()))
 
     def loadRoi(self, path: str, name: str | None = None):
-        """Load an ROI file (``.seg.nrrd`` segmentation, or a NIfTI/NRRD label map); return a segmentation node."""
+        """Load an ROI file (``.seg.nrrd`` segmentation, or a NIfTI/NRRD label map); return a segmentation node.
+
+        A truncated or corrupt file is refused (an error naming it), never read as a partly empty ROI.
+        """
+        check_image_file(path)
         if str(path).endswith(".seg.nrrd"):
             segmentation = nodes.read_segmentation_file(path, name)
         else:

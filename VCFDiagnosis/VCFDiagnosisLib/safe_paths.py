@@ -68,12 +68,12 @@ def path_inside(folder: str | os.PathLike, *parts: str) -> Path:
     return target
 
 
-def is_case_folder(folder: Path) -> bool:
-    """Return True if ``folder`` is a case folder this program wrote (it holds the :data:`CASE_MARKER`)."""
-    return (Path(folder) / CASE_MARKER).is_file()
+def is_case_folder(folder: Path, marker: str = CASE_MARKER) -> bool:
+    """Return True if ``folder`` is a folder this program wrote (it holds ``marker``, by default :data:`CASE_MARKER`)."""
+    return (Path(folder) / marker).is_file()
 
 
-def check_replaceable(folder: Path, replace: bool) -> None:
+def check_replaceable(folder: Path, replace: bool, marker: str = CASE_MARKER) -> None:
     """Raise FileExistsError unless ``folder`` is absent, empty, or a case folder we may replace (``replace``).
 
     A non-empty folder that this program did not write is never replaced, ``--force`` or not: ``run --force
@@ -84,8 +84,8 @@ def check_replaceable(folder: Path, replace: bool) -> None:
         raise FileExistsError(f"{folder}: exists and is not a folder")
     if not folder.is_dir() or not any(folder.iterdir()):
         return
-    if not is_case_folder(folder):
-        raise FileExistsError(f"{folder}: not empty and not a VCFDiagnosis case folder (no {CASE_MARKER}); "
+    if not is_case_folder(folder, marker):
+        raise FileExistsError(f"{folder}: not empty and not a VCFDiagnosis case folder (no {marker}); "
                               "choose an empty or new output folder")
     if not replace:
         raise FileExistsError(f"{folder}: holds a finished case; use --force to replace it")
@@ -103,20 +103,21 @@ def probe_writable(target: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def staged_case_folder(target: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+def staged_case_folder(target: str | os.PathLike, replace: bool = False,
+                       marker: str = CASE_MARKER) -> Iterator[Path]:
     """Yield an empty staging folder beside ``target``; on success swap it in as ``target`` atomically.
 
     ``target`` may be absent, an empty folder, or (with ``replace``) a case folder written earlier, which is
-    replaced whole (none of its files survive beside the new ones). On any exception, KeyboardInterrupt
+    replaced whole (none of its files survive beside the new ones); a folder is ours if it holds ``marker``. On any exception, KeyboardInterrupt
     included, the staging folder is removed and ``target`` is left as it was.
     """
     target = Path(target).resolve()
-    check_replaceable(target, replace)
+    check_replaceable(target, replace, marker)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{target.name[:60]}-", dir=target.parent))
     try:
         yield staging
-        check_replaceable(target, replace)  # nothing else took the place meanwhile
+        check_replaceable(target, replace, marker)  # nothing else took the place meanwhile
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}old-", dir=target.parent))
             os.replace(target, old / "case")

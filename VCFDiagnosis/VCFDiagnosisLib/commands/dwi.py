@@ -1,15 +1,14 @@
 """``vcfdiagnosis dwi PATH``: find the multi-b DWI in a DICOM folder, 4D NIfTI + .bval or diffusion NRRD.
 
 Prints what was found (series, b-values, grid, spacing, orientation) or writes it as a 4D NIfTI with a
-matching ``.bval`` (``--out``). Refused or broken input exits with status 2 and one line on stderr naming
-the file and the problem.
+matching ``.bval`` (``--out``). Refused or broken input raises an error naming the file (the CLI's contract,
+:mod:`VCFDiagnosisLib.errors`: exit status 2 and one line ``vcfdiagnosis dwi: error: <file>: <problem>``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +71,28 @@ def summary(dwi) -> dict:
     return out
 
 
-def _error(message: str, path: str) -> int:
-    message = message.splitlines()[0] if message else "unknown error"
-    if path not in message:
-        message = f"{path}: {message}"
-    print(f"vcfdiagnosis dwi: error: {message}", file=sys.stderr)
-    return 2
+def naming_input(error: Exception, path: str) -> Exception:
+    """Return ``error`` if its message names a file, else an :class:`~VCFDiagnosisLib.errors.InputError` naming
+    ``path`` with the same problem (e.g. 'several DWI series found ...')."""
+    from ..errors import InputError
+
+    if isinstance(error, OSError) and error.filename is not None:
+        return error
+    text = str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    if isinstance(error, InputError) or str(path) in text:
+        return error
+    return InputError(path, text)
+
+
+def load_input(path: str, series: str | None, min_bvalues: int):
+    """Return :func:`~VCFDiagnosisLib.dwi.loader.load_dwi` of ``path``; every failure raised naming a file."""
+    from ..dwi.loader import load_dwi
+
+    try:
+        return load_dwi(path, series, min_bvalues=min_bvalues)
+    except (ValueError, OSError) as error:
+        raise naming_input(error, path) from error
 
 
 def _list_series(path: str, as_json: bool) -> int:
@@ -100,22 +115,21 @@ def _list_series(path: str, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; return the exit code (0 ok, 2 bad input or refused output)."""
-    from ..dwi.errors import DwiInputError
+    """Run the command; return 0, or raise an error naming the file (bad input or refused output: exit 2)."""
     from ..dwi.export import bval_path_for_output, write_dwi_nifti
-    from ..dwi.loader import load_dwi
+    from ..errors import InputError
 
-    try:
-        if args.list:
+    if args.list:
+        try:
             return _list_series(args.path, args.json)
-        if args.out and not args.force:  # refuse before the (possibly long) load
-            for target in (Path(args.out), bval_path_for_output(args.out)):
-                if target.exists():
-                    raise DwiInputError(f"{target}: output exists; use --force to overwrite")
-        dwi = load_dwi(args.path, args.series, min_bvalues=1 if args.allow_single_b else 2)
-        written = write_dwi_nifti(dwi, args.out, force=args.force) if args.out else None
-    except (ValueError, OSError) as error:
-        return _error(str(error) or type(error).__name__, args.path)
+        except (ValueError, OSError) as error:
+            raise naming_input(error, args.path) from error
+    if args.out and not args.force:  # refuse before the (possibly long) load
+        for target in (Path(args.out), bval_path_for_output(args.out)):
+            if target.exists():
+                raise InputError(target, "output exists; use --force to overwrite")
+    dwi = load_input(args.path, args.series, 1 if args.allow_single_b else 2)
+    written = write_dwi_nifti(dwi, args.out, force=args.force) if args.out else None
     info = summary(dwi)
     if written:
         info["written"] = [str(p) for p in written]

@@ -5,8 +5,12 @@ Rules (facts: ``design/FORMATS.md``):
 * slices are found by position along the slice normal (row x column direction of ImageOrientationPatient),
   never by file name or InstanceNumber; every image must share one orientation, matrix and pixel spacing,
   and all images of a slice one position (else the field of view moved between b-values: an error);
+* every b-value must be plausible (:func:`~.bvalues.bvalue_problem`: a negative b is an error naming the file, never
+  merged into b = 0); every position, orientation and pixel spacing finite (else an error naming the file and
+  the element); the same image (SOPInstanceUID, frame) in two files is an error naming the copy and the original;
 * b-values are grouped into shells (:func:`~.bvalues.group_bvalues`: Philips' 0.001-0.004 "b0" join b = 0);
-  every shell must have the same number of images (source volumes) at every slice (a missing slice is an error naming it);
+  every shell must have the same number of images (source volumes) at every slice (a missing slice is an error
+  naming it; a slice with an extra image names its files);
 * at a b > 0 where the scanner mixed a computed isotropic image into directional images (Philips), the
   isotropic image is dropped; a shell of isotropic images only is used as the trace;
 * several directional images of one shell and slice are combined by geometric mean (the trace); repeats of
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bvalues import group_bvalues
+from .bvalues import bvalue_problem, group_bvalues
 from .errors import DicomDwiError
 from .frames import DicomFrame
 from .volume import LPS_TO_RAS, DwiVolume
@@ -58,6 +62,80 @@ def _check_same(frames: list[DicomFrame], bvalues: np.ndarray, attribute: str, w
                 f"{label}: inconsistent {what} across images: {frame.path} (b = {_fmt_b(b)}) has "
                 f"{np.round(value, 4).tolist()} but {frames[0].path} (b = {_fmt_b(bvalues[0])}) has "
                 f"{np.round(reference, 4).tolist()}")
+
+
+def _check_bvalues(frames: list[DicomFrame], raw_b: np.ndarray, label: str) -> None:
+    """Refuse a negative, non-finite or implausible b-value naming the file and the value (never merged into 0)."""
+    for frame, b in zip(frames, raw_b):
+        problem = bvalue_problem(float(b))
+        if problem:
+            raise DicomDwiError(f"{frame.path}: {problem} in its header ({label})")
+
+
+def _check_geometry_values(frames: list[DicomFrame], label: str) -> None:
+    """Refuse an image whose position, orientation or pixel spacing is not finite or not sane, naming the file."""
+    checks = (("position_lps", "ImagePositionPatient"), ("orientation", "ImageOrientationPatient"),
+              ("pixel_spacing", "PixelSpacing"))
+    for attribute, element in checks:
+        values = np.array([getattr(f, attribute) for f in frames], dtype=float)
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DicomDwiError(f"{frames[i].path}: {element} is not finite ({_numbers(values[i])}) ({label})")
+    spacing = np.array([f.pixel_spacing for f in frames], dtype=float)
+    bad = (spacing <= 0).any(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DicomDwiError(f"{frames[i].path}: PixelSpacing {_numbers(spacing[i])} must be positive ({label})")
+    orientation = np.array([f.orientation for f in frames], dtype=float)
+    row, col = orientation[:, :3], orientation[:, 3:]
+    bad = ((np.abs(np.linalg.norm(row, axis=1) - 1) > 0.01) | (np.abs(np.linalg.norm(col, axis=1) - 1) > 0.01)
+           | (np.abs((row * col).sum(axis=1)) > 0.01))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DicomDwiError(f"{frames[i].path}: ImageOrientationPatient {_numbers(orientation[i])} is not two "
+                            f"orthogonal unit vectors ({label})")
+
+
+def _numbers(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def _check_duplicates(frames: list[DicomFrame], label: str) -> None:
+    """Refuse the same image (SOPInstanceUID, frame, tile) in two files: name the copy and the file it copies.
+
+    Files are taken in path order: the first is the original, a later one its duplicate.
+    """
+    first: dict[tuple, str] = {}
+    for frame in sorted(frames, key=lambda f: f.path):
+        if not frame.sop_uid:
+            continue
+        key = (frame.sop_uid, frame.frame, frame.tile)
+        original = first.setdefault(key, frame.path)
+        if original != frame.path:
+            raise DicomDwiError(f"{frame.path}: duplicate of {original} (same SOPInstanceUID {frame.sop_uid}); "
+                                f"remove one of the two files ({label})")
+
+
+def _check_counts(frames: list[DicomFrame], counts: np.ndarray, shells: np.ndarray, shell_of: np.ndarray,
+                  slice_of: np.ndarray, label: str) -> None:
+    """Refuse a b-value with a different number of images at some slices: say which slice has too many (naming
+    its files) or too few."""
+    for s, b in enumerate(shells):
+        row = counts[s]
+        if len(set(row)) == 1:
+            continue
+        usual = int(np.bincount(row).argmax())
+        extra = np.flatnonzero(row > usual)
+        if extra.size:
+            k = int(extra[0])
+            files = sorted({frames[i].path for i in np.flatnonzero((shell_of == s) & (slice_of == k))})
+            raise DicomDwiError(
+                f"{label}: b = {_fmt_b(b)} has {row[k]} images at slice {k} but {usual} at the other slices "
+                f"(an extra or duplicated file among {', '.join(files[:4])}{' ...' if len(files) > 4 else ''})")
+        k = int(np.flatnonzero(row < usual)[0])
+        raise DicomDwiError(f"{label}: b = {_fmt_b(b)} has {usual} images at most slices but {row[k]} at slice {k} "
+                            f"(an image of this b-value is missing)")
 
 
 def _cluster_sorted(values: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +182,9 @@ def assemble_dwi(frames: list[DicomFrame], pixels: np.ndarray, *, label: str, mi
     if missing:
         raise DicomDwiError(f"{missing[0]}: no b-value in any known tag ({len(missing)} images like it in {label})")
     raw_b = np.array([f.bvalue_s_mm2 for f in frames], dtype=float)
+    _check_bvalues(frames, raw_b, label)
+    _check_geometry_values(frames, label)
+    _check_duplicates(frames, label)
     shells_b = group_bvalues(raw_b)
 
     # Philips: a computed isotropic image mixed into directional images of the same b is dropped
@@ -161,11 +242,7 @@ def assemble_dwi(frames: list[DicomFrame], pixels: np.ndarray, *, label: str, mi
         b_missing, k_missing = np.argwhere(counts == 0)[0]
         raise DicomDwiError(f"{label}: b = {_fmt_b(shells[b_missing])} has no image at slice {k_missing} of "
                             f"{n_slices} ({int((counts == 0).sum())} slice images missing)")
-    for s, b in enumerate(shells):
-        if len(set(counts[s])) > 1:
-            k = int(np.argmin(counts[s]))
-            raise DicomDwiError(f"{label}: b = {_fmt_b(b)} has {counts[s].max()} images at most slices but "
-                                f"{counts[s, k]} at slice {k} (an image of this b-value is missing)")
+    _check_counts(frames, counts, shells, shell_of, slice_of, label)
 
     if n_slices > 1:
         gaps = np.diff(slice_distance)

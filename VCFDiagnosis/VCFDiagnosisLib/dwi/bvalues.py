@@ -5,10 +5,15 @@ Siemens (0019,100C) (IS, often stored as raw bytes with VR UN); GE (0043,1039) `
 synthetic-b series add a bias of 1,000,000,000 to the first value (b = value modulo 1e9, which keeps
 b >= 10000 intact); Philips (2001,1003) FL (raw little-endian float32 when the VR is UN). Philips stores its
 "b0" repeats as b = 0.001 ... 0.004: :func:`group_bvalues` puts everything below 1 s/mm2 at 0.
+
+Plausibility (:func:`bvalue_problem`): a b-value must be finite, >= 0 and at most :data:`MAX_BVALUE_S_MM2`
+(10,000 s/mm2); a value of about 1e9 + b is GE's bias left in by a converter. Every reader refuses such values
+with the file and the value, instead of using them or merging a negative b into b = 0.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -23,6 +28,8 @@ STANDARD_BVALUE_TAG = (0x0018, 0x9087)
 SIEMENS_BVALUE_TAG = (0x0019, 0x100C)
 GE_BVALUE_TAG = (0x0043, 0x1039)
 PHILIPS_BVALUE_TAG = (0x2001, 0x1003)
+#: b-values above this (s/mm2) are refused: clinical IVIM uses <= 1000, research diffusion rarely above 5000
+MAX_BVALUE_S_MM2 = 10_000.0
 PHILIPS_DIFFUSION_FLAG_TAG = (0x2001, 0x1004)  # CS 'I' = scanner-computed isotropic (trace) image
 BVALUE_TAGS = (STANDARD_BVALUE_TAG, SIEMENS_BVALUE_TAG, GE_BVALUE_TAG, PHILIPS_BVALUE_TAG)
 
@@ -80,6 +87,20 @@ def bvalue_from_header(ds: pydicom.Dataset) -> float | None:
         if b >= GE_BVALUE_BIAS:
             b = b % GE_BVALUE_BIAS
         return float(b)
+    return None
+
+
+def bvalue_problem(b: float) -> str | None:
+    """Return why ``b`` (s/mm2) is not a plausible b-value (the value is in the text), or None if it is one."""
+    if not math.isfinite(b):
+        return f"b-value {b} is not a finite number"
+    if b < 0:
+        return f"b-value {b:g} s/mm2 is negative"
+    if b >= GE_BVALUE_BIAS:
+        return (f"b-value {b:.0f} looks like GE's bias of 1e9 added to b = {b % GE_BVALUE_BIAS:g} s/mm2 "
+                "(left in by a converter; the b-value is the value minus 1e9)")
+    if b > MAX_BVALUE_S_MM2:
+        return f"b-value {b:g} s/mm2 is implausible (above {MAX_BVALUE_S_MM2:,.0f} s/mm2)"
     return None
 
 

@@ -12,7 +12,10 @@ What it reads (facts: ``design/FORMATS.md``):
 * derived series and frames (ADC, EADC, FA maps, ISOTROPIC frames without a b-value) are never b-images:
   a derived series is refused with a message, derived frames of a mixed file are excluded.
 
-Indexing reads headers only (no pixel data); pixels are read once, for the chosen series only.
+Indexing reads headers only (no pixel data), after a sniff of each file's first bytes (zero-filled or non-DICOM
+files are skipped in milliseconds); pixels are read once, for the chosen series only. Data safety: a file of
+the chosen series whose pixel data is truncated or unreadable, and a damaged or unreadable file anywhere in the
+folder (it may hold images of the series), are errors naming the file, never a series with images left out.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ import pydicom
 from .assemble import assemble_dwi, raise_inconsistent
 from .bvalues import B_TOLERANCE_S_MM2, GE_BVALUE_BIAS, bvalue_from_header, first_number, group_bvalues
 from .enhanced import ENHANCED_MR_STORAGE, enhanced_acquisition, frames_from_enhanced, is_enhanced
-from .errors import DicomDwiError
+from .errors import DicomDwiError, DwiInputError
 from .frames import DERIVED_IMAGE_TYPES, DicomFrame, frames_from_classic
 from .mosaic import is_mosaic
-from .pixels import read_dataset, read_frame_pixels
+from .pixels import NotDicomError, read_dataset, read_frame_pixels
 from .volume import DwiVolume
 
 __all__ = [
@@ -46,6 +49,8 @@ _ENHANCED_MR = ENHANCED_MR_STORAGE
 _IMAGE_STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
 #: marks skipped files that look like DICOM but are damaged (named again when the series is incomplete)
 DAMAGED = "damaged DICOM"
+#: marks skipped files that could not be opened (permissions, I/O errors)
+UNREADABLE = "cannot read"
 
 
 @dataclass
@@ -158,8 +163,17 @@ def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesI
             with warnings_module.catch_warnings():
                 warnings_module.simplefilter("ignore")  # pydicom's complaints about damaged values
                 ds = read_dataset(path, stop_before_pixels=True)
+        except NotDicomError as error:
+            skipped.append(f"{path}: {error}")
+            continue
         except pydicom.errors.InvalidDicomError:
             skipped.append(f"{path}: not a DICOM file")
+            continue
+        except DwiInputError as error:  # a .gz copy that is corrupt or too large: the message names the file
+            skipped.append(f"{error} ({DAMAGED})")
+            continue
+        except OSError as error:
+            skipped.append(f"{path}: {UNREADABLE} ({error.strerror or type(error).__name__})")
             continue
         except Exception as error:  # noqa: BLE001 - any unreadable file is listed and skipped
             skipped.append(f"{path}: {DAMAGED} header ({type(error).__name__})")
@@ -261,22 +275,21 @@ def load_series(info: DicomSeriesInfo, min_bvalues: int = 2) -> DwiVolume:
     frames = sorted(frames, key=lambda f: (f.path, f.frame or 0, f.tile or 0))
     if len({f.shape for f in frames}) > 1:
         raise_inconsistent(frames, "shape", "matrix (Rows x Columns)", info.label())
-    pixels, ok, problems = read_frame_pixels(frames)
-    readable = [frames[i] for i in ok]
-    metadata = dict(info.metadata, source=str(Path(frames[0].path).parent), files=len(info.files),
-                    warnings=list(dict.fromkeys(info.warnings)) + problems, excluded_images=excluded)
-    spacing = metadata.get("spacing_between_slices_mm") or metadata.get("slice_thickness_mm")
     try:
-        if not readable:
-            raise DicomDwiError(f"{info.label()}: no image has readable pixel data")
-        volume = assemble_dwi(readable, pixels, label=info.label(), min_bvalues=min_bvalues,
-                              single_slice_spacing_mm=spacing, metadata=metadata)
-    except DicomDwiError as error:
-        if problems:
-            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
-            raise DicomDwiError(f"{error} (unreadable: {problems[0]}{more})") from error
-        raise
-    volume.metadata["unreadable_files"] = problems
+        pixels, ok, problems = read_frame_pixels(frames)
+    except DwiInputError as error:
+        raise DicomDwiError(f"{error} ({info.label()})") from error
+    if problems:
+        more = f" and {len(problems) - 1} more file(s)" if len(problems) > 1 else ""
+        if not ok:
+            raise DicomDwiError(f"{info.label()}: no image has readable pixel data ({problems[0]}{more})")
+        raise DicomDwiError(f"{problems[0]}{more} ({info.label()}; a series with unreadable images is not used)")
+    metadata = dict(info.metadata, source=str(Path(frames[0].path).parent), files=len(info.files),
+                    warnings=list(dict.fromkeys(info.warnings)), excluded_images=excluded)
+    spacing = metadata.get("spacing_between_slices_mm") or metadata.get("slice_thickness_mm")
+    volume = assemble_dwi(frames, pixels, label=info.label(), min_bvalues=min_bvalues,
+                          single_slice_spacing_mm=spacing, metadata=metadata)
+    volume.metadata["unreadable_files"] = []
     return volume
 
 
@@ -297,12 +310,18 @@ def load_dwi_dicom(path: str | os.PathLike, series: str | int | None = None, *,
     if not found:
         raise DicomDwiError(f"{path}: no DICOM images found" + (f" ({skipped[0]})" if skipped else ""))
     chosen = select_dwi_series(found, series, min_bvalues)
+    damaged = [s for s in skipped if DAMAGED in s or UNREADABLE in s]
     try:
         volume = load_series(chosen, min_bvalues)
     except DicomDwiError as error:
-        damaged = [s for s in skipped if DAMAGED in s]
         if damaged:
             raise DicomDwiError(f"{error} ({len(damaged)} damaged file(s) skipped, e.g. {damaged[0]})") from error
+        if skipped:  # an empty or non-DICOM file may be the missing image: name it
+            raise DicomDwiError(f"{error} ({len(skipped)} file(s) skipped, e.g. {skipped[0]})") from error
         raise
+    if damaged:  # it may hold images of this series: loading without it could silently drop b-values or slices
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise DicomDwiError(f"{damaged[0]}{more}: a damaged or unreadable file next to {chosen.label()}; it may hold "
+                            "images of the series: repair or remove it")
     volume.metadata["skipped_files"] = skipped
     return volume

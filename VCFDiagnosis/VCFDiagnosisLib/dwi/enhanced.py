@@ -14,7 +14,7 @@ from __future__ import annotations
 import pydicom
 
 from .bvalues import GE_BVALUE_BIAS, first_number
-from .frames import DicomFrame, classify_kind, derived_reason, image_type_tokens, rescale_of
+from .frames import DicomFrame, classify_kind, derived_reason, image_type_tokens, numbers_or_nan, rescale_of
 
 ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 
@@ -39,6 +39,9 @@ def frames_from_enhanced(ds: pydicom.Dataset, path: str) -> list[DicomFrame]:
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     rows, cols = int(ds.Rows), int(ds.Columns)
+    if rows < 1 or cols < 1:
+        raise ValueError(f"Rows x Columns = {rows} x {cols}: no image")
+    sop_uid = str(ds.get("SOPInstanceUID", "") or "")
     top_type = image_type_tokens(ds.get("ImageType"))
     top_rescale = rescale_of(ds)
     frames = []
@@ -72,14 +75,15 @@ def frames_from_enhanced(ds: pydicom.Dataset, path: str) -> list[DicomFrame]:
             path=path,
             bvalue_s_mm2=bvalue,
             kind=classify_kind(bvalue, directionality, False, gradient),
-            orientation=tuple(float(v) for v in orientation_item.ImageOrientationPatient),
-            position_lps=tuple(float(v) for v in position_item.ImagePositionPatient),
+            orientation=numbers_or_nan(orientation_item.get("ImageOrientationPatient"), 6),
+            position_lps=numbers_or_nan(position_item.get("ImagePositionPatient"), 3),
             shape=(rows, cols),
-            pixel_spacing=(float(spacing[0]), float(spacing[1])),
+            pixel_spacing=numbers_or_nan(spacing, 2),
             rescale=rescale_of(transform, top_rescale) if transform is not None else top_rescale,
             frame=index,
             derived=derived,
             gradient=gradient,
+            sop_uid=sop_uid,
         ))
     return frames
 

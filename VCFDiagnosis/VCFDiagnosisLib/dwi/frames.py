@@ -48,6 +48,7 @@ class DicomFrame:
     n_tiles: int | None = None
     derived: str | None = None
     gradient: tuple | None = None
+    sop_uid: str = ""
 
     @property
     def key(self) -> tuple:
@@ -120,10 +121,27 @@ def classify_kind(bvalue: float | None, directionality: str, isotropic_flag: boo
     return "unknown"
 
 
+def numbers_or_nan(value, count: int) -> tuple:
+    """Return ``count`` floats of a multi-valued DICOM element; a value that is missing or not a number is NaN.
+
+    The assembler then refuses the image naming the file and the element (instead of skipping it, which would
+    look like a missing slice).
+    """
+    values = list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else (
+        [] if value is None else str(value).split("\\"))
+    out = []
+    for item in values[:count]:
+        try:
+            out.append(float(item))
+        except (TypeError, ValueError):
+            out.append(float("nan"))
+    return tuple(out + [float("nan")] * (count - len(out)))
+
+
 def pixel_spacing_of(ds: pydicom.Dataset) -> tuple[float, float]:
-    """Return PixelSpacing (row spacing, column spacing) in mm, (1, 1) when absent."""
+    """Return PixelSpacing (row spacing, column spacing) in mm, (1, 1) when absent (NaN where not a number)."""
     spacing = ds.get("PixelSpacing") or [1.0, 1.0]
-    return float(spacing[0]), float(spacing[1])
+    return numbers_or_nan(spacing, 2)
 
 
 def rescale_of(item: pydicom.Dataset, fallback: tuple = (1.0, 0.0)) -> tuple[float, float]:
@@ -146,13 +164,16 @@ def frames_from_classic(ds: pydicom.Dataset, path: str) -> tuple[list[DicomFrame
         flag_value = flag_value.decode("ascii", errors="ignore")
     isotropic = (str(flag_value or "").strip().upper() == "I") or bool(image_type & {"TRACEW", "TRACE"})
     kind = classify_kind(bvalue, str(ds.get("DiffusionDirectionality", "")).upper(), isotropic, gradient)
-    orientation = tuple(float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0]))
+    orientation = numbers_or_nan(ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), 6)
     common = {"path": path, "bvalue_s_mm2": bvalue, "kind": kind, "orientation": orientation,
               "pixel_spacing": pixel_spacing_of(ds), "rescale": rescale_of(ds),
-              "derived": derived_reason(image_type, bvalue), "gradient": gradient}
-    rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+              "derived": derived_reason(image_type, bvalue), "gradient": gradient,
+              "sop_uid": str(ds.get("SOPInstanceUID", "") or "")}
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows < 1 or cols < 1:
+        raise ValueError(f"Rows x Columns = {rows} x {cols}: no image")
     if not is_mosaic(ds):
-        position = tuple(float(v) for v in ds.ImagePositionPatient)
+        position = numbers_or_nan(ds.ImagePositionPatient, 3)
         return [DicomFrame(position_lps=position, shape=(rows, cols), **common)], []
     n_slices = mosaic_slice_count(ds)
     if not n_slices:

@@ -5,6 +5,10 @@ NIfTI with an FSL ``.bval`` of the same stem (read by :mod:`.nifti`); ``*.nrrd``
 Slicer diffusion NRRD (:mod:`.nrrd`); any other file is tried as one DICOM file (e.g. an enhanced
 multi-frame file holding a whole series). Every failure is a :class:`~.errors.DwiInputError` whose
 message names the file and the problem.
+
+:func:`check_image_file` checks a NIfTI or NRRD file (a label map, a ``.seg.nrrd``) completely (header,
+data size, compressed stream) without keeping its voxels: call it before handing a file to a reader that
+would accept a truncated or corrupt file (ITK/VTK readers fill the missing voxels with zeros).
 """
 
 from __future__ import annotations
@@ -25,13 +29,30 @@ def input_kind(path: str | os.PathLike) -> str:
     if path.is_dir():
         return "dicom"
     if not path.exists():
-        raise DwiInputError(f"{path}: no such file or folder")
+        raise DwiInputError(f"{path}: file not found: no such file or folder")
     name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES):
         return "nifti"
     if name.endswith(NRRD_SUFFIXES):
         return "nrrd"
     return "dicom"
+
+
+def check_image_file(path: str | os.PathLike) -> None:
+    """Raise :class:`DwiInputError` naming ``path`` if a NIfTI/NRRD file is truncated, corrupt or oversized.
+
+    Other files are not checked (DICOM is checked when it is read). Streams through compressed data with the
+    caps of :mod:`.limits`; memory stays at one chunk.
+    """
+    name = Path(path).name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        from .nifti_file import verify_nifti_file
+
+        verify_nifti_file(path)
+    elif name.endswith(NRRD_SUFFIXES):
+        from .nrrd import verify_nrrd_file
+
+        verify_nrrd_file(path)
 
 
 def load_dwi(path: str | os.PathLike, series: str | int | None = None, *, min_bvalues: int = 2) -> DwiVolume:

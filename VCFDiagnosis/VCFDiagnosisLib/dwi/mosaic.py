@@ -22,6 +22,8 @@ from .bvalues import first_number
 from .csa import CSA_IMAGE_HEADER_TAG, csa_numbers, parse_csa_header
 
 MOSAIC_COUNT_TAG = (0x0019, 0x100A)
+#: a mosaic holding more slices than this is refused (real mosaics hold at most a few hundred)
+MAX_MOSAIC_SLICES = 1024
 
 
 def is_mosaic(ds: pydicom.Dataset) -> bool:
@@ -30,15 +32,19 @@ def is_mosaic(ds: pydicom.Dataset) -> bool:
 
 
 def mosaic_slice_count(ds: pydicom.Dataset) -> int | None:
-    """Return the number of slices tiled in a mosaic, or None when no tag says it."""
+    """Return the number of slices tiled in a mosaic, or None when no tag says it; ValueError if implausible."""
+    value = None
     if MOSAIC_COUNT_TAG in ds:
         element = ds[MOSAIC_COUNT_TAG]
         value = first_number(element.value, "<H" if element.VR in ("UN", "OB") else None)
-        if value:
-            return int(value)
-    csa = csa_header(ds)
-    found = csa_numbers(csa, "NumberOfImagesInMosaic")
-    return int(found[0]) if found else None
+    if not value:
+        found = csa_numbers(csa_header(ds), "NumberOfImagesInMosaic")
+        value = found[0] if found else None
+    if value is None:
+        return None
+    if not (math.isfinite(value) and 1 <= value <= MAX_MOSAIC_SLICES and value == int(value)):
+        raise ValueError(f"NumberOfImagesInMosaic = {value:g} is not a whole number from 1 to {MAX_MOSAIC_SLICES}")
+    return int(value)
 
 
 def csa_header(ds: pydicom.Dataset) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .assemble import combine_shell
-from .bvalues import group_bvalues
+from .bvalues import bvalue_problem, group_bvalues
 from .volume import DwiVolume
 
 
@@ -21,8 +21,9 @@ def dwi_from_volumes(bvalues_s_mm2, data_bkji: np.ndarray, ijk_to_ras: np.ndarra
     data = np.asarray(data_bkji)
     if data.ndim != 4 or data.shape[0] != b.size:
         raise ValueError(f"{b.size} b-values for data of shape {data.shape} (expected [volume, k, j, i])")
-    if not np.all(np.isfinite(b)) or (b < 0).any():
-        raise ValueError(f"b-values must be finite and >= 0 s/mm2, got {b.tolist()}")
+    problems = [bvalue_problem(float(v)) for v in b]
+    if any(problems):
+        raise ValueError(next(p for p in problems if p) + f" (b-values {b.tolist()})")
     grouped = group_bvalues(b)
     shells = np.unique(grouped)
     combined = np.empty((shells.size, *data.shape[1:]), np.float32)

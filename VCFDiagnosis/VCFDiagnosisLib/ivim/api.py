@@ -21,6 +21,13 @@ Bounds: :class:`.bounds.IvimBounds`. Methods (:data:`METHODS`):
 
 Voxels are screened first (:mod:`.masking`): invalid signals -> INVALID_INPUT, background ->
 NOT_FITTED. Work is vectorised over cache-sized blocks of voxels spread over a thread pool.
+
+Without a b = 0 image (lowest b above :data:`MAX_REFERENCE_B_S_MM2`) S0 is a free parameter: the segmented
+step extrapolates it (D and ``S0 (1 - f)`` from b >= threshold, the perfusion amplitude ``S0 f`` and D* from
+the b-values below it, see :mod:`.segmented`) and the NLLS/MAP stages fit it with the other three. D stays
+well determined (b >= 200 s/mm2); f and D* rest on fewer points and are less reliable. The maps carry
+``s0_fitted=True`` and the warning :data:`NO_B0_WARNING` (the per-voxel statuses are unchanged). At least two
+b-values below the threshold are needed; with fewer, IVIM is not fitted (ADC only) and a warning says why.
 """
 
 from __future__ import annotations
@@ -50,8 +57,12 @@ METHODS: dict[str, str] = {
 }
 DEFAULT_METHOD = "map"
 DEFAULT_B_THRESHOLD_S_MM2 = 200.0
-#: IVIM needs a reference (near b = 0) image: the lowest b-value must not exceed this (s/mm2).
+#: A lowest b-value up to this (s/mm2) is a measured reference (S0 = its signal); above it S0 is fitted.
 MAX_REFERENCE_B_S_MM2 = 20.0
+#: The warning of every fit without a b = 0 image (S0 fitted as a free parameter).
+NO_B0_WARNING = "no b = 0: S0 fitted, D*/f less reliable"
+#: Without b = 0, S0, f and D* need at least this many b-values below the segmented threshold.
+MIN_LOW_B_WITHOUT_B0 = 2
 #: f at or below this is "no perfusion": D* is then undefined and reported NaN (f above 1 - this: D NaN).
 F_UNDEFINED_TOL = 1e-6
 #: MAP method: log-normal prior on D*, median 0.03 mm2/s, log-SD 1 (95 % interval 0.004-0.21 mm2/s,
@@ -83,6 +94,10 @@ class IvimMaps:
     method: str = DEFAULT_METHOD
     bvalues_s_mm2: np.ndarray = field(default_factory=lambda: np.zeros(0))
     b_threshold_s_mm2: float = DEFAULT_B_THRESHOLD_S_MM2
+    #: True when there was no b = 0 image and S0 was fitted (f and D* less reliable)
+    s0_fitted: bool = False
+    #: protocol-level warnings (e.g. :data:`NO_B0_WARNING`), the same for every voxel
+    warnings: list = field(default_factory=list)
 
     #: file stem of each map (as written by ``vcfdiagnosis fit``) -> attribute name
     MAP_NAMES: ClassVar[dict[str, str]] = {
@@ -153,6 +168,20 @@ def _check_protocol(b: np.ndarray, method: str, threshold: float, adc_sel: np.nd
         raise ValueError(f"IVIM needs at least 1 b-value below the threshold {threshold:g} s/mm2")
 
 
+def reference_mode(b: np.ndarray, method: str, threshold: float) -> tuple[bool, bool, list[str]]:
+    """Return (IVIM possible, S0 fitted, warnings) for sorted distinct b-values (s/mm2).
+
+    A lowest b up to :data:`MAX_REFERENCE_B_S_MM2` is a measured S0. Without it S0 is fitted when at least
+    :data:`MIN_LOW_B_WITHOUT_B0` b-values lie below ``threshold``; otherwise IVIM is not possible (ADC only).
+    """
+    if method == "adc" or b[0] <= MAX_REFERENCE_B_S_MM2:
+        return method != "adc", False, []
+    if np.count_nonzero(b < threshold) >= MIN_LOW_B_WITHOUT_B0:
+        return True, True, [f"{NO_B0_WARNING} (lowest b = {b[0]:g} s/mm2)"]
+    return False, True, [f"no b = 0 and fewer than {MIN_LOW_B_WITHOUT_B0} b-values below {threshold:g} s/mm2: "
+                         "S0 cannot be fitted, IVIM not fitted (ADC only)"]
+
+
 def _r2(y: np.ndarray, model: np.ndarray) -> np.ndarray:
     ss_res = np.einsum("ij,ij->i", y - model, y - model)
     dev = y - y.mean(axis=1, keepdims=True)
@@ -219,8 +248,12 @@ def _fit_rows(
     ivim_possible: bool,
     max_iterations: int,
     pool=None,
+    s0_free: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Fit rows of valid, normalised signals (internal units). Returns internal-unit arrays."""
+    """Fit rows of valid, normalised signals (internal units). Returns internal-unit arrays.
+
+    ``s0_free``: no b = 0 image, the segmented step extrapolates S0 (it is free in every later stage anyway).
+    """
     n = y.shape[0]
     out = {"p": np.full((n, 4), np.nan), "status": np.full(n, FitStatus.INVALID_INPUT, np.uint8)}
     parts = _blockwise(lambda sl: fit_adc_rows(bk[adc_sel], y[sl][:, adc_sel]), n, BLOCK_SIZE, pool)
@@ -236,7 +269,8 @@ def _fit_rows(
         out["r2"] = np.full(n, np.nan)
         return out
     ref_ok = y[:, 0] > 0
-    parts = _blockwise(lambda sl: fit_segmented(bk, y[sl], threshold_k, lower, upper), n, BLOCK_SIZE, pool)
+    parts = _blockwise(lambda sl: fit_segmented(bk, y[sl], threshold_k, lower, upper, s0_free), n, BLOCK_SIZE,
+                       pool)
     p = np.concatenate([q[0] for q in parts])
     status = np.concatenate([q[1] for q in parts])
     status[~ref_ok] = FitStatus.INVALID_INPUT
@@ -342,13 +376,13 @@ def fit_ivim(
                       bounds.Dstar_mm2_s[0] / _B_SCALE])
     upper = np.array([bounds.S0_relative[1], bounds.D_mm2_s[1] / _B_SCALE, bounds.f_fraction[1],
                       bounds.Dstar_mm2_s[1] / _B_SCALE])
-    ivim_possible = b[0] <= MAX_REFERENCE_B_S_MM2
+    ivim_possible, s0_free, protocol_warnings = reference_mode(b, method, threshold)
 
     def work(sel: np.ndarray, pool) -> None:
         yr = rows[sel].astype(np.float64)
         ref = yr.max(axis=1)
         res = _fit_rows(bk, yr / ref[:, None], method, threshold * _B_SCALE, lower, upper, adc_sel,
-                        ivim_possible, max_iterations, pool)
+                        ivim_possible, max_iterations, pool, s0_free)
         p = res["p"]
         s0[sel] = p[:, 0] * ref
         d[sel] = p[:, 1] * _B_SCALE
@@ -391,6 +425,8 @@ def fit_ivim(
         method=method,
         bvalues_s_mm2=b,
         b_threshold_s_mm2=threshold,
+        s0_fitted=s0_free,
+        warnings=protocol_warnings,
     )
 
 

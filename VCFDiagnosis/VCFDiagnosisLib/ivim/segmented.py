@@ -4,7 +4,12 @@
    ``b >= b_threshold`` (where the perfusion term has decayed);
 2. ``S0`` is the signal at the lowest b-value, and ``f = 1 - A / S0``;
 3. ``D*`` from the low-b residual ``S(b) - A exp(-b D) ~= S0 f exp(-b D*)`` at ``b <= b_threshold``:
-   a 48-point log-spaced grid search inside the D* bounds followed by a scalar Gauss-Newton/LM polish.
+   a 32-point log-spaced grid search inside the D* bounds followed by a scalar Gauss-Newton/LM polish.
+
+Without a b = 0 image (``s0_free=True``) step 2 cannot use a measured S0: the perfusion amplitude
+``P = S0 f`` and D* are fitted together to the residual at ``b < b_threshold`` (for every D* of the grid
+the best P is a linear least-squares fit; the D* of least cost wins), then ``S0 = A + P`` and
+``f = P / S0``; step 3 polishes D* as above. This needs at least two b-values below the threshold.
 
 Works in the internal units of :mod:`.nlls` (b in ms/um2, D in um2/ms, S0 relative).
 Parameters clipped to a bound are reported with status HIT_BOUND; D* is NaN when f is 0.
@@ -67,16 +72,54 @@ def fit_dstar_fixed_amplitude(
     return ds, conv
 
 
+def fit_dstar_free_amplitude(bk: np.ndarray, resid: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``resid ~ P exp(-bk D*)`` with both P and D* free, for each row; return ``(D*, P)`` (P >= 0).
+
+    Grid search over D* (:data:`N_GRID` log-spaced values in ``[lo, hi]``); for each D* the best P is the
+    linear least-squares amplitude, so no logarithm of a noisy residual is taken.
+    """
+    grid = np.geomspace(lo, hi, N_GRID)
+    eg = np.exp(-bk[None, :] * grid[:, None])  # (G, nb)
+    cross = np.einsum("ib,gb->ig", resid, eg)  # (m, G)
+    norm = np.einsum("gb,gb->g", eg, eg)
+    amp = np.clip(cross / norm[None, :], 0.0, None)
+    cost = -2.0 * amp * cross + amp * amp * norm[None, :]
+    best = np.argmin(cost, axis=1)
+    rows = np.arange(resid.shape[0])
+    return grid[best], amp[rows, best]
+
+
+def _measured_s0(y: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (S0, unclipped f) with S0 the signal at the lowest b-value (a b = 0 image)."""
+    s0 = y[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return s0, 1.0 - a / s0
+
+
+def _extrapolated_s0(bk: np.ndarray, y: np.ndarray, a: np.ndarray, d: np.ndarray, threshold_k: float,
+                     lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (S0, unclipped f) without a b = 0 image: S0 = A + P, P fitted to the residual below the threshold."""
+    below = bk < threshold_k
+    resid = y[:, below] - a[:, None] * np.exp(-bk[below] * d[:, None])
+    resid = np.where(np.isfinite(resid), resid, 0.0)
+    _, amp = fit_dstar_free_amplitude(bk[below], resid, lower[3], upper[3])
+    s0 = a + amp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return s0, amp / s0
+
+
 def fit_segmented(
     bk: np.ndarray,
     y: np.ndarray,
     threshold_k: float,
     lower: np.ndarray,
     upper: np.ndarray,
+    s0_free: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Segmented fit of every row of ``y`` (internal units); return ``(p (n, 4), status (n,))``.
 
-    ``lower``/``upper`` are the (4,) bounds in the order ``[S0, D, f, Dstar]``.
+    ``lower``/``upper`` are the (4,) bounds in the order ``[S0, D, f, Dstar]``. ``s0_free``: there is no
+    b = 0 image, S0 is extrapolated (module docstring).
     """
     n = y.shape[0]
     p = np.full((n, 4), np.nan)
@@ -95,9 +138,10 @@ def fit_segmented(
         with np.errstate(invalid="ignore", divide="ignore"):
             ln_a = (w * (lny + bk[hi_b] * d_cl[:, None])).sum(1) / w.sum(1)
         a = np.where(clipped_d, np.exp(ln_a), a)
-    s0 = y[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_raw = 1.0 - a / s0
+    if s0_free:
+        s0, f_raw = _extrapolated_s0(bk, y, a, d_cl, threshold_k, lower, upper)
+    else:
+        s0, f_raw = _measured_s0(y, a)
     f = np.clip(f_raw, lower[2], upper[2])
     s0 = np.clip(s0, lower[0], upper[0])
     amp = s0 * f

@@ -9,10 +9,22 @@ reference) are not averaged together: the weak frames are the spectrum, the stro
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import processing
-from .spectrum import Spectrum, check_fid, lps_to_ras, orientation_from_row_column_lps
+from .header_values import check_range
+from .spectrum import (
+    MAX_DWELL_S,
+    MIN_DWELL_S,
+    Spectrum,
+    check_acquisition,
+    check_fid,
+    lps_to_ras,
+    orientation_or_none,
+    positive_sizes_or_none,
+)
 
 DICOM_MRS_SOP = "1.2.840.10008.5.1.4.1.1.4.2"
 
@@ -35,10 +47,34 @@ def _first(ds, keyword: str, sequences: tuple[str, ...] = ()):
 
 
 def _float(value) -> float | None:
+    """Return a finite float, or None for a missing, unreadable or non-finite value."""
     try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _floats(value, count: int) -> list[float] | None:
+    """Return ``count`` finite floats from a multi-valued attribute, or None if it is not exactly that."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != count:
+        return None
+    numbers = [_float(v) for v in value]
+    return None if None in numbers else numbers
+
+
+def _int(ds, keyword: str, default: int, path: str) -> int:
+    """Return a whole-number attribute (``default`` if absent); ValueError naming the file if it is not one."""
+    value = ds.get(keyword, default)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{path}: DICOM {keyword} is not a number ({value!r})") from None
+    if not math.isfinite(number) or number != round(number) or number < 0:
+        raise ValueError(f"{path}: DICOM {keyword} is not a whole number >= 0 ({value!r})")
+    return int(number)
 
 
 def read_dicom_mrs(ds, path: str) -> Spectrum:
@@ -47,18 +83,20 @@ def read_dicom_mrs(ds, path: str) -> Spectrum:
         raise ValueError(f"{path}: MR Spectroscopy DICOM without SpectroscopyData (5600,0020)")
     warnings: list[str] = []
     acq_type = str(ds.get("MRSpectroscopyAcquisitionType", "SINGLE_VOXEL") or "SINGLE_VOXEL").upper()
-    rows, cols = int(ds.get("Rows", 1) or 1), int(ds.get("Columns", 1) or 1)
+    rows, cols = _int(ds, "Rows", 1, path) or 1, _int(ds, "Columns", 1, path) or 1
     if acq_type not in ("SINGLE_VOXEL", "") or rows * cols > 1:
         raise ValueError(f"{path}: CSI spectroscopy ({acq_type}, {rows}x{cols} voxels); only single-voxel "
                          "spectroscopy is supported")
-    n = int(ds.get("DataPointColumns", 0) or 0)
-    n_rows = int(ds.get("DataPointRows", 1) or 1)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n = _int(ds, "DataPointColumns", 0, path)
+    n_rows = _int(ds, "DataPointRows", 1, path) or 1
+    frames = _int(ds, "NumberOfFrames", 1, path) or 1
     sw = _float(ds.get("SpectralWidth"))
     f0 = _float(ds.get("TransmitterFrequency"))
     if not n or not sw or not f0:
         raise ValueError(f"{path}: MR Spectroscopy DICOM lacks DataPointColumns / SpectralWidth / "
-                         "TransmitterFrequency")
+                         "TransmitterFrequency (or they are not finite numbers)")
+    check_range(sw, 1.0 / MAX_DWELL_S, 1.0 / MIN_DWELL_S, path, "SpectralWidth", "Hz")
+    check_acquisition(n, 1.0 / sw, f0, path)
     raw = bytes(ds[0x5600, 0x0020].value)
     per_frame = n * n_rows * 8
     if len(raw) < per_frame * frames:
@@ -80,10 +118,7 @@ def read_dicom_mrs(ds, path: str) -> Spectrum:
         warnings.append(f"{reference.shape[0]} of {data.shape[0]} frames are ~{processing.level_ratio(data):.0f}x "
                         "stronger (an unsuppressed water reference): kept apart as reference_fid, "
                         "not averaged with the spectrum")
-    if fid.shape[0] > 1:
-        fid = processing.align_and_average(fid, 1.0 / sw)
-    else:
-        fid = fid[0]
+    fid = check_fid(processing.align_and_average(fid, 1.0 / sw) if fid.shape[0] > 1 else fid[0], path)
     ref_avg = None
     if reference is not None:
         ref_avg = processing.align_and_average(reference, 1.0 / sw) if reference.shape[0] > 1 else reference[0]
@@ -104,13 +139,12 @@ def read_dicom_mrs(ds, path: str) -> Spectrum:
         if len(slabs) == 1 and _float(slabs[0].get("SlabThickness")):
             thickness = _float(slabs[0].get("SlabThickness"))
             warnings.append("voxel thickness taken from VolumeLocalizationSequence (no SliceThickness)")
-    orientation = None
-    if iop is not None and len(iop) == 6:
-        orientation = orientation_from_row_column_lps([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
+    iop, spacing, centre = _floats(iop, 6), _floats(spacing, 2), _floats(ipp, 3)
+    orientation = orientation_or_none(iop[:3], iop[3:], warnings) if iop else None
     size = None
-    if spacing is not None and len(spacing) == 2 and thickness is not None:
+    if spacing is not None and thickness is not None:
         # PixelSpacing = (between rows = along the column direction, between columns = along the row)
-        size = np.array([float(spacing[1]), float(spacing[0]), thickness])
+        size = positive_sizes_or_none([spacing[1], spacing[0], thickness], warnings)
     ref_ppm = _float(ds.get("ChemicalShiftReference"))
     return Spectrum(
         fid=fid,
@@ -121,7 +155,7 @@ def read_dicom_mrs(ds, path: str) -> Spectrum:
         averages=round(averages) if averages else None,
         water_suppressed=water_suppressed,
         center_ppm=ref_ppm if ref_ppm is not None and 3.0 < ref_ppm < 6.0 else 4.7,
-        voxel_center_ras=lps_to_ras([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None,
+        voxel_center_ras=lps_to_ras(centre) if centre is not None else None,
         voxel_size_mm=size,
         voxel_orientation_ras=orientation,
         vendor=str(ds.get("Manufacturer", "") or ""),

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import struct
+import zlib
 
 import numpy as np
 
 from . import processing
-from .spectrum import Spectrum, check_fid
+from .spectrum import Spectrum, check_acquisition, check_fid
 
 NIFTI_MRS_EXTENSION_CODE = 44
 _DTYPES = {32: np.complex64, 1792: np.complex128, 2048: None}
@@ -43,7 +45,7 @@ def read_nifti_bytes(path: str) -> bytes:
     if blob[:2] == b"\x1f\x8b":
         try:
             blob = gzip.decompress(blob)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{path}: corrupt gzip stream ({exc})") from None
     return blob
 
@@ -69,6 +71,8 @@ def parse_nifti_header(blob: bytes, path: str) -> dict:
         raise ValueError(f"{path}: not a NIfTI file")
     endian = "<" if struct.unpack_from("<i", blob, 0)[0] in (348, 540) else ">"
     version = 1 if struct.unpack_from(endian + "i", blob, 0)[0] == 348 else 2
+    if len(blob) < (348 if version == 1 else 540):
+        raise ValueError(f"{path}: NIfTI-{version} header truncated ({len(blob)} bytes)")
     if version == 1:
         dim = struct.unpack_from(endian + "8h", blob, 40)
         datatype = struct.unpack_from(endian + "h", blob, 70)[0]
@@ -90,6 +94,10 @@ def parse_nifti_header(blob: bytes, path: str) -> dict:
     ndim = int(dim[0])
     if not 4 <= ndim <= 7:
         raise ValueError(f"{path}: NIfTI-MRS needs 4 to 7 dimensions, the header says {ndim}")
+    if any(int(d) < 1 for d in dim[1 : ndim + 1]):
+        raise ValueError(f"{path}: NIfTI header has a zero or negative dimension: {list(dim[1 : ndim + 1])}")
+    if not (math.isfinite(vox_offset) and header_size <= vox_offset < 2**62):
+        raise ValueError(f"{path}: NIfTI vox_offset {vox_offset} does not point past the {header_size}-byte header")
     if sform_code > 0:
         affine = np.vstack([srow, [0, 0, 0, 1]])
     else:
@@ -116,6 +124,34 @@ def parse_extensions(blob: bytes, header: dict) -> dict[int, list[bytes]]:
     return found
 
 
+def _json_header(raw: bytes, path: str) -> dict:
+    """Return the NIfTI-MRS JSON header extension as a dict (UTF-8, else latin-1); ValueError if not JSON."""
+    raw = raw.rstrip(b"\0 ")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: NIfTI-MRS JSON header extension is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: NIfTI-MRS JSON header extension is a {type(meta).__name__}, not an object")
+    return meta
+
+
+def _meta_number(meta: dict, key: str, path: str) -> float | None:
+    """Return the finite number under ``key`` of the JSON header (first item of a list); None if absent."""
+    value = meta.get(key)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{path}: NIfTI-MRS JSON field '{key}' is not a finite number ({value!r})")
+    return float(value)
+
+
 def read_nifti_mrs(path: str) -> Spectrum:
     """Return the :class:`Spectrum` of a NIfTI-MRS file (``.nii`` or ``.nii.gz``)."""
     path = str(path)
@@ -125,35 +161,29 @@ def read_nifti_mrs(path: str) -> Spectrum:
     if NIFTI_MRS_EXTENSION_CODE not in exts:
         raise ValueError(f"{path}: NIfTI without the NIfTI-MRS JSON extension (code 44): an image, not "
                          "a spectrum; convert the spectroscopy data with spec2nii")
-    raw_json = exts[NIFTI_MRS_EXTENSION_CODE][0].rstrip(b"\0 ")
-    try:
-        meta = json.loads(raw_json.decode("utf-8"))
-    except UnicodeDecodeError:
-        meta = json.loads(raw_json.decode("latin-1"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: NIfTI-MRS JSON header extension is not valid JSON ({exc})") from None
+    meta = _json_header(exts[NIFTI_MRS_EXTENSION_CODE][0], path)
     shape = header["shape"]
-    if int(np.prod(shape[:3])) > 1:
+    n = shape[3]
+    dwell = float(header["pixdim"][4])
+    f0 = _meta_number(meta, "SpectrometerFrequency", path)
+    if f0 is None:
+        raise ValueError(f"{path}: NIfTI-MRS JSON header has no SpectrometerFrequency")
+    check_acquisition(n, dwell, f0, path)
+    if math.prod(shape[:3]) > 1:
         raise ValueError(f"{path}: NIfTI-MRS with {shape[0]}x{shape[1]}x{shape[2]} voxels (CSI/MRSI); only "
                          "single-voxel spectroscopy is supported")
     dtype = _DTYPES.get(header["datatype"])
     if dtype is None:
         raise ValueError(f"{path}: NIfTI-MRS datatype {header['datatype']} is not complex64/complex128")
     dtype = np.dtype(dtype).newbyteorder(header["endian"])
-    count = int(np.prod(shape))
+    count = math.prod(shape)
     start = header["vox_offset"]
     needed = count * dtype.itemsize
     if len(blob) < start + needed:
-        raise ValueError(f"{path}: NIfTI-MRS data truncated: {len(blob) - start} bytes for shape {shape} "
+        raise ValueError(f"{path}: NIfTI-MRS data truncated: {max(len(blob) - start, 0)} bytes for shape {shape} "
                          f"(need {needed})")
     data = np.frombuffer(blob, dtype=dtype, count=count, offset=start).astype(complex)
     data = check_fid(data.reshape(shape, order="F"), path)
-    n = shape[3]
-    dwell = float(header["pixdim"][4])
-    f0 = meta.get("SpectrometerFrequency")
-    f0 = float(f0[0] if isinstance(f0, list) else f0) if f0 is not None else None
-    if not dwell > 0 or not f0:
-        raise ValueError(f"{path}: NIfTI-MRS lacks a dwell time (pixdim[4]) or SpectrometerFrequency")
     warnings: list[str] = []
     extra = data.reshape(n, *shape[4:], order="F") if len(shape) > 4 else data.reshape(n, order="F")
     # move the spectral axis last: (dim5, dim6, dim7, points)
@@ -170,12 +200,13 @@ def read_nifti_mrs(path: str) -> Spectrum:
         warnings.append(f"NIfTI-MRS dimensions {others} averaged together as if they were transients")
     extra = extra.reshape(-1, n)
     transients = extra.shape[0]
-    fid = processing.align_and_average(extra, dwell) if extra.shape[0] > 1 else extra[0]
+    fid = check_fid(processing.align_and_average(extra, dwell) if extra.shape[0] > 1 else extra[0], path)
     affine = header["affine"]
     sizes = np.linalg.norm(affine[:3, :3], axis=0)
     orientation = affine[:3, :3] / np.where(sizes > 0, sizes, 1.0)
-    te = meta.get("EchoTime")
-    tr = meta.get("RepetitionTime")
+    te = _meta_number(meta, "EchoTime", path)
+    tr = _meta_number(meta, "RepetitionTime", path)
+    averages = _meta_number(meta, "NumberOfAverages", path)
     ws = meta.get("WaterSuppressed")
     return Spectrum(
         fid=fid,
@@ -183,9 +214,8 @@ def read_nifti_mrs(path: str) -> Spectrum:
         frequency_mhz=f0,
         te_ms=float(te) * 1e3 if te is not None else None,
         tr_ms=float(tr) * 1e3 if tr is not None else None,
-        averages=int(meta["NumberOfAverages"]) if "NumberOfAverages" in meta else (
-            transients if transients > 1 else None),
-        water_suppressed=bool(ws) if ws is not None else None,
+        averages=round(averages) if averages is not None else (transients if transients > 1 else None),
+        water_suppressed=bool(ws) if isinstance(ws, (bool, int)) else None,
         voxel_center_ras=affine[:3, 3].copy(),
         voxel_size_mm=sizes,
         voxel_orientation_ras=orientation,

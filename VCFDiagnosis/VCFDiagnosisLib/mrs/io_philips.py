@@ -15,14 +15,23 @@ import os
 import numpy as np
 
 from . import processing
-from .header_values import header_number
-from .spectrum import Spectrum, check_fid, lps_to_ras
+from .header_values import check_range, header_count, header_number
+from .spectrum import (
+    MAX_DWELL_S,
+    MAX_POINTS,
+    MIN_DWELL_S,
+    MIN_POINTS,
+    Spectrum,
+    check_acquisition,
+    check_fid,
+    lps_to_ras,
+    positive_sizes_or_none,
+)
 
 
 def _num(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
     """Return a SPAR number (see :func:`.header_values.header_number`)."""
     return header_number(fields, key, path, warnings, "SPAR", required)
-
 
 
 def vax_float32_to_float(raw: bytes) -> np.ndarray:
@@ -82,13 +91,12 @@ def read_philips_sdat(path: str) -> Spectrum:
     sdat = path if ext == ".sdat" else _partner(path, ".sdat")
     spar = path if ext == ".spar" else _partner(path, ".spar")
     fields, warnings = parse_spar(spar)
-    n = int(_num(fields, "samples", spar, warnings))
-    rows = int(_num(fields, "rows", spar, warnings, required=False) or 1)
+    n = header_count(fields, "samples", spar, warnings, "SPAR", MIN_POINTS, MAX_POINTS)
+    rows = header_count(fields, "rows", spar, warnings, "SPAR", 0, 1 << 16, required=False) or 1
     sw = _num(fields, "sample_frequency", spar, warnings)
     f0_hz = _num(fields, "synthesizer_frequency", spar, warnings)
-    if n < 8 or sw <= 0 or f0_hz <= 0:
-        raise ValueError(f"{spar}: implausible SPAR header (samples {n}, sample_frequency {sw}, "
-                         f"synthesizer_frequency {f0_hz})")
+    check_range(sw, 1.0 / MAX_DWELL_S, 1.0 / MIN_DWELL_S, spar, "SPAR sample_frequency", "Hz")
+    check_acquisition(n, 1.0 / sw, f0_hz / 1e6, spar)
     for key in ("dim2_pnts", "dim3_pnts"):
         if (_num(fields, key, spar, warnings, required=False) or 1) > 1 and \
                 fields.get("phase_encoding_enable", "no").lower() == "yes":
@@ -124,7 +132,7 @@ def read_philips_sdat(path: str) -> Spectrum:
         averages=round(averages) if averages else None,
         water_suppressed=None,
         voxel_center_ras=lps_to_ras(centre) if None not in centre else None,
-        voxel_size_mm=np.asarray(size, dtype=float) if None not in size else None,
+        voxel_size_mm=positive_sizes_or_none(size, warnings),
         voxel_orientation_ras=orientation,
         vendor="Philips",
         source_format="philips-sdat",

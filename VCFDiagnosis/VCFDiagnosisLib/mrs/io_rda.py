@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .header_values import header_number
-from .spectrum import Spectrum, check_fid, lps_to_ras, orientation_from_row_column_lps
+from .header_values import header_count, header_number
+from .spectrum import (
+    MAX_POINTS,
+    MIN_POINTS,
+    Spectrum,
+    check_acquisition,
+    check_fid,
+    lps_to_ras,
+    orientation_or_none,
+    positive_sizes_or_none,
+)
 
 
 def _number(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
@@ -48,50 +57,75 @@ def parse_rda_header(text: str) -> dict[str, str]:
     return fields
 
 
+def _count(fields: dict[str, str], key: str, path: str, warnings: list[str], minimum: int, maximum: int,
+           required: bool = True) -> int | None:
+    """Return an RDA header size/count (see :func:`.header_values.header_count`)."""
+    return header_count(fields, key, path, warnings, "RDA header", minimum, maximum, required)
+
+
+def header_terminator_length(blob: bytes, after: int) -> int:
+    """Return the length (0-2 bytes) of the one line terminator (CRLF, LF or CR) that ends the header."""
+    if blob[after : after + 2] == b"\r\n":
+        return 2
+    return 1 if blob[after : after + 1] in (b"\n", b"\r") else 0
+
+
+def locate_data(blob: bytes, after: int, expected: int, path: str, warnings: list[str]) -> bytes:
+    """Return the ``expected`` data bytes that follow the header marker ending at byte ``after``.
+
+    The header ends with exactly one line terminator (CRLF, or LF): a first data byte 0x0A or 0x0D is data,
+    not a line break, so exactly one terminator is skipped. The size from the header (``expected`` bytes,
+    VectorSize x 2 x float64) is cross-checked with the file size: a few extra blank lines after the header
+    (the surplus bytes all CR/LF) are skipped by taking the data from the file end; otherwise too few bytes
+    = truncated, a surplus of whole spectra = wrong VectorSize or multi-voxel data, another surplus =
+    trailing bytes (ignored, with a warning).
+    """
+    natural = after + header_terminator_length(blob, after)
+    from_end = len(blob) - expected
+    if natural < from_end <= natural + 8 and blob[natural:from_end].strip(b"\r\n") == b"":
+        warnings.append(f"{from_end - natural} extra line-break bytes after the RDA header (skipped)")
+        return blob[from_end:]
+    available = len(blob) - natural
+    points = expected // 16
+    if available == expected:
+        return blob[natural:]
+    if available < expected:
+        raise ValueError(f"{path}: RDA data block truncated: {max(available, 0)} bytes for VectorSize {points} "
+                         f"(need {expected})")
+    if available % expected == 0:
+        raise ValueError(f"{path}: RDA data block holds {available // expected} spectra of VectorSize {points}: "
+                         "wrong header size or multi-voxel data")
+    warnings.append(f"RDA data block has {available - expected} trailing bytes (ignored)")
+    return blob[natural : natural + expected]
+
+
 def read_rda(path: str) -> Spectrum:
-    """Return the :class:`Spectrum` of a Siemens ``.rda`` file (ValueError on malformed files)."""
+    """Return the :class:`Spectrum` of a Siemens ``.rda`` file (ValueError naming the file when malformed)."""
     with open(path, "rb") as handle:
         blob = handle.read()
     start, end = blob.find(BEGIN), blob.find(END)
-    if start < 0 or end < 0:
+    if start < 0 or end < 0 or end < start:
         raise ValueError(f"{path}: not a Siemens RDA file (no '>>> Begin/End of header <<<' markers)")
-    data_start = end + len(END)
-    while data_start < len(blob) and blob[data_start : data_start + 1] in (b"\r", b"\n"):
-        data_start += 1
     warnings: list[str] = []
     text, latin1 = _decode(blob[start + len(BEGIN) : end])
     if latin1:
         warnings.append("RDA header is not UTF-8 (decoded as latin-1)")
     fields = parse_rda_header(text)
 
-    n = int(_number(fields, "VectorSize", path, warnings))
+    n = _count(fields, "VectorSize", path, warnings, MIN_POINTS, MAX_POINTS)
     dwell_us = _number(fields, "DwellTime", path, warnings)
     f0 = _number(fields, "MRFrequency", path, warnings)
-    if n < 8 or dwell_us <= 0 or f0 <= 0:
-        raise ValueError(f"{path}: implausible RDA header (VectorSize {n}, DwellTime {dwell_us}, "
-                         f"MRFrequency {f0})")
+    check_acquisition(n, dwell_us * 1e-6, f0, path)
     voxels = 1
     for k in range(3):
-        size = _number(fields, f"CSIMatrixSize[{k}]", path, warnings, required=False)
-        voxels *= int(size) if size else 1
+        size = _count(fields, f"CSIMatrixSize[{k}]", path, warnings, 0, MAX_POINTS, required=False)
+        voxels *= size or 1
     if voxels > 1:
         raise ValueError(f"{path}: this RDA holds a CSI grid of {voxels} voxels; only single-voxel "
                          "spectroscopy is supported (export one voxel)")
-    payload = blob[data_start:]
-    expected = n * 16
-    if len(payload) < expected:
-        raise ValueError(f"{path}: RDA data block truncated: {len(payload)} bytes for VectorSize {n} "
-                         f"(need {expected})")
-    if len(payload) > expected:
-        extra = len(payload) - expected
-        if extra % expected == 0:
-            raise ValueError(f"{path}: RDA data block holds {len(payload) // expected} spectra of "
-                             f"VectorSize {n}: wrong header size or multi-voxel data")
-        warnings.append(f"RDA data block has {extra} trailing bytes (ignored)")
-    pairs = np.frombuffer(payload[:expected], dtype="<f8")
+    payload = locate_data(blob, end + len(END), n * 16, path, warnings)
+    pairs = np.frombuffer(payload, dtype="<f8")
     fid = check_fid(pairs[0::2] + 1j * pairs[1::2], path)
-    if np.max(np.abs(fid)) > 1e30:
-        raise ValueError(f"{path}: RDA data values are implausible (|x| > 1e30): wrong header or corrupt data")
 
     centre = [_number(fields, f"VOIPosition{a}", path, warnings, required=False) for a in ("Sag", "Cor", "Tra")]
     row = [_number(fields, f"RowVector[{k}]", path, warnings, required=False) for k in range(3)]
@@ -109,10 +143,8 @@ def read_rda(path: str) -> Spectrum:
         averages=round(averages) if averages is not None else None,
         water_suppressed=None,
         voxel_center_ras=lps_to_ras(centre) if None not in centre else None,
-        voxel_size_mm=np.asarray(size, dtype=float) if None not in size else None,
-        voxel_orientation_ras=(orientation_from_row_column_lps(row, col)
-                               if None not in row + col and np.linalg.norm(row) > 0 and np.linalg.norm(col) > 0
-                               else None),
+        voxel_size_mm=positive_sizes_or_none(size, warnings),
+        voxel_orientation_ras=orientation_or_none(row, col, warnings),
         vendor="Siemens",
         source_format="rda",
         source_path=str(path),

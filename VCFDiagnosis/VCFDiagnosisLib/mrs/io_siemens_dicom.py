@@ -9,11 +9,21 @@ The FID is float32 re/im pairs in (7fe1,1010); the parameters live in the CSA im
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
 
-from .spectrum import Spectrum, check_fid, lps_to_ras, orientation_from_row_column_lps
+from .header_values import finite_number
+from .spectrum import (
+    MAX_POINTS,
+    Spectrum,
+    check_acquisition,
+    check_fid,
+    lps_to_ras,
+    orientation_or_none,
+    positive_sizes_or_none,
+)
 
 SIEMENS_CSA_NON_IMAGE_SOP = "1.3.12.2.1107.5.9.1"
 
@@ -60,14 +70,31 @@ def parse_csa_header(blob: bytes) -> dict[str, list[str]]:
     return tags
 
 
-def _csa_float(tags: dict[str, list[str]], name: str) -> float | None:
-    values = tags.get(name) or []
-    return float(values[0]) if values else None
+def _to_float(text: str, name: str, path: str) -> float:
+    """Return the finite number in a CSA item; ValueError naming the file and the tag otherwise."""
+    return finite_number(text, path, f"CSA header tag '{name}'")
 
 
-def _csa_floats(tags: dict[str, list[str]], name: str, count: int) -> list[float] | None:
+def _csa_float(tags: dict[str, list[str]], name: str, path: str = "CSA header") -> float | None:
+    """Return the first item of a CSA tag as a finite float (None if absent)."""
     values = tags.get(name) or []
-    return [float(v) for v in values[:count]] if len(values) >= count else None
+    return _to_float(values[0], name, path) if values else None
+
+
+def _csa_floats(tags: dict[str, list[str]], name: str, count: int, path: str = "CSA header") -> list[float] | None:
+    """Return the first ``count`` items of a CSA tag as finite floats (None if fewer)."""
+    values = tags.get(name) or []
+    return [_to_float(v, name, path) for v in values[:count]] if len(values) >= count else None
+
+
+def _csa_count(tags: dict[str, list[str]], name: str, path: str, default: int = 1) -> int:
+    """Return a CSA count/size tag as an int >= 0 (``default`` if absent or 0)."""
+    value = _csa_float(tags, name, path)
+    if value is None or value == 0:
+        return default
+    if value != round(value) or value < 0 or value > MAX_POINTS:
+        raise ValueError(f"{path}: CSA header tag '{name}' is not a plausible count ({value:g})")
+    return int(value)
 
 
 def read_siemens_csa(ds, path: str) -> Spectrum:
@@ -81,14 +108,15 @@ def read_siemens_csa(ds, path: str) -> Spectrum:
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: unreadable Siemens CSA header: {exc}") from None
     warnings: list[str] = []
-    n = int(_csa_float(tags, "DataPointColumns") or _csa_float(tags, "SpectroscopyAcquisitionDataColumns") or 0)
-    dwell_ns = _csa_float(tags, "RealDwellTime")
-    f0 = _csa_float(tags, "ImagingFrequency")
+    n = _csa_count(tags, "DataPointColumns", path, 0) or _csa_count(tags, "SpectroscopyAcquisitionDataColumns", path, 0)
+    dwell_ns = _csa_float(tags, "RealDwellTime", path)
+    f0 = _csa_float(tags, "ImagingFrequency", path)
     if not n or not dwell_ns or not f0:
         raise ValueError(f"{path}: CSA header lacks DataPointColumns / RealDwellTime / ImagingFrequency")
-    rows = int(_csa_float(tags, "Rows") or 1)
-    cols = int(_csa_float(tags, "Columns") or 1)
-    frames = int(_csa_float(tags, "NumberOfFrames") or 1)
+    check_acquisition(n, dwell_ns * 1e-9, f0, path)
+    rows = _csa_count(tags, "Rows", path)
+    cols = _csa_count(tags, "Columns", path)
+    frames = _csa_count(tags, "NumberOfFrames", path)
     if rows * cols * frames > 1:
         raise ValueError(f"{path}: CSI data ({rows}x{cols}x{frames} voxels); only single-voxel "
                          "spectroscopy is supported")
@@ -101,13 +129,13 @@ def read_siemens_csa(ds, path: str) -> Spectrum:
                          f"{n} points ({n * 8} bytes): wrong size or multi-voxel data")
     pairs = np.frombuffer(raw, dtype="<f4").astype(float)
     fid = check_fid(pairs[0::2] + 1j * pairs[1::2], path)
-    centre = _csa_floats(tags, "VoiPosition", 3)
-    iop = _csa_floats(tags, "ImageOrientationPatient", 6)
-    size = [_csa_float(tags, k) for k in ("VoiReadoutFoV", "VoiPhaseFoV", "VoiThickness")]
-    averages = _csa_float(tags, "NumberOfAverages")
-    hamming = _csa_float(tags, "HammingFilterWidth")
-    te = _csa_float(tags, "EchoTime")
-    tr = _csa_float(tags, "RepetitionTime")
+    centre = _csa_floats(tags, "VoiPosition", 3, path)
+    iop = _csa_floats(tags, "ImageOrientationPatient", 6, path)
+    size = [_csa_float(tags, k, path) for k in ("VoiReadoutFoV", "VoiPhaseFoV", "VoiThickness")]
+    averages = _csa_float(tags, "NumberOfAverages", path)
+    hamming = _csa_float(tags, "HammingFilterWidth", path)
+    te = _csa_float(tags, "EchoTime", path)
+    tr = _csa_float(tags, "RepetitionTime", path)
     return Spectrum(
         fid=fid,
         dwell_s=dwell_ns * 1e-9,
@@ -117,8 +145,8 @@ def read_siemens_csa(ds, path: str) -> Spectrum:
         averages=round(averages) if averages else None,
         water_suppressed=None,
         voxel_center_ras=lps_to_ras(centre) if centre else None,
-        voxel_size_mm=np.asarray(size, dtype=float) if None not in size else None,
-        voxel_orientation_ras=orientation_from_row_column_lps(iop[:3], iop[3:]) if iop else None,
+        voxel_size_mm=positive_sizes_or_none(size, warnings),
+        voxel_orientation_ras=orientation_or_none(iop[:3], iop[3:], warnings) if iop else None,
         vendor="Siemens",
         source_format="siemens-csa-dicom",
         source_path=str(path),
@@ -128,8 +156,10 @@ def read_siemens_csa(ds, path: str) -> Spectrum:
 
 
 def _dicom_float(ds, keyword: str) -> float | None:
+    """Return a finite float attribute of the dataset, None if absent or unreadable."""
     value = ds.get(keyword)
     try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is not None and math.isfinite(number) else None

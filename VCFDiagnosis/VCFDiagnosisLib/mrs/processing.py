@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
+from scipy.signal import find_peaks, peak_widths
 
 from . import model
 
@@ -109,6 +109,17 @@ def combine_coils(coils: np.ndarray) -> np.ndarray:
     return np.tensordot(w, coils, axes=(0, 0))
 
 
+def _magnitude_wing(mag: np.ndarray, index: int, offset_hz: float, bin_hz: float) -> float:
+    """Return the magnitude a Lorentzian line peaking at ``mag[index]`` still has ``offset_hz`` away from it.
+
+    The magnitude of a Lorentzian falls off as ``H gamma / sqrt(gamma^2 + df^2)`` (its dispersion part: ~1/df,
+    not 1/df^2); ``gamma`` (half width, Hz) comes from the magnitude FWHM, which is ``2 sqrt(3) gamma``.
+    """
+    fwhm_bins = float(peak_widths(mag, [index], rel_height=0.5)[0][0])
+    gamma = fwhm_bins * bin_hz / (2.0 * np.sqrt(3.0))
+    return float(mag[index] * gamma / np.hypot(gamma, offset_hz))
+
+
 @dataclass
 class WaterFatAssignment:
     """Where water and the main fat (methylene) peak were found, and a first phase estimate.
@@ -176,9 +187,11 @@ def assign_water_and_fat(fid: np.ndarray, dwell_s: float, frequency_mhz: float,
     if best is not None:
         a, b = best
         fat_ppm = center_ppm - freq[peaks[b]] / f0
-        if heights[a] < 0.05 * heights[b] and abs(fat_ppm - model.WATER_PPM) < 0.3:
-            # a dominant peak on resonance with a tiny "water" 3.4 ppm above it: far more likely water
-            # on resonance (receiver on water) with a small artefact than fat with FF > 95 %
+        wing = _magnitude_wing(mag, int(peaks[b]), abs(freq[peaks[a]] - freq[peaks[b]]), bin_hz)
+        if heights[a] - wing < 0.05 * heights[b] and abs(fat_ppm - model.WATER_PPM) < 0.3:
+            # a dominant peak on resonance with a tiny "water" 3.4 ppm above it (above the dominant line's own
+            # magnitude wing): far more likely water on resonance (receiver on water) with a small artefact or
+            # a noise bump on its wing than fat with FF > 95 %
             best = None
     if best is not None and best_score > threshold:
         a, b = best

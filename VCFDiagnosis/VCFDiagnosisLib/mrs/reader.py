@@ -15,6 +15,8 @@ from .spectrum import Spectrum
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 MR_IMAGE_SOPS = ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1")
+#: Larger files are not single-voxel spectra (a NIfTI-MRS with 32 coils x 64 transients x 4096 points is 64 MiB).
+MAX_FILE_BYTES = 1 << 30
 EXPORT_HINT = ("export the spectroscopy data itself: a Siemens .rda file or the spectroscopy DICOM "
                "(Siemens CSA non-image / MR Spectroscopy Storage), a Philips SDAT/SPAR pair or NIfTI-MRS")
 
@@ -71,12 +73,40 @@ def spectrum_from_dicom(ds, path: str) -> Spectrum:
 def read_spectrum(path: str | os.PathLike) -> Spectrum:
     """Return the :class:`Spectrum` of a single-voxel MRS file in any supported format.
 
-    Raises ValueError (message starts with the path) for unsupported, corrupt or non-spectroscopy files
-    and FileNotFoundError for missing ones.
+    Raises ValueError (one line that starts with the path) for unsupported, corrupt, truncated or
+    non-spectroscopy files and for folders, FileNotFoundError for missing files and other OSErrors (e.g.
+    PermissionError, with ``filename`` set) when the file cannot be opened. Any other failure of a format
+    reader on hostile bytes is turned into such a ValueError too: no traceback reaches the user.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder, not a spectroscopy file (give the .rda/.dcm/.IMA/.SDAT/.nii file)")
+    if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: not a regular file (a device, pipe or socket), not a spectroscopy file")
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: {size / 2**30:.1f} GiB is far too large for a single-voxel spectrum "
+                         f"(limit {MAX_FILE_BYTES / 2**30:g} GiB)")
+    try:
+        return _dispatch(path)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise  # the OS refused the file (permission, I/O error): the error names it
+        raise ValueError(f"{path}: unreadable spectroscopy file ({' '.join(str(exc).split())[:200]})") from exc
+    except ValueError as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if message.startswith((path, os.path.splitext(path)[0])):  # this file or its SDAT/SPAR partner
+            raise
+        raise ValueError(f"{path}: {message}") from exc
+    except Exception as exc:  # noqa: BLE001 - hostile bytes must give a message, not a traceback
+        detail = " ".join(str(exc).split())[:200]
+        raise ValueError(f"{path}: unreadable or corrupt spectroscopy file ({type(exc).__name__}: {detail})") from exc
+
+
+def _dispatch(path: str) -> Spectrum:
+    """Return the :class:`Spectrum` of ``path``, choosing the reader by content, then by extension."""
     with open(path, "rb") as handle:
         head = handle.read(1024)
     lower = path.lower()
@@ -99,7 +129,13 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
         raise ValueError(f"{path}: empty file")
     ds = _read_dicom(path)
     if ds is not None:
-        return spectrum_from_dicom(ds, path)
+        try:
+            return spectrum_from_dicom(ds, path)
+        except (ValueError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - pydicom parses elements lazily: corrupt ones fail here
+            detail = " ".join(str(exc).split())[:200]
+            raise ValueError(f"{path}: corrupt DICOM data element ({type(exc).__name__}: {detail})") from exc
     raise ValueError(f"{path}: unrecognised file format (expected Siemens .rda or spectroscopy DICOM, Philips "
                      "SDAT/SPAR or NIfTI-MRS)")
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import model
+from . import model, suppression
 from .fit import FitOptions, SpectralFit, fit_water_fat
-from .spectrum import Spectrum
+from .spectrum import Spectrum, check_acquisition, check_fid
 
 FF_DEFINITION = "FF = LWR / (LWR + 1), percent; T2-weighted (uncorrected), methylene (1.3 ppm) only (Tan et al. 2019)"
 LWR_DEFINITION = "LWR = area(1.3 ppm methylene) / area(water 4.7 ppm), plain ratio, uncorrected"
@@ -68,6 +68,7 @@ class MRSResult:
     pdff_t2_corrected_percent: float | None = None
     pdff_definition: str | None = None
     fit: SpectralFit | None = None
+    water_suppression_detected: bool = False
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict (no arrays; NaN becomes None)."""
@@ -87,7 +88,8 @@ class MRSResult:
             "file": self.source_path, "format": self.source_format, "vendor": self.vendor,
             "frequency_mhz": self.frequency_mhz, "spectral_width_hz": self.spectral_width_hz,
             "points": self.points, "te_ms": self.te_ms, "tr_ms": self.tr_ms, "averages": self.averages,
-            "water_suppressed": self.water_suppressed, "voxel_center_ras": self.voxel_center_ras,
+            "water_suppressed": self.water_suppressed,
+            "water_suppression_detected": self.water_suppression_detected, "voxel_center_ras": self.voxel_center_ras,
             "voxel_size_mm": self.voxel_size_mm, "water_area": self.water_area, "lipid_area": self.lipid_area,
             "peak_areas": self.peak_areas, "LWR": self.lwr, "LWR_sd": self.lwr_sd,
             "LWR_definition": LWR_DEFINITION, "FF": self.ff_percent, "FF_sd": self.ff_sd,
@@ -110,35 +112,73 @@ def t2_corrected_pdff_percent(water_area: float, fat_total_area: float, te_ms: f
     return 100.0 * f0 / (f0 + w0) if (f0 + w0) > 0 else float("nan")
 
 
-def quantify_spectrum(spectrum: Spectrum, water_t2_ms: float | None = None, fat_t2_ms: float | None = None,
-                      options: FitOptions | None = None) -> MRSResult:
-    """Return the :class:`MRSResult` of fitting water + fat to ``spectrum`` (never raises on bad data:
-    problems become warnings and ``reliable = False``; ValueError only for unusable input)."""
-    warnings = list(spectrum.warnings)
-    reliable = True
-    fit = fit_water_fat(spectrum.fid, spectrum.dwell_s, spectrum.frequency_mhz, spectrum.center_ppm, options)
+def _fit_checked(spectrum: Spectrum, options: FitOptions | None) -> SpectralFit:
+    """Return the water-fat fit of ``spectrum`` after checking its FID and acquisition (ValueError naming
+    the file: an all-zero or non-finite FID, implausible points / dwell time / frequency, too narrow a window)."""
+    path = spectrum.source_path or "spectrum"
+    fid = check_fid(spectrum.fid, path)
+    check_acquisition(fid.shape[-1], spectrum.dwell_s, spectrum.frequency_mhz, path)
+    try:
+        return fit_water_fat(fid, spectrum.dwell_s, spectrum.frequency_mhz, spectrum.center_ppm, options)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _water_verdict(spectrum: Spectrum, fit: SpectralFit, check: suppression.SuppressionCheck,
+                   warnings: list[str]) -> tuple[bool, bool]:
+    """Append the warnings about water and fat; return (no LWR/FF at all, numbers reliable)."""
     a = fit.assignment
-    lwr = fit.methylene_area / fit.water_area if fit.water_area > 0 else float("inf")
-    lwr_sd = fit.lwr_sd
     if spectrum.water_suppressed:
         warnings.append("water-suppressed acquisition: the water peak is attenuated, so LWR and FF are not "
-                        "meaningful (the study used no water suppression)")
-        reliable = False
-    if spectrum.apodized:
-        warnings.append("apodised data (scanner filter such as the RDA Hamming filter is on): line shapes are "
-                        "distorted and areas may be biased; export without filtering")
+                        "meaningful (the study used no water suppression); no LWR/FF")
+        return True, False
     if not (a.water_seen or a.fat_seen) or fit.snr < 3.0 or (fit.water_area <= 0 and fit.methylene_area <= 0):
         warnings.append("neither water nor fat found above the noise: no LWR/FF")
-        lwr, lwr_sd, reliable = float("nan"), float("nan"), False
-    elif fit.water_area <= 0:
+        return True, False
+    if check.suppressed:
+        warnings.append(f"water appears suppressed ({check.reason}); no LWR/FF (the study used no water "
+                        "suppression; the header does not say)")
+        return True, False
+    if fit.water_area <= 0:
         warnings.append("the fitted water area is zero: no LWR/FF")
-        lwr, lwr_sd, reliable = float("nan"), float("nan"), False
-    elif not a.paired:
+        return True, False
+    reliable = True
+    if not a.paired:
         if a.water_seen:
             warnings.append("fat (1.3 ppm) not detected above the noise: FF is near 0 and imprecise")
         else:
             warnings.append("water (4.7 ppm) not detected above the noise: LWR is unbounded/imprecise")
             reliable = False
+    if check.inconclusive:
+        warnings.append(f"water may be suppressed ({check.reason}): FF unreliable")
+        reliable = False
+    return False, reliable
+
+
+def quantify_spectrum(spectrum: Spectrum, water_t2_ms: float | None = None, fat_t2_ms: float | None = None,
+                      options: FitOptions | None = None) -> MRSResult:
+    """Return the :class:`MRSResult` of fitting water + fat to ``spectrum``.
+
+    Problems with the data become warnings and ``reliable = False``; LWR/FF are NaN when there is no usable
+    unsuppressed water (water suppression in the header or recognised in the spectrum by
+    :func:`.suppression.check_water_suppression`, no water, no signal). ValueError (naming the file) only for
+    unusable input: an all-zero or non-finite FID, implausible acquisition parameters, bad T2 options.
+    """
+    if water_t2_ms is not None or fat_t2_ms is not None:
+        if not (water_t2_ms and fat_t2_ms and math.isfinite(water_t2_ms) and math.isfinite(fat_t2_ms)
+                and water_t2_ms > 0 and fat_t2_ms > 0):
+            raise ValueError("both a positive water T2 and a positive fat T2 (ms) are needed for the T2 correction")
+    warnings = list(spectrum.warnings)
+    fit = _fit_checked(spectrum, options)
+    check = suppression.check_water_suppression(fit)
+    if spectrum.apodized:
+        warnings.append("apodised data (scanner filter such as the RDA Hamming filter is on): line shapes are "
+                        "distorted and areas may be biased; export without filtering")
+    no_number, reliable = _water_verdict(spectrum, fit, check, warnings)
+    lwr = fit.methylene_area / fit.water_area if fit.water_area > 0 else float("inf")
+    lwr_sd = fit.lwr_sd
+    if no_number:
+        lwr, lwr_sd = float("nan"), float("nan")
     if math.isfinite(fit.snr) and fit.snr < LOW_SNR and math.isfinite(lwr):
         warnings.append(f"low SNR ({fit.snr:.1f} < {LOW_SNR:.0f}): FF uncertain")
     if fit.residual_ratio > POOR_FIT_RATIO and math.isfinite(lwr):
@@ -149,10 +189,10 @@ def quantify_spectrum(spectrum: Spectrum, water_t2_ms: float | None = None, fat_
     ff = float(model.fat_fraction_percent_from_lwr(lwr)) if math.isfinite(lwr) else float("nan")
     ff_sd = 100.0 * lwr_sd / (lwr + 1.0) ** 2 if math.isfinite(lwr) else float("nan")
     pdff, pdff_def = None, None
-    if water_t2_ms is not None or fat_t2_ms is not None:
-        if not (water_t2_ms and fat_t2_ms and water_t2_ms > 0 and fat_t2_ms > 0):
-            raise ValueError("both a positive water T2 and a positive fat T2 (ms) are needed for the T2 correction")
-        if spectrum.te_ms is None:
+    if water_t2_ms is not None:
+        if not math.isfinite(lwr):
+            warnings.append("no LWR/FF: T2-corrected PDFF not computed")
+        elif spectrum.te_ms is None:
             warnings.append("no echo time in the file: T2-corrected PDFF not computed")
         else:
             fat_total = sum(v for k, v in fit.peak_areas.items() if k != "water")
@@ -172,4 +212,5 @@ def quantify_spectrum(spectrum: Spectrum, water_t2_ms: float | None = None, fat_
         water_fwhm_hz=fit.water_fwhm_hz, fat_fwhm_hz=fit.fat_fwhm_hz, water_ppm=fit.water_ppm,
         phase_deg=float(np.rad2deg(fit.params["phase_rad"])), shift_hz=fit.params["shift_hz"],
         residual_ratio=fit.residual_ratio, reliable=reliable, warnings=warnings,
-        pdff_t2_corrected_percent=pdff, pdff_definition=pdff_def, fit=fit)
+        pdff_t2_corrected_percent=pdff, pdff_definition=pdff_def, fit=fit,
+        water_suppression_detected=bool(check.suppressed and not spectrum.water_suppressed))

@@ -105,11 +105,67 @@ def orientation_from_row_column_lps(row_lps, column_lps) -> np.ndarray:
     return lps_to_ras(np.stack([row, col, normal], axis=1).T).T
 
 
+#: Plausible acquisition limits shared by the readers: points, dwell time (s) and spectrometer frequency (MHz).
+MIN_POINTS, MAX_POINTS = 8, 1 << 20
+MIN_DWELL_S, MAX_DWELL_S = 1e-6, 1e-2  # spectral width 100 Hz .. 1 MHz
+MIN_FREQUENCY_MHZ, MAX_FREQUENCY_MHZ = 1.0, 1000.0  # 1H from ~0.03 T to ~23 T
+#: FID samples beyond this magnitude are a wrong data type or corrupt bytes, not a scanner's numbers.
+MAX_ABS_SAMPLE = 1e30
+
+
+def check_acquisition(points: int, dwell_s: float, frequency_mhz: float, path: str) -> None:
+    """Raise ValueError naming ``path`` unless points, dwell time (s) and frequency (MHz) are plausible."""
+    if not MIN_POINTS <= points <= MAX_POINTS:
+        raise ValueError(f"{path}: implausible number of points {points} (expected {MIN_POINTS}..{MAX_POINTS})")
+    if not (np.isfinite(dwell_s) and MIN_DWELL_S <= dwell_s <= MAX_DWELL_S):
+        raise ValueError(f"{path}: implausible dwell time {dwell_s * 1e6:g} us (spectral width must be "
+                         f"{1 / MAX_DWELL_S:g}..{1 / MIN_DWELL_S:g} Hz)")
+    if not (np.isfinite(frequency_mhz) and MIN_FREQUENCY_MHZ <= frequency_mhz <= MAX_FREQUENCY_MHZ):
+        raise ValueError(f"{path}: implausible spectrometer frequency {frequency_mhz:g} MHz (expected "
+                         f"{MIN_FREQUENCY_MHZ:g}..{MAX_FREQUENCY_MHZ:g})")
+
+
+def orientation_or_none(row_lps, column_lps, warnings: list[str]) -> np.ndarray | None:
+    """Return :func:`orientation_from_row_column_lps`, or None (with a warning) for missing, non-finite,
+    zero-length or parallel direction cosines."""
+    if row_lps is None or column_lps is None or any(v is None for v in [*row_lps, *column_lps]):
+        return None
+    row, col = np.asarray(row_lps, dtype=float), np.asarray(column_lps, dtype=float)
+    if row.shape != (3,) or col.shape != (3,) or not (np.all(np.isfinite(row)) and np.all(np.isfinite(col))):
+        warnings.append("voxel orientation is not two finite 3-vectors: orientation ignored")
+        return None
+    norms = np.linalg.norm(row) * np.linalg.norm(col)
+    if norms == 0 or np.linalg.norm(np.cross(row, col)) < 1e-3 * norms:
+        warnings.append("voxel row and column directions are zero or parallel: orientation ignored")
+        return None
+    return orientation_from_row_column_lps(row, col)
+
+
+def positive_sizes_or_none(sizes, warnings: list[str], what: str = "voxel size") -> np.ndarray | None:
+    """Return the voxel edge lengths (mm) as an array, or None (with a warning) if any is missing or not > 0."""
+    if sizes is None or any(v is None for v in sizes):
+        return None
+    values = np.asarray(sizes, dtype=float)
+    if not np.all(np.isfinite(values) & (values > 0)):
+        warnings.append(f"{what} {values.tolist()} mm is not positive: voxel geometry ignored")
+        return None
+    return values
+
+
 def check_fid(fid: np.ndarray, path: str) -> np.ndarray:
-    """Return ``fid`` as complex128 after checking it is non-empty and finite (ValueError otherwise)."""
+    """Return ``fid`` as complex128 after checking it is non-empty, finite, not absurd and not all zeros.
+
+    ValueError naming ``path`` otherwise (an all-zero FID would otherwise be "fitted" to noise).
+    """
     fid = np.asarray(fid, dtype=complex)
     if fid.size == 0:
         raise ValueError(f"{path}: the spectroscopy data block is empty")
     if not np.all(np.isfinite(fid)):
         raise ValueError(f"{path}: the spectroscopy data contain NaN or infinite values (corrupt file?)")
+    peak = float(np.max(np.abs(fid)))
+    if peak == 0.0:
+        raise ValueError(f"{path}: the FID is all zeros (no signal was stored)")
+    if peak > MAX_ABS_SAMPLE:
+        raise ValueError(f"{path}: spectroscopy data values are implausible (|x| up to {peak:.3g} > "
+                         f"{MAX_ABS_SAMPLE:g}): wrong data type in the header or corrupt data")
     return fid

@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from pydicom.uid import generate_uid
 
 from .. import __version__
 from ..dwi.volume import LPS_TO_RAS, DwiVolume
+from ..safe_paths import staged_case_folder
 from .anatomy import AnatomyParameters, build_label_map, draw_anatomy
 from .dicom_dwi import VENDORS, PatientInfo, write_dwi_series
 from .dwi_signal import add_rician_noise, noise_sigma_for_snr, noiseless_dwi
@@ -323,22 +323,8 @@ def generate_patient(
         raise FileExistsError(f"phantom case folder already exists: {case_dir} (use force / --force to replace it)")
     data = simulate_patient(seed=seed, group=group, snr=snr, matrix=matrix, n_slices=n_slices, case_id=case_id,
                             bvalues=bvalues, **options)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{case_id}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        _write_case(tmp, data, vendor)
-        if case_dir.exists():
-            if not force:
-                raise FileExistsError(f"phantom case folder already exists: {case_dir} (use force / --force)")
-            old = out / f".{case_id}.old-{uuid.uuid4().hex[:12]}"
-            os.replace(case_dir, old)
-            os.replace(tmp, case_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, case_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with staged_case_folder(case_dir, replace=force, marker="truth.json") as staging:
+        _write_case(staging, data, vendor)
     manifest = update_manifest(out, {
         "case_id": case_id,
         "dwi": f"{case_id}/dwi",
