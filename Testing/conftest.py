@@ -1,6 +1,6 @@
 """Session set-up for the test suite: one headless Slicer MRML runtime (slicer-core), cleared per test.
 
-The runtime is :mod:`VCFDiagnosisLib.headless` (the same one the ``vcfdiagnosis`` command uses): a real
+The runtime is :mod:`VCFDiagnosisLib.mrml.headless` (the same one the ``vcfdiagnosis`` command uses): a real
 vtkMRMLScene with the application logic, the module logics, converter rules, colour nodes, remote-IO
 logics for ``.mrb`` reading, ``slicer.mrmlScene``, ``slicer.modules.<name>.logic()`` and the minimal
 ``slicer.ScriptedLoadableModule`` (Logic and Test base classes only). Pure-core tests do not request it.
@@ -23,7 +23,7 @@ DATA_DIR = Path(__file__).resolve().parent / "Data"
 
 def pytest_configure(config) -> None:
     """Stop the run at once, with the reason, if ``slicer`` is not Slicer's MRML layer (slicer-core)."""
-    from VCFDiagnosisLib.headless import SlicerCoreMissingError, require_slicer
+    from VCFDiagnosisLib.mrml.headless import SlicerCoreMissingError, require_slicer
 
     try:
         require_slicer()
@@ -34,7 +34,7 @@ def pytest_configure(config) -> None:
 @pytest.fixture(scope="session")
 def slicer_runtime(tmp_path_factory):
     """Return the process-wide headless runtime (scene, application logic, module logics)."""
-    from VCFDiagnosisLib import headless
+    from VCFDiagnosisLib.mrml import headless
 
     return headless.initialize(cache_dir=str(tmp_path_factory.mktemp("mrml-cache")))
 
@@ -49,7 +49,7 @@ def scene(slicer_runtime):
 @pytest.fixture
 def logic(scene):
     """Return a fresh VCFDiagnosisLogic on the cleared scene."""
-    from VCFDiagnosisLib.logic import VCFDiagnosisLogic
+    from VCFDiagnosisLib.mrml.logic import VCFDiagnosisLogic
 
     return VCFDiagnosisLogic()
 

@@ -16,10 +16,10 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from VCFDiagnosisLib.batch import DONE_MARKER, read_manifest
-from VCFDiagnosisLib.cli import main
+from VCFDiagnosisLib.analysis.results import read_results_tsv
+from VCFDiagnosisLib.app.cli import main
+from VCFDiagnosisLib.batch.runner import DONE_MARKER, read_manifest
 from VCFDiagnosisLib.phantom.cohort import cohort_groups, generate_cohort
-from VCFDiagnosisLib.results import read_results_tsv
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_broken_rows_are_exactly_the_errors_and_the_rest_is_right(scene, cohort,
 
 def test_killed_batch_resumes_without_redoing_or_losing(cohort, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "VCFDiagnosisLib.cli", "batch", str(cohort / "manifest.tsv"), "--out", str(out),
+    command = [sys.executable, "-m", "VCFDiagnosisLib.app.cli", "batch", str(cohort / "manifest.tsv"), "--out", str(out),
                "--jobs", "1", "--no-report"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120

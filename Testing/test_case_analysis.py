@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from VCFDiagnosisLib import roi_geometry, study_models
-from VCFDiagnosisLib.case_analysis import CaseOptions, MrsVoxel, analyze_roi
+from VCFDiagnosisLib.analysis import roi_geometry, study_models
+from VCFDiagnosisLib.analysis.case_analysis import CaseOptions, MrsVoxel, analyze_roi
+from VCFDiagnosisLib.analysis.results import CONTRACT_COLUMNS, read_results_tsv, write_results_tsv
 from VCFDiagnosisLib.dwi.dicom import load_dwi_dicom
 from VCFDiagnosisLib.ivim import fit_ivim
 from VCFDiagnosisLib.mrs import quantify_spectrum, read_spectrum
 from VCFDiagnosisLib.phantom import generate_patient
-from VCFDiagnosisLib.results import CONTRACT_COLUMNS, read_results_tsv, write_results_tsv
 
 
 def test_largest_slice_area_and_centroid_known_answers():

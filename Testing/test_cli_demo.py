@@ -8,16 +8,17 @@ import sys
 
 import pytest
 
-from VCFDiagnosisLib import __version__, headless
-from VCFDiagnosisLib.cli import main
-from VCFDiagnosisLib.results import read_results_tsv
+from VCFDiagnosisLib import __version__
+from VCFDiagnosisLib.analysis.results import read_results_tsv
+from VCFDiagnosisLib.app.cli import main
+from VCFDiagnosisLib.mrml import headless
 
 
 def test_version_and_help_run_as_a_program():
-    version = subprocess.run([sys.executable, "-m", "VCFDiagnosisLib.cli", "--version"],
+    version = subprocess.run([sys.executable, "-m", "VCFDiagnosisLib.app.cli", "--version"],
                              capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"vcfdiagnosis {__version__}"
-    helptext = subprocess.run([sys.executable, "-m", "VCFDiagnosisLib.cli", "--help"],
+    helptext = subprocess.run([sys.executable, "-m", "VCFDiagnosisLib.app.cli", "--help"],
                               capture_output=True, text=True, check=True).stdout
     for command in ("demo", "phantom"):
         assert command in helptext

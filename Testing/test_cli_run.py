@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from VCFDiagnosisLib.cli import main
-from VCFDiagnosisLib.results import read_results_tsv
+from VCFDiagnosisLib.analysis.results import read_results_tsv
+from VCFDiagnosisLib.app.cli import main
 
 
 @pytest.fixture(scope="module")

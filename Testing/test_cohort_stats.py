@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from VCFDiagnosisLib.cli import main
+from VCFDiagnosisLib.analysis.results import empty_row, write_results_tsv
+from VCFDiagnosisLib.analysis.study_models import P_IVIM, RESEARCH_USE_NOTE, TABLE3, predict
+from VCFDiagnosisLib.app.cli import main
 from VCFDiagnosisLib.cohort import analyze_cohort, select_cases, write_cohort_outputs
 from VCFDiagnosisLib.cohort.group_tests import compare_groups, holm
 from VCFDiagnosisLib.cohort.icc import anova_mean_squares, icc
@@ -31,8 +33,6 @@ from VCFDiagnosisLib.cohort.roc import (
     roc_curve,
     youden_point,
 )
-from VCFDiagnosisLib.results import empty_row, write_results_tsv
-from VCFDiagnosisLib.study_models import P_IVIM, RESEARCH_USE_NOTE, TABLE3, predict
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "VCFDiagnosis"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from VCFDiagnosisLib.cli import main
+from VCFDiagnosisLib.app.cli import main
 from VCFDiagnosisLib.dwi.dicom import load_dwi_dicom
 from VCFDiagnosisLib.dwi.export import write_dwi_nifti
 from VCFDiagnosisLib.dwi.loader import load_dwi

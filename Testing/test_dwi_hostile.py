@@ -45,9 +45,9 @@ from hostile.cases_dwi import (
     zero_file,
 )
 
-from VCFDiagnosisLib import cli
-from VCFDiagnosisLib.commands import dwi as dwi_command
-from VCFDiagnosisLib.commands import fit as fit_command
+from VCFDiagnosisLib.app import cli
+from VCFDiagnosisLib.app.commands import dwi as dwi_command
+from VCFDiagnosisLib.app.commands import fit as fit_command
 from VCFDiagnosisLib.dwi.bvalues import bvalue_problem
 from VCFDiagnosisLib.dwi.dicom import DicomDwiError, index_dicom_folder, load_dwi_dicom
 from VCFDiagnosisLib.dwi.errors import DwiInputError

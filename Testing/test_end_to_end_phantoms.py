@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from VCFDiagnosisLib import study_models
-from VCFDiagnosisLib.case_analysis import MIN_F_FOR_DSTAR
+from VCFDiagnosisLib.analysis import study_models
+from VCFDiagnosisLib.analysis.case_analysis import MIN_F_FOR_DSTAR
 from VCFDiagnosisLib.mrs import quantify_spectrum, read_spectrum
 from VCFDiagnosisLib.phantom import generate_patient
 

@@ -69,7 +69,7 @@ def test_wrong_slicer_package_fails_fast_with_a_clear_message(tmp_path):
     fake.mkdir()
     (fake / "__init__.py").write_text("# a package named slicer that is not Slicer\n")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from VCFDiagnosisLib.headless import require_slicer, SlicerCoreMissingError\n"
+            "from VCFDiagnosisLib.mrml.headless import require_slicer, SlicerCoreMissingError\n"
             "try:\n    require_slicer()\nexcept SlicerCoreMissingError as e:\n    print('ERR', e); sys.exit(7)")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 7, result.stderr

@@ -7,7 +7,7 @@ import pytest
 
 nib = pytest.importorskip("nibabel")
 
-from VCFDiagnosisLib.cli import main  # noqa: E402 (after importorskip)
+from VCFDiagnosisLib.app.cli import main  # noqa: E402 (after importorskip)
 from VCFDiagnosisLib.dwi.nifti import NiftiDwiError, read_dwi_nifti  # noqa: E402
 from VCFDiagnosisLib.ivim import FitStatus, ivim_signal  # noqa: E402
 

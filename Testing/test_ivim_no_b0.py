@@ -13,11 +13,11 @@ import shutil
 import numpy as np
 import pytest
 
-from VCFDiagnosisLib.case_analysis import analyze_roi
-from VCFDiagnosisLib.cli import main
+from VCFDiagnosisLib.analysis.case_analysis import analyze_roi
+from VCFDiagnosisLib.app.cli import main
 from VCFDiagnosisLib.dwi.volume import DwiVolume
 from VCFDiagnosisLib.ivim import FitStatus, fit_ivim, fit_roi_mean_signal, ivim_signal
-from VCFDiagnosisLib.ivim.api import NO_B0_WARNING
+from VCFDiagnosisLib.ivim.engine import NO_B0_WARNING
 
 nib = pytest.importorskip("nibabel")
 

@@ -9,8 +9,9 @@ import pytest
 import SimpleITK as sitk
 import slicer
 
-from VCFDiagnosisLib import headless, nodes, study_models
-from VCFDiagnosisLib.results import CONTRACT_COLUMNS
+from VCFDiagnosisLib.analysis import study_models
+from VCFDiagnosisLib.analysis.results import CONTRACT_COLUMNS
+from VCFDiagnosisLib.mrml import headless, nodes
 
 
 @pytest.fixture(scope="module")

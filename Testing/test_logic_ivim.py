@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import slicer
 
-from VCFDiagnosisLib import nodes
 from VCFDiagnosisLib.dwi.volume import DwiVolume
 from VCFDiagnosisLib.ivim import FitStatus, ivim_signal
-from VCFDiagnosisLib.selftests import oblique_ijk_to_ras
+from VCFDiagnosisLib.mrml import nodes
+from VCFDiagnosisLib.mrml.selftests import oblique_ijk_to_ras
 
 BVALUES = np.array([0, 50, 100, 150, 200, 400, 600, 800], float)
 

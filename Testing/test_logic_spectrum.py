@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from VCFDiagnosisLib import nodes
+from VCFDiagnosisLib.mrml import nodes
 
 
 def _rda_header(path) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from VCFDiagnosisLib.commands import mrs as mrs_command
+from VCFDiagnosisLib.app.commands import mrs as mrs_command
 from VCFDiagnosisLib.mrs import Spectrum, quantify_spectrum, read_spectrum
 from VCFDiagnosisLib.mrs.model import synthesize_fid
 
@@ -158,7 +158,7 @@ def test_low_snr_marrow_is_flagged():
 # ---- CLI ------------------------------------------------------------------------------------------------
 
 def _cli(*argv):
-    return subprocess.run([sys.executable, "-m", "VCFDiagnosisLib.cli", "mrs", *map(str, argv)],
+    return subprocess.run([sys.executable, "-m", "VCFDiagnosisLib.app.cli", "mrs", *map(str, argv)],
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -27,8 +27,9 @@ from hostile.cases_mrs import (
     write_sdat_pair,
 )
 
-from VCFDiagnosisLib import cli, study_models
-from VCFDiagnosisLib.commands import mrs as mrs_command
+from VCFDiagnosisLib.analysis import study_models
+from VCFDiagnosisLib.app import cli
+from VCFDiagnosisLib.app.commands import mrs as mrs_command
 from VCFDiagnosisLib.errors import InputError
 from VCFDiagnosisLib.mrs import Spectrum, quantify_spectrum, read_spectrum
 from VCFDiagnosisLib.mrs.model import frequency_axis_hz, lwr_from_fat_fraction_percent, spectrum_from_fid

@@ -11,8 +11,8 @@ import pytest
 import slicer
 import vtk
 
-from VCFDiagnosisLib import nodes
-from VCFDiagnosisLib.logic import PanelSettings, ProcessingCancelled
+from VCFDiagnosisLib.mrml import nodes
+from VCFDiagnosisLib.mrml.logic import PanelSettings, ProcessingCancelled
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from VCFDiagnosisLib.cli import main
+from VCFDiagnosisLib.app.cli import main
 from VCFDiagnosisLib.phantom import generate_patient, sample_lesion, simulate_patient
 
 VENDORS = ("siemens", "ge", "philips", "standard")

@@ -104,7 +104,7 @@ def test_module_file_defines_slicer_classes_and_reuses_the_lib_logic():
     assert "ScriptedLoadableModuleWidget" in classes["VCFDiagnosisWidget"]
     assert classes["VCFDiagnosisTest"] == ["ScriptedLoadableModuleTest"]
     text = MODULE_FILE.read_text()
-    assert "from VCFDiagnosisLib.logic import" in text and "VCFDiagnosisLogic" in text
+    assert "from VCFDiagnosisLib.mrml.logic import" in text and "VCFDiagnosisLogic" in text
     assert "selftests.SELF_TESTS" in text
     assert "tryWithErrorDisplay" in text
     assert "pip_install" not in text and "pip_ensure" not in text, "nothing may be pip-installed at import"
@@ -129,7 +129,7 @@ def test_parameter_node_fields_are_exactly_the_panel_settings():
     """Apply builds PanelSettings from the parameter node field by field: the two must list the same names."""
     import dataclasses
 
-    from VCFDiagnosisLib.logic import PanelSettings
+    from VCFDiagnosisLib.mrml.logic import PanelSettings
 
     assert set(_parameter_node_fields()) == {f.name for f in dataclasses.fields(PanelSettings)}
 

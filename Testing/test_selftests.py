@@ -1,4 +1,4 @@
-"""The module's self-test bodies (VCFDiagnosisLib.selftests), run headless on slicer-core.
+"""The module's self-test bodies (VCFDiagnosisLib.mrml.selftests), run headless on slicer-core.
 
 Inside Slicer the same functions run from ``VCFDiagnosisTest.runTest`` (VCFDiagnosis.py).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from VCFDiagnosisLib import selftests
+from VCFDiagnosisLib.mrml import selftests
 
 
 @pytest.mark.parametrize("check", selftests.SELF_TESTS, ids=lambda c: c.__name__)
@@ -17,7 +17,7 @@ def test_self_test_body(check, logic, tmp_path):
 
 def test_self_tests_detect_a_wrong_geometry(logic, tmp_path, monkeypatch):
     """The round-trip check fails when the geometry is corrupted on the way (the check can fail)."""
-    from VCFDiagnosisLib import nodes
+    from VCFDiagnosisLib.mrml import nodes
 
     original = nodes.dwi_from_sequence
 

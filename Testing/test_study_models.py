@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from VCFDiagnosisLib.mrs.model import fat_fraction_percent_from_lwr
-from VCFDiagnosisLib.study_models import (
+from VCFDiagnosisLib.analysis.study_models import (
     P_COMBINED,
     P_IVIM,
     TABLE3,
     predict,
     study_range,
 )
+from VCFDiagnosisLib.mrs.model import fat_fraction_percent_from_lwr
 
 
 def test_fig2_osteoporotic_case():

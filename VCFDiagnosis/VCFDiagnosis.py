@@ -2,7 +2,7 @@
 
 This file holds only what needs the Slicer application: the module description, the Qt panel (thin,
 bound to a parameter node), the spectrum file reader, the sample data and the self-test entry point.
-Every computation is in ``VCFDiagnosisLib`` (the Logic in ``VCFDiagnosisLib.logic``), which Slicer's
+Every computation is in ``VCFDiagnosisLib`` (the Logic in ``VCFDiagnosisLib.mrml.logic``), which Slicer's
 Python console, the ``vcfdiagnosis`` command and the tests call the same way. Apply is one Logic call,
 ``VCFDiagnosisLogic.applySettings``. Results are research outputs, never a diagnosis.
 
@@ -39,9 +39,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from VCFDiagnosisLib import selftests
 from VCFDiagnosisLib.ivim import DEFAULT_METHOD, METHODS
-from VCFDiagnosisLib.logic import RESEARCH_USE_NOTE, PanelSettings, ProcessingCancelled, VCFDiagnosisLogic
+from VCFDiagnosisLib.mrml import selftests
+from VCFDiagnosisLib.mrml.logic import RESEARCH_USE_NOTE, PanelSettings, ProcessingCancelled, VCFDiagnosisLogic
 
 SAMPLE_CATEGORY = "VCFDiagnosis"
 SAMPLE_NAME = "VCFDiagnosisSyntheticPatient"
@@ -124,7 +124,7 @@ def _loadSyntheticPatient():
 
 @parameterNodeWrapper
 class VCFDiagnosisParameterNode:
-    """The panel's choices, saved with the scene; field for field ``VCFDiagnosisLib.logic.PanelSettings``.
+    """The panel's choices, saved with the scene; field for field ``VCFDiagnosisLib.mrml.logic.PanelSettings``.
 
     dwiSequence - the multi-b DWI (volume sequence indexed by b-value). bValues - its b-values in s/mm2, one per
     volume (filled from the node, editable). spectrumPath - the single-voxel spectrum file. caseId - written into
@@ -388,7 +388,7 @@ class VCFDiagnosisFileReader:
 
 
 class VCFDiagnosisTest(ScriptedLoadableModuleTest):
-    """Self-tests: the bodies in ``VCFDiagnosisLib.selftests`` (the same ones pytest runs headless)."""
+    """Self-tests: the bodies in ``VCFDiagnosisLib.mrml.selftests`` (the same ones pytest runs headless)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()

@@ -29,9 +29,9 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=20)
     parser.add_argument("--keep", help="keep the cohort and outputs in this folder")
     args = parser.parse_args()
+    from VCFDiagnosisLib.analysis.results import read_results_tsv
+    from VCFDiagnosisLib.analysis.study_models import predict
     from VCFDiagnosisLib.phantom.cohort import generate_cohort
-    from VCFDiagnosisLib.results import read_results_tsv
-    from VCFDiagnosisLib.study_models import predict
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="vcfdiag-bench-cohort-"))
     cli = str(Path(sys.executable).parent / "vcfdiagnosis")

@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--area", help="only the cases of this area")
     parser.add_argument("--verbose", action="store_true", help="one line per case")
     args = parser.parse_args()
-    from VCFDiagnosisLib import headless
+    from VCFDiagnosisLib.mrml import headless
 
     started = time.perf_counter()
     headless.initialize()

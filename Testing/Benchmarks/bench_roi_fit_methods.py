@@ -13,8 +13,8 @@ import argparse
 
 import numpy as np
 
+from VCFDiagnosisLib.analysis.study_models import TABLE3
 from VCFDiagnosisLib.ivim import fit_ivim, ivim_signal
-from VCFDiagnosisLib.study_models import TABLE3
 
 B = np.array([0, 50, 100, 150, 200, 400, 600, 800.0])
 

@@ -26,7 +26,7 @@ def _batch(*case_ids: str, extra: tuple[str, ...] = (), rows: list[dict] | None 
 
 
 def _results(sandbox: Path) -> list[dict]:
-    from VCFDiagnosisLib.results import read_results_tsv
+    from VCFDiagnosisLib.analysis.results import read_results_tsv
 
     return read_results_tsv(sandbox / OUT / "results.tsv")
 
@@ -44,7 +44,7 @@ def _each_case_in_its_own_folder(*case_ids: str):
         assert len(set(owners.values())) == len(case_ids)
         for case_id, folder in owners.items():
             assert folder.parent == sandbox / OUT
-            (row,) = [r for r in __import__("VCFDiagnosisLib.results", fromlist=["x"]).read_results_tsv(
+            (row,) = [r for r in __import__("VCFDiagnosisLib.analysis.results", fromlist=["x"]).read_results_tsv(
                 folder / "results.tsv")]
             assert row["case_id"] == case_id
     return check

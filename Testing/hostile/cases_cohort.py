@@ -10,7 +10,7 @@ from . import OUT, HostileCase
 
 def _table(sandbox: Path, rows: int = 12) -> Path:
     """Write a valid labelled results table (half metastatic) and return its path."""
-    from VCFDiagnosisLib.results import write_results_tsv
+    from VCFDiagnosisLib.analysis.results import write_results_tsv
 
     table = []
     for i in range(rows):

@@ -32,7 +32,7 @@ def _one_mrb_inside_out(sandbox: Path, outcome) -> None:
 
 def _case_id_kept(case_id: str):
     def check(sandbox: Path, outcome) -> None:
-        from VCFDiagnosisLib.results import read_results_tsv
+        from VCFDiagnosisLib.analysis.results import read_results_tsv
 
         _one_mrb_inside_out(sandbox, outcome)
         rows = read_results_tsv(sandbox / OUT / "results.tsv")

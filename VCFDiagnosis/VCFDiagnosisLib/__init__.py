@@ -1,10 +1,15 @@
-"""VCFDiagnosisLib: the numerical/IO core and the MRML logic of the VCFDiagnosis Slicer module.
+"""VCFDiagnosisLib: the numerical/IO core, the MRML logic and the entry points of VCFDiagnosis.
 
-Layers (each importable on its own):
+The folders are the layers (each importable on its own; ``Testing/test_layout.py`` enforces it):
 
-1. pure core, no ``slicer`` import: :mod:`.ivim`, :mod:`.mrs`, :mod:`.dwi`, :mod:`.phantom`;
-2. MRML glue and the module logic: :mod:`.logic` (imports ``slicer`` MRML classes only, never qt);
-3. the Qt widget lives in ``VCFDiagnosis.py`` next to this package.
+1. pure core, never imports ``slicer``, ``vtk`` or qt: :mod:`.ivim` (IVIM engine), :mod:`.mrs`
+   (spectroscopy), :mod:`.dwi` (DICOM/NIfTI/NRRD diffusion readers), :mod:`.analysis` (one case from
+   arrays: ROI statistics, study models, results rows, settings, report), :mod:`.outputs` (atomic writes,
+   safe output paths), :mod:`.batch` (manifest runner, takes a per-case function), :mod:`.cohort`
+   (study statistics), :mod:`.phantom` (synthetic patients), :mod:`.errors`;
+2. MRML glue and the module Logic, :mod:`.mrml` (``slicer`` MRML classes only, never qt or ``slicer.app``);
+3. entry points, :mod:`.app` (the ``vcfdiagnosis`` command); the Qt widget is ``VCFDiagnosis.py`` beside
+   this package.
 
 Results are research outputs, never a diagnosis.
 """

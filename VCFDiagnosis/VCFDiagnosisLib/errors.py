@@ -9,7 +9,7 @@
 * **Interrupted** (exit code :data:`EXIT_INTERRUPTED`, 130): Ctrl-C / SIGINT / SIGTERM.
 
 Every message reaches the terminal as one line ``vcfdiagnosis <command>: error: <file>: <problem>``, written once
-by the CLI's entry point (:func:`VCFDiagnosisLib.cli.main`); no traceback unless ``VCFDIAGNOSIS_DEBUG=1``.
+by the CLI's entry point (:func:`VCFDiagnosisLib.app.cli.main`); no traceback unless ``VCFDIAGNOSIS_DEBUG=1``.
 This module imports nothing but the standard library.
 """
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import __version__
-from ..study_models import (
+from ..analysis.study_models import (
     FF_CUTOFF_NOTE,
     FF_CUTOFF_PERCENT,
     METASTATIC,

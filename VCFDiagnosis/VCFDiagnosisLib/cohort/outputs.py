@@ -1,6 +1,6 @@
 """Cohort outputs: ``stats.json``, ``stats.md``, ``roc.png``, ``boxplots.png`` and a one-page ``stats.pdf``.
 
-Every file is written atomically (:func:`VCFDiagnosisLib.atomic.atomic_output`) and carries the research
+Every file is written atomically (:func:`VCFDiagnosisLib.outputs.atomic.atomic_output`) and carries the research
 use note. JSON holds plain types only, NaN/inf as null. Figures use matplotlib's object API (``Figure`` +
 Agg canvas; no pyplot, no global backend change); matplotlib is imported only when figures are drawn.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_output
-from ..study_models import METASTATIC, OSTEOPOROTIC, RESEARCH_USE_NOTE
+from ..analysis.study_models import METASTATIC, OSTEOPOROTIC, RESEARCH_USE_NOTE
+from ..outputs.atomic import atomic_output
 from .tables import PARAMETERS, select_cases
 
 MATPLOTLIB_MISSING = ("the cohort figures need matplotlib: `pip install statsmodels matplotlib` "

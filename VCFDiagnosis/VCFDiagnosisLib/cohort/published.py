@@ -1,12 +1,12 @@
 """The published results of Tan et al. 2019 (J Orthop Surg Res 14:299) printed beside the cohort's.
 
 Units are the tables' display units: LWR and FF in percent, D and D* in 1e-3 mm2/s, f a fraction;
-sensitivity, specificity and accuracy in percent. Table 3 comes from :data:`VCFDiagnosisLib.study_models.TABLE3`.
+sensitivity, specificity and accuracy in percent. Table 3 comes from :data:`VCFDiagnosisLib.analysis.study_models.TABLE3`.
 """
 
 from __future__ import annotations
 
-from ..study_models import METASTATIC, OSTEOPOROTIC, P_COMBINED, P_IVIM, PROVENANCE, TABLE3
+from ..analysis.study_models import METASTATIC, OSTEOPOROTIC, P_COMBINED, P_IVIM, PROVENANCE, TABLE3
 
 SOURCE = PROVENANCE
 

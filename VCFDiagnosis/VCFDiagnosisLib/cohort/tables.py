@@ -1,6 +1,6 @@
 """Reading a labelled results table and selecting one row per case (and per reader for the ICC).
 
-Input rows are the results-table rows of :mod:`VCFDiagnosisLib.results` (one row per ROI) plus a ``label``
+Input rows are the results-table rows of :mod:`VCFDiagnosisLib.analysis.results` (one row per ROI) plus a ``label``
 column (``metastatic``/``osteoporotic``, added by the batch runner from its manifest) and, optionally, a
 ``reader`` column. Conventions:
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..study_models import METASTATIC, OSTEOPOROTIC
+from ..analysis.study_models import METASTATIC, OSTEOPOROTIC
 
 #: Group-analysis parameters: (column, display name, display unit, scale from table units to display units).
 PARAMETERS: tuple[tuple[str, str, str, float], ...] = (

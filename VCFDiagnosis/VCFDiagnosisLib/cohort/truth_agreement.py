@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..study_models import predict
+from ..analysis.study_models import predict
 from .roc import auc_with_ci, performance
 
 

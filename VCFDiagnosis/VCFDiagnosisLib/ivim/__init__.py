@@ -4,7 +4,8 @@ Model (MITK convention, D* total): ``S(b) = S0 ((1 - f) exp(-b D) + f exp(-b D*)
 mm2/s. Entry points: :func:`fit_ivim`, :func:`fit_roi_mean_signal`, :func:`roi_statistics`.
 """
 
-from .api import (
+from .bounds import IvimBounds
+from .engine import (
     DEFAULT_METHOD,
     METHODS,
     IvimMaps,
@@ -13,7 +14,6 @@ from .api import (
     fit_roi_mean_signal,
     prepare_bvalues,
 )
-from .bounds import IvimBounds
 from .model import dstar_pseudo_from_total, dstar_total_from_pseudo, ivim_signal, monoexp_signal
 from .roi import roi_statistics
 from .status import STATUS_DESCRIPTIONS, FitStatus

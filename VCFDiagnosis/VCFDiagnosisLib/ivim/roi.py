@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import IvimMaps
+from .engine import IvimMaps
 from .status import FitStatus
 
 _STAT_MAPS = ("S0", "D_mm2_s", "Dstar_mm2_s", "f_fraction", "ADC_mm2_s", "R2")

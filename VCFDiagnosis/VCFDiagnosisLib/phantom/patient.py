@@ -23,7 +23,7 @@ from pydicom.uid import generate_uid
 
 from .. import __version__
 from ..dwi.volume import LPS_TO_RAS, DwiVolume
-from ..safe_paths import staged_case_folder
+from ..outputs.safe_paths import staged_case_folder
 from .anatomy import AnatomyParameters, build_label_map, draw_anatomy
 from .dicom_dwi import VENDORS, PatientInfo, write_dwi_series
 from .dwi_signal import add_rician_noise, noise_sigma_for_snr, noiseless_dwi

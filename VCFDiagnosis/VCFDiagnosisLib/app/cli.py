@@ -1,6 +1,6 @@
 """The ``vcfdiagnosis`` console script: headless access to everything the Slicer module does.
 
-Every module in :mod:`VCFDiagnosisLib.commands` that defines ``NAME``, ``HELP``, ``add_arguments`` and
+Every module in :mod:`VCFDiagnosisLib.app.commands` that defines ``NAME``, ``HELP``, ``add_arguments`` and
 ``run`` is a subcommand. Results are research outputs, never a diagnosis.
 
 The error contract (:mod:`VCFDiagnosisLib.errors`) is applied here, once for every command: bad input exits 2,
@@ -20,8 +20,9 @@ import threading
 import traceback
 import warnings
 
-from . import __version__, commands
-from .errors import DEBUG_ENV, EXIT_INTERRUPTED, describe_error, exit_code_for
+from .. import __version__
+from ..errors import DEBUG_ENV, EXIT_INTERRUPTED, describe_error, exit_code_for
+from . import commands
 
 DESCRIPTION = (
     "VCFDiagnosis: IVIM diffusion and MR spectroscopy quantification for vertebral compression "
@@ -33,7 +34,7 @@ EPILOG = ("exit codes: 0 done, 1 the run failed, 2 bad input (the message names 
 
 
 def command_modules() -> list:
-    """Return the subcommand modules of :mod:`VCFDiagnosisLib.commands`, sorted by name."""
+    """Return the subcommand modules of :mod:`VCFDiagnosisLib.app.commands`, sorted by name."""
     found = []
     for info in pkgutil.iter_modules(commands.__path__):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..phantom import DEFAULT_BVALUES, GROUPS, generate_patient
-from ..phantom.dicom_dwi import VENDORS
+from ...phantom import DEFAULT_BVALUES, GROUPS, generate_patient
+from ...phantom.dicom_dwi import VENDORS
 
 NAME = "phantom"
 HELP = "write a synthetic lumbar-spine patient with a fractured lesion and known truth (digital phantom)"
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cohort(args: argparse.Namespace) -> int:
     """Write a phantom cohort and its manifest; return the exit code."""
-    from ..phantom.cohort import generate_cohort
+    from ...phantom.cohort import generate_cohort
 
     patients = generate_cohort(args.out, args.cohort, seed=args.seed, force=args.force, snr=args.snr,
                                matrix=args.matrix, n_slices=args.slices, bvalues=args.bvalues,

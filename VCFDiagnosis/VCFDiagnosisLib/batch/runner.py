@@ -30,17 +30,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 try:  # POSIX
     import fcntl
 except ImportError:  # Windows (inside Slicer)
     fcntl = None
     import msvcrt
-from .atomic import atomic_output
-from .errors import EXIT_INTERRUPTED, InputError, describe_error, one_line
-from .results import empty_row, read_results_tsv, write_results_tsv
-from .safe_paths import CASE_MARKER, case_folder_name, folder_key, path_inside, remove_stale_staging
+from ..analysis.results import empty_row, read_results_tsv, write_results_tsv
+from ..errors import EXIT_INTERRUPTED, InputError, describe_error, one_line
+from ..outputs.atomic import atomic_output
+from ..outputs.safe_paths import CASE_MARKER, case_folder_name, folder_key, path_inside, remove_stale_staging
 
 MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader")
 LABELS = ("metastatic", "osteoporotic")
@@ -161,7 +161,7 @@ def process_manifest_row(row: ManifestRow, case_dir: Path, options: BatchOptions
     """
     import slicer
 
-    from .logic import VCFDiagnosisLogic
+    from ..mrml.logic import VCFDiagnosisLogic
 
     logic = logic or VCFDiagnosisLogic()
     scene = slicer.mrmlScene
@@ -199,7 +199,7 @@ def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
     if quiet:
         warnings.simplefilter("ignore")
-    from . import headless
+    from ..mrml import headless
 
     headless.initialize(cache_dir=tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=cache_dir), quiet=quiet)
 
@@ -419,7 +419,7 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
 
     try:
         if in_process:
-            from . import headless
+            from ..mrml import headless
 
             if not headless.in_slicer_application():
                 headless.initialize()
@@ -438,7 +438,7 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
 def _run_in_workers(pending: list, results: dict, record, options: BatchOptions, jobs: int) -> None:
     """Run cases in ``jobs`` spawned worker processes; a crashed worker's case becomes an error row."""
     context = multiprocessing.get_context("spawn")
-    from .headless import make_cache_dir
+    from ..mrml.headless import make_cache_dir
 
     cache_dir = make_cache_dir()
     quiet = bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK"))

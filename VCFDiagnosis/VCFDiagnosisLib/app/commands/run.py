@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import InputError, RunFailed
+from ...errors import InputError, RunFailed
 
 NAME = "run"
 HELP = "process one case (DWI + ROI and/or spectrum): maps, results.tsv, .mrb and report (research use only)"
@@ -34,7 +34,7 @@ def run_case(args, logic) -> tuple[object, dict]:
     ``--out`` is the case folder: absent, empty, or (with ``--force``) a case folder written earlier, which is
     replaced whole. Any other non-empty folder is refused, ``--force`` or not.
     """
-    from ..safe_paths import check_replaceable
+    from ...outputs.safe_paths import check_replaceable
 
     out = Path(args.out)
     check_replaceable(out, args.force)
@@ -51,7 +51,7 @@ def run_case(args, logic) -> tuple[object, dict]:
 
 def print_case(case, written: dict, seconds: float) -> None:
     """Print the results rows and the files written."""
-    from ..study_models import RESEARCH_USE_NOTE
+    from ...analysis.study_models import RESEARCH_USE_NOTE
 
     for row in case.rows:
         print(f"{row['case_id']} / {row['roi']}: {row['status']}"
@@ -72,10 +72,10 @@ def run(args) -> int:
     rows is written, and the exit code is 1.
     """
     started = time.perf_counter()
-    from .. import headless
+    from ...mrml import headless
 
     headless.initialize()
-    from ..logic import VCFDiagnosisLogic
+    from ...mrml.logic import VCFDiagnosisLogic
 
     case, written = run_case(args, VCFDiagnosisLogic())
     print_case(case, written, time.perf_counter() - started)

@@ -52,8 +52,8 @@ def progress_printer(stream=None):
 
 def run(args) -> int:
     """Run the batch; return 0 (error rows are results, not a failed batch) or raise (see the CLI contract)."""
-    from ..batch import BatchOptions, run_batch
-    from ..study_models import RESEARCH_USE_NOTE
+    from ...analysis.study_models import RESEARCH_USE_NOTE
+    from ...batch.runner import BatchOptions, run_batch
 
     started = time.perf_counter()
     options = BatchOptions(method=args.method, b_threshold=args.b_threshold, maps=args.maps,

@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_output
-from .errors import InputError
+from ..errors import InputError
+from ..outputs.atomic import atomic_output
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def summary(dwi) -> dict:
 def naming_input(error: Exception, path: str) -> Exception:
     """Return ``error`` if its message names a file, else an :class:`~VCFDiagnosisLib.errors.InputError` naming
     ``path`` with the same problem (e.g. 'several DWI series found ...')."""
-    from ..errors import InputError
+    from ...errors import InputError
 
     if isinstance(error, OSError) and error.filename is not None:
         return error
@@ -87,7 +87,7 @@ def naming_input(error: Exception, path: str) -> Exception:
 
 def load_input(path: str, series: str | None, min_bvalues: int):
     """Return :func:`~VCFDiagnosisLib.dwi.loader.load_dwi` of ``path``; every failure raised naming a file."""
-    from ..dwi.loader import load_dwi
+    from ...dwi.loader import load_dwi
 
     try:
         return load_dwi(path, series, min_bvalues=min_bvalues)
@@ -96,7 +96,7 @@ def load_input(path: str, series: str | None, min_bvalues: int):
 
 
 def _list_series(path: str, as_json: bool) -> int:
-    from ..dwi.dicom import index_dicom_folder
+    from ...dwi.dicom import index_dicom_folder
 
     found, skipped = index_dicom_folder(path)
     rows = [{"series_number": s.series_number, "description": s.description, "series_uid": s.series_uid,
@@ -116,8 +116,8 @@ def _list_series(path: str, as_json: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return 0, or raise an error naming the file (bad input or refused output: exit 2)."""
-    from ..dwi.export import bval_path_for_output, write_dwi_nifti
-    from ..errors import InputError
+    from ...dwi.export import bval_path_for_output, write_dwi_nifti
+    from ...errors import InputError
 
     if args.list:
         try:

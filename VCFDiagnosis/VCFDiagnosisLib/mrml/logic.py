@@ -2,11 +2,11 @@
 
 The Logic takes plain nodes, paths and values, creates MRML nodes in ``slicer.mrmlScene`` and returns
 them; it never touches qt or ``slicer.app``. Inside Slicer it subclasses Slicer's own
-``ScriptedLoadableModuleLogic``; headless call :func:`VCFDiagnosisLib.headless.initialize` first.
+``ScriptedLoadableModuleLogic``; headless call :func:`VCFDiagnosisLib.mrml.headless.initialize` first.
 
 Console example (inside Slicer or headless)::
 
-    from VCFDiagnosisLib.logic import VCFDiagnosisLogic
+    from VCFDiagnosisLib.mrml.logic import VCFDiagnosisLogic
     logic = VCFDiagnosisLogic()
     nodes = logic.loadPhantomCase("/data/phantoms/phantom-metastatic-1")
     logic.saveSceneBundle("/tmp/case.mrb")
@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import slicer
 
-from . import __version__, nodes
-from .atomic import atomic_output
-from .dwi.loader import check_image_file, load_dwi
-from .dwi.volume import DwiVolume
-from .study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
+from .. import __version__
+from ..analysis.study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
+from ..dwi.loader import check_image_file, load_dwi
+from ..dwi.volume import DwiVolume
+from ..outputs.atomic import atomic_output
+from . import nodes
 
 try:  # inside Slicer: the application's base class
     from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
@@ -199,7 +200,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         ``phantomOptions`` go to :func:`VCFDiagnosisLib.phantom.patient.generate_patient` (e.g. ``snr``,
         ``matrix``, ``n_slices``). Existing files are replaced only with ``force=True``.
         """
-        from .phantom.patient import generate_patient
+        from ..phantom.patient import generate_patient
 
         patient = generate_patient(outputDir, seed=seed, group=group, vendor=vendor, force=force, **phantomOptions)
         return self.loadPhantomCase(str(patient.case_dir))
@@ -242,8 +243,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         (:class:`ProcessingCancelled`). The automatic background mask is computed on the whole volume first,
         so the result does not depend on the slicing.
         """
-        from .ivim import DEFAULT_METHOD, fit_ivim
-        from .ivim.masking import DEFAULT_BACKGROUND_FRACTION, background_mask, invalid_signal
+        from ..ivim import DEFAULT_METHOD, fit_ivim
+        from ..ivim.masking import DEFAULT_BACKGROUND_FRACTION, background_mask, invalid_signal
 
         method = method or DEFAULT_METHOD
         fraction = DEFAULT_BACKGROUND_FRACTION if backgroundFraction is None else backgroundFraction
@@ -268,7 +269,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return stack_maps(slices)
 
     def _addMapNodes(self, maps, dwi: DwiVolume, dwiSequence, bThreshold: float) -> dict:
-        from .ivim import STATUS_DESCRIPTIONS
+        from ..ivim import STATUS_DESCRIPTIONS
 
         provenance = {"FitMethod": maps.method, "BThreshold_s_mm2": f"{bThreshold:g}",
                       "BValues_s_mm2": ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2),
@@ -290,7 +291,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         Adds the voxel as a markups ROI node (RAS, oriented) and the spectrum with its fit as a table and a
         plot chart (ppm axis high to low). Returns the :class:`SpectrumNodes`; ``result`` holds LWR and FF.
         """
-        from .mrs import quantify_spectrum, read_spectrum
+        from ..mrs import quantify_spectrum, read_spectrum
 
         key = (str(Path(path).resolve()), waterT2ms, fatT2ms)
         cached = self._loadedSpectra.get(key)
@@ -313,7 +314,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def canLoadSpectrumFile(path: str) -> bool:
         """Return True if ``path`` looks like a single-voxel spectrum this module reads (header sniff only,
         never raises: Slicer's file reader asks about every dropped file)."""
-        from .mrs import looks_like_spectrum
+        from ..mrs import looks_like_spectrum
 
         return looks_like_spectrum(path)
 
@@ -337,7 +338,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         cancel it. This is the call the module panel's Apply button makes. The returned rows carry the
         study's probabilities: research output, not a diagnosis.
         """
-        from .case_analysis import CaseOptions, MrsVoxel, analyze_roi
+        from ..analysis.case_analysis import CaseOptions, MrsVoxel, analyze_roi
 
         options = CaseOptions(b_threshold_s_mm2=bThreshold, model_inputs=modelInputs, **(
             {"method": method} if method else {}))
@@ -449,7 +450,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         marker (``provenance`` is added to it): it is never half-written, and with ``overwrite`` a case folder
         written earlier is replaced entirely. A non-empty folder that is not a case folder is never replaced.
         """
-        from .safe_paths import check_replaceable, probe_writable
+        from ..outputs.safe_paths import check_replaceable, probe_writable
 
         if outputDir:  # refuse before the (possibly long) processing
             check_replaceable(Path(outputDir), overwrite)
@@ -480,7 +481,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         Returns ``{what: path}`` with the final paths. Raises FileExistsError if ``outputDir`` is a non-empty
         folder that is not a case folder, or a case folder and ``overwrite`` is False.
         """
-        from .safe_paths import CASE_MARKER, staged_case_folder
+        from ..outputs.safe_paths import CASE_MARKER, staged_case_folder
 
         target = Path(outputDir).resolve()
         with staged_case_folder(target, replace=overwrite) as staging:
@@ -499,8 +500,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         error row and the batch goes on; each case's nodes are removed after export, so the scene keeps only
         the results table. Inside Slicer, progress goes to the status bar unless ``progressCallback`` is given.
         """
+        from ..batch.runner import BatchOptions, run_batch
         from . import headless
-        from .batch import BatchOptions, run_batch
 
         if progressCallback is None and headless.in_slicer_application():
             def progressCallback(event):  # noqa: E306 - status-bar message inside the Slicer application
@@ -520,8 +521,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         stats.pdf). Needs statsmodels and matplotlib; inside Slicer call :meth:`installCohortExtras` first
         (a user action: nothing is installed automatically).
         """
-        from .cohort import analyze_cohort, write_cohort_outputs
-        from .results import read_results_tsv
+        from ..analysis.results import read_results_tsv
+        from ..cohort import analyze_cohort, write_cohort_outputs
 
         rows = read_results_tsv(resultsPath)
         stats = analyze_cohort(rows, source=str(resultsPath))
@@ -539,7 +540,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
         """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
         matched the voxel). Raises ValueError if the spectrum has no voxel or the voxel misses the DWI."""
-        from .roi_geometry import box_mask_on_grid
+        from ..analysis.roi_geometry import box_mask_on_grid
 
         s = spectrumNodes.spectrum
         if s.voxel_center_ras is None or s.voxel_size_mm is None:
@@ -561,17 +562,17 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
         Files: ``maps/<S0|D|Dstar|f|ADC|R2|status>.nrrd`` (DWI grid), ``roi.seg.nrrd``, ``results.tsv`` (full
         precision), ``mrs.json`` (if a spectrum was given), ``<case name>.mrb`` (the whole scene; the name is
-        the case id made safe by :func:`VCFDiagnosisLib.safe_paths.case_folder_name`) and
+        the case id made safe by :func:`VCFDiagnosisLib.outputs.safe_paths.case_folder_name`) and
         ``report.png``/``report.pdf``. Existing files are replaced only with ``overwrite``.
         """
-        from .safe_paths import case_folder_name, path_inside
+        from ..outputs.safe_paths import case_folder_name, path_inside
 
         out = Path(outputDir)
         written = {}
         for stem, node in case.map_nodes.items():
             written[f"map_{stem}"] = nodes.write_node(node, str(out / "maps" / f"{stem}.nrrd"), overwrite)
         written["roi"] = nodes.write_node(case.roi_segmentation, str(out / "roi.seg.nrrd"), overwrite)
-        from .results import write_results_tsv
+        from ..analysis.results import write_results_tsv
 
         written["results"] = write_results_tsv(out / "results.tsv", case.rows, overwrite)
         if case.spectrum is not None:
@@ -579,8 +580,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                 temporary.write_text(json.dumps(case.spectrum.result.to_dict(), indent=1))
             written["mrs"] = str((out / "mrs.json").resolve())
         if report:
-            from .case_analysis import MrsVoxel
-            from .report import render_case_report
+            from ..analysis.case_analysis import MrsVoxel
+            from ..analysis.report import render_case_report
 
             s = case.spectrum.spectrum if case.spectrum else None
             voxel = (MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)

@@ -15,7 +15,7 @@ import slicer
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from .dwi.volume import DwiVolume
+from ..dwi.volume import DwiVolume
 
 #: Attribute names written on nodes that carry physical quantities.
 UNIT_ATTRIBUTE = "VCFDiagnosis.Unit"
@@ -158,7 +158,7 @@ def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
 def dwi_from_dwi_volume_node(node) -> DwiVolume:
     """Return the DwiVolume of a ``vtkMRMLDiffusionWeightedVolumeNode`` (one component per gradient; its
     per-gradient b-values, s/mm2; directions at the same b combined into the trace by geometric mean)."""
-    from .dwi.shells import dwi_from_volumes
+    from ..dwi.shells import dwi_from_volumes
 
     array = slicer.util.arrayFromVolume(node)  # [k, j, i, gradient]
     n = node.GetNumberOfGradients()
@@ -170,7 +170,7 @@ def dwi_from_dwi_volume_node(node) -> DwiVolume:
 
 def dwi_from_scalar_volumes(volume_nodes: list, bvalues) -> DwiVolume:
     """Return the DwiVolume of scalar volume nodes on one grid with their b-values (s/mm2, one per node)."""
-    from .dwi.shells import dwi_from_volumes
+    from ..dwi.shells import dwi_from_volumes
 
     if len(volume_nodes) != len(bvalues):
         raise ValueError(f"{len(bvalues)} b-values given for {len(volume_nodes)} volumes")
@@ -403,9 +403,9 @@ def add_spectrum_plot(fit, name: str, ppm_range: tuple[float, float] = (0.0, 6.5
 def add_results_table(rows: list[dict], name: str, table=None):
     """Return a table node (new, or ``table`` emptied) with one row per ROI and the results columns.
 
-    Each column carries its unit and description (:data:`VCFDiagnosisLib.results.COLUMNS`).
+    Each column carries its unit and description (:data:`VCFDiagnosisLib.analysis.results.COLUMNS`).
     """
-    from .results import COLUMNS
+    from ..analysis.results import COLUMNS
 
     if table is None:
         table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
@@ -426,7 +426,7 @@ def write_node(node, path: str, overwrite: bool = False) -> str:
     The file format follows the extension (``.nrrd``, ``.nii.gz``, ``.seg.nrrd``, ``.mrk.json``, ...), as
     Slicer's storage nodes choose it.
     """
-    from .atomic import atomic_output
+    from ..outputs.atomic import atomic_output
 
     storage = node.CreateDefaultStorageNode()
     if storage is None:
@@ -441,7 +441,7 @@ def write_node(node, path: str, overwrite: bool = False) -> str:
 
 def add_decay_plot(dwi: DwiVolume, masks: dict, rows: list[dict], name: str):
     """Return (table node, plot chart node): ROI-mean signal per b-value (mean and SD) and the IVIM fit curve."""
-    from .ivim.model import ivim_signal
+    from ..ivim.model import ivim_signal
 
     scene = slicer.mrmlScene
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} signal decay")

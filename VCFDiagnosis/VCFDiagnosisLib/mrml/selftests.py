@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dwi.volume import DwiVolume
 from . import headless, nodes
-from .dwi.volume import DwiVolume
 
 
 def _expect(condition: bool, message: str) -> None:
@@ -63,7 +63,7 @@ def check_dwi_sequence_round_trip_on_oblique_grid(logic, work_dir, log=print) ->
 
 
 def _make_phantom(work_dir, seed: int = 3, group: str = "metastatic", vendor: str = "ge") -> tuple[Path, dict]:
-    from .phantom.patient import generate_patient
+    from ..phantom.patient import generate_patient
 
     case_id = f"selftest-{group}-{seed}"
     generate_patient(Path(work_dir) / "phantoms", seed=seed, group=group, vendor=vendor, matrix=64, n_slices=6,
@@ -134,8 +134,8 @@ def check_scene_bundle_round_trip(logic, work_dir, log=print) -> None:
 
 def check_panel_apply_on_phantom(logic, work_dir, log=print) -> None:
     """Apply exactly as the panel does (PanelSettings -> applySettings) on a phantom; check the numbers."""
+    from ..analysis.study_models import predict
     from .logic import PanelSettings
-    from .study_models import predict
 
     log("Panel Apply on a synthetic patient")
     case_dir, truth = _make_phantom(work_dir, seed=4, group="metastatic", vendor="siemens")

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, roi_geometry
-from .atomic import atomic_output
-from .ivim.model import ivim_signal
+from .. import __version__
+from ..ivim.model import ivim_signal
+from ..outputs.atomic import atomic_output
+from . import roi_geometry
 from .study_models import FF_CUTOFF_NOTE, PROVENANCE, RESEARCH_USE_NOTE
 
 MATPLOTLIB_MISSING = ("the report needs matplotlib: `pip install matplotlib` (inside Slicer: "
@@ -63,7 +64,7 @@ def render_case_report(path_png: str, path_pdf: str | None, *, case_id: str, dwi
 
     ``dwi`` is a DwiVolume, ``masks`` ``{roi name: [k, j, i] mask}``, ``rows`` the results rows,
     ``maps`` optional IvimMaps on the DWI grid, ``mrs`` an MRSResult (with ``fit``), ``mrs_voxel`` a
-    :class:`VCFDiagnosisLib.case_analysis.MrsVoxel`.
+    :class:`VCFDiagnosisLib.analysis.case_analysis.MrsVoxel`.
     """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import InputError
+from ...errors import InputError
 
 NAME = "cohort"
 HELP = ("cohort statistics of a labelled results.tsv (t-tests, ICC, logistic refit, ROC/DeLong, performance "
@@ -34,9 +34,9 @@ def _summary(stats: dict) -> list[str]:
 
 def run(args) -> int:
     started = time.perf_counter()
-    from ..cohort import analyze_cohort, write_cohort_outputs
-    from ..results import read_results_tsv
-    from ..study_models import RESEARCH_USE_NOTE
+    from ...analysis.results import read_results_tsv
+    from ...analysis.study_models import RESEARCH_USE_NOTE
+    from ...cohort import analyze_cohort, write_cohort_outputs
 
     path = Path(args.results)
     if not path.is_file():

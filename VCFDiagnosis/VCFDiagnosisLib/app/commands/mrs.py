@@ -4,7 +4,7 @@ Errors follow the CLI's contract (:mod:`VCFDiagnosisLib.errors`): bad input rais
 ValueError/OSError whose message starts with the file) and ``cli.main`` prints one line
 ``vcfdiagnosis mrs: error: <file>: <problem>`` and exits 2. The ``--plot`` file is checked before the fit
 (known image format, not an existing file without ``--force``, not a folder, not the input) and written
-atomically (:func:`VCFDiagnosisLib.atomic.atomic_output`).
+atomically (:func:`VCFDiagnosisLib.outputs.atomic.atomic_output`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import os
 from pathlib import Path
 
-from ..errors import InputError, one_line
+from ...errors import InputError, one_line
 
 NAME = "mrs"
 HELP = ("Quantify a single-voxel marrow MR spectrum (Siemens .rda/.IMA, DICOM MRS, Philips SDAT/SPAR, "
@@ -109,7 +109,7 @@ def save_fit_plot(result, path: str | os.PathLike, fmt: str | None = None) -> No
 
 def write_plot(result, plot: str, fmt: str, force: bool) -> None:
     """Write the fit plot to ``plot`` atomically (never a half-written file); InputError naming it on failure."""
-    from ..atomic import atomic_output
+    from ...outputs.atomic import atomic_output
 
     try:
         with atomic_output(plot, overwrite=force) as temporary:
@@ -138,7 +138,7 @@ def _check_t2_options(args: argparse.Namespace) -> None:
 
 def analyse(file: str, water_t2_ms: float | None, fat_t2_ms: float | None):
     """Return the :class:`MRSResult` of ``file``; errors are InputError/OSError naming the file."""
-    from ..mrs import quantify_spectrum, read_spectrum
+    from ...mrs import quantify_spectrum, read_spectrum
 
     try:
         spectrum = read_spectrum(file)

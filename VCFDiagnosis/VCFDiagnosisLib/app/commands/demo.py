@@ -24,11 +24,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     started = time.perf_counter()
-    from .. import headless
+    from ...mrml import headless
 
     headless.initialize()
-    from ..logic import VCFDiagnosisLogic
-    from ..phantom import generate_patient
+    from ...mrml.logic import VCFDiagnosisLogic
+    from ...phantom import generate_patient
     from .run import print_case
 
     out = Path(args.out)

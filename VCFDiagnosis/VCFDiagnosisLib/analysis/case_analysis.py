@@ -5,7 +5,7 @@ By default the models get D, D* and f from the fit of the ROI-mean signal, which
 noise-biased than averaging voxelwise D* maps at clinical SNR; ``model_inputs="map_mean"`` (or
 ``"map_median"``) feeds the map statistics instead, to mimic the study's map-based ROI reading.
 
-A DWI without b = 0 is fitted with S0 free (see :mod:`.ivim.api`): the row gets D, D*, f and ADC, status
+A DWI without b = 0 is fitted with S0 free (see :mod:`..ivim.engine`): the row gets D, D*, f and ADC, status
 "warning" and the flag "no b = 0: S0 fitted, D*/f less reliable" (the engine's protocol warnings come first).
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dwi.volume import DwiVolume
+from ..ivim import DEFAULT_METHOD, FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
 from . import roi_geometry, study_models
-from .dwi.volume import DwiVolume
-from .ivim import DEFAULT_METHOD, FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
 from .results import empty_row
 
 MODEL_INPUTS = ("roi_mean_fit", "map_mean", "map_median")

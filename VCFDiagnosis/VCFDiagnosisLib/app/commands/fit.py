@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dwi.nifti import NiftiDwiError, read_mask_nifti, write_maps
-from ..errors import InputError
-from ..ivim import DEFAULT_METHOD, METHODS, FitStatus, IvimMaps, fit_dwi_volume
+from ...dwi.nifti import NiftiDwiError, read_mask_nifti, write_maps
+from ...errors import InputError
+from ...ivim import DEFAULT_METHOD, METHODS, FitStatus, IvimMaps, fit_dwi_volume
 from .dwi import load_input
 
 NAME = "fit"
