@@ -217,3 +217,17 @@ def test_run_interrupted_at_any_moment_leaves_a_case_or_nothing(cohort, tmp_path
             else:
                 outcomes.add("interrupted")
     assert "interrupted" in outcomes, "no attempt was interrupted: the delays need to be shorter"
+
+
+def test_ctrl_c_while_native_code_loads_is_delivered_after_it():
+    """interrupts_held: a SIGINT inside the block is held (no half-built native module), then raised on leaving."""
+    from VCFDiagnosisLib.errors import interrupts_held
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # a handler would have run by now
+            steps.append("block finished")
+    assert steps == ["block finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -15,8 +15,12 @@ This module imports nothing but the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
+import threading
+from collections.abc import Iterator
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,6 +29,34 @@ EXIT_INTERRUPTED = 130
 
 #: The environment variable that makes the CLI print tracebacks (for developers).
 DEBUG_ENV = "VCFDIAGNOSIS_DEBUG"
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM while native libraries are loaded; deliver them when the block ends.
+
+    A KeyboardInterrupt raised inside an extension module's initialisation (``import slicer``, VTK class
+    registration) leaves it half-built, and the next use crashes the process (exit -11, no message). Inside this
+    block a signal is only recorded; on leaving, the handler that was in place receives it, so the command still
+    stops with exit 130. Only the main thread can hold signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            handler = previous[received[0]]
+            if callable(handler):
+                handler(received[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), received[0])
 
 
 class InputError(ValueError):

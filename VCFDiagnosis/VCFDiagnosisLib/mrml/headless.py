@@ -33,6 +33,8 @@ import unittest
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import interrupts_held
+
 SLICER_CORE_PIN = "slicer-core==5.13.31053.0"
 
 #: ``slicer.modules`` name -> slicer-core logic class, for the module logics the extension uses.
@@ -66,7 +68,8 @@ def require_slicer():
         f"`pip uninstall slicer slicer-core` and reinstall {SLICER_CORE_PIN})."
     )
     try:
-        import slicer
+        with interrupts_held():  # Ctrl-C inside slicer-core's native import crashes the process
+            import slicer
     except ImportError as error:
         raise SlicerCoreMissingError(f"cannot import 'slicer' ({error}). {hint}") from error
     if not hasattr(slicer, "vtkMRMLScene"):
@@ -175,8 +178,14 @@ def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> Headl
     application's own scene and logics are used.
     """
     global _RUNTIME
-    if _RUNTIME is not None:
-        return _RUNTIME
+    if _RUNTIME is None:
+        with interrupts_held():  # native module logics are being built: Ctrl-C waits until they are
+            _RUNTIME = _build_runtime(cache_dir, quiet)
+    return _RUNTIME
+
+
+def _build_runtime(cache_dir: str | None, quiet: bool | None) -> HeadlessRuntime:
+    """Build the scene, application logic, module logics and IO logics (see :func:`initialize`)."""
     slicer = require_slicer()
     if in_slicer_application():
         raise RuntimeError("headless.initialize() is for use outside 3D Slicer; inside Slicer use slicer.mrmlScene")
@@ -209,8 +218,7 @@ def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> Headl
     if not hasattr(slicer, "modules"):
         slicer.modules = types.SimpleNamespace(**{n: _ModuleHandle(n, lg) for n, lg in logics.items()})
     install_scripted_module_base()
-    _RUNTIME = HeadlessRuntime(scene, app, logics, remote_io, data_io, cache_dir, [color_logic])
-    return _RUNTIME
+    return HeadlessRuntime(scene, app, logics, remote_io, data_io, cache_dir, [color_logic])
 
 
 def open_scene_bundle(path: str):
