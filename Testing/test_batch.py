@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import shutil
@@ -17,6 +19,7 @@ import pytest
 import SimpleITK as sitk
 
 from VCFDiagnosisLib.analysis.results import read_results_tsv
+from VCFDiagnosisLib.analysis.settings import CaseSettings, setting
 from VCFDiagnosisLib.app.cli import main
 from VCFDiagnosisLib.batch.runner import DONE_MARKER, read_manifest
 from VCFDiagnosisLib.phantom.cohort import cohort_groups, generate_cohort
@@ -140,9 +143,18 @@ def test_unusable_manifests_exit_non_zero(tmp_path, capsys):
 
 def test_console_process_batch_gives_a_table_and_keeps_the_scene_clean(logic, scene, cohort, tmp_path):
     events = []
-    summary, table = logic.processBatch(str(cohort / "manifest.tsv"), str(tmp_path / "out"), report=False,
+    extended = dataclasses.make_dataclass(  # a setting added in one place travels to every case's record
+        "ExtendedSettings", [("smoothing_fwhm_mm", float, setting(0.0, label="Smoothing", unit="mm", minimum=0.0,
+                                                                   maximum=10.0, help="smoothing"))],
+        bases=(CaseSettings,), frozen=True)
+    summary, table = logic.processBatch(str(cohort / "manifest.tsv"), str(tmp_path / "out"),
+                                        settings=extended(smoothing_fwhm_mm=1.5), report=False,
                                         progressCallback=events.append)
     assert summary.processed == 4 and summary.errors == 0 and len(events) == 4
+    record = json.loads(next((tmp_path / "out").glob(f"*/{DONE_MARKER}")).read_text())
+    assert record["settings"] == {**CaseSettings(report=False).to_dict(), "smoothing_fwhm_mm": 1.5}
+    assert record["manifest_row"]["case_id"] == record["case_id"] and record["inputs"]["dwi"]
+    assert not list((tmp_path / "out").glob("*/report.pdf"))
     assert table.GetNumberOfRows() == 4 and table.GetColumnIndex("label") >= 0
     assert scene.GetNumberOfNodesByClass("vtkMRMLSequenceNode") == 0  # per-case nodes removed
     again, _ = logic.processBatch(str(cohort / "manifest.tsv"), str(tmp_path / "out"), report=False)

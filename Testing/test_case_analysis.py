@@ -10,8 +10,9 @@ import pytest
 import SimpleITK as sitk
 
 from VCFDiagnosisLib.analysis import roi_geometry, study_models
-from VCFDiagnosisLib.analysis.case_analysis import CaseOptions, MrsVoxel, analyze_roi
+from VCFDiagnosisLib.analysis.case_analysis import MrsVoxel, analyze_roi
 from VCFDiagnosisLib.analysis.results import CONTRACT_COLUMNS, read_results_tsv, write_results_tsv
+from VCFDiagnosisLib.analysis.settings import CaseSettings
 from VCFDiagnosisLib.dwi.dicom import load_dwi_dicom
 from VCFDiagnosisLib.ivim import fit_ivim
 from VCFDiagnosisLib.mrs import quantify_spectrum, read_spectrum
@@ -80,7 +81,7 @@ def test_map_inputs_option_and_map_statistics(noiseless_case):
     patient, dwi, mask, mrs, _ = noiseless_case
     maps = fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), mask=mask)
     row = analyze_roi(dwi, mask, "lesion", patient.case_id, maps=maps, mrs=mrs,
-                      options=CaseOptions(model_inputs="map_median"))
+                      settings=CaseSettings(model_inputs="map_median"))
     d = maps.D_mm2_s[mask]
     assert row["D_map_mean"] == pytest.approx(np.nanmean(d))
     assert row["D_map_median"] == pytest.approx(np.nanmedian(d))
@@ -88,9 +89,9 @@ def test_map_inputs_option_and_map_statistics(noiseless_case):
     expected = study_models.predict(row["D_map_median"], row["Dstar_map_median"], row["f_map_median"], row["FF"])
     assert row["P_combined"] == pytest.approx(expected.P_combined)
     with pytest.raises(ValueError, match="needs voxelwise maps"):
-        analyze_roi(dwi, mask, "lesion", "x", options=CaseOptions(model_inputs="map_mean"))
-    with pytest.raises(ValueError, match="model_inputs"):
-        CaseOptions(model_inputs="best")
+        analyze_roi(dwi, mask, "lesion", "x", settings=CaseSettings(model_inputs="map_mean"))
+    with pytest.raises(ValueError, match="--model-inputs: 'best' is not one of"):
+        CaseSettings(model_inputs="best")
 
 
 def test_bad_rois_are_error_rows(noiseless_case):

@@ -155,3 +155,26 @@ def test_real_folder_with_several_series_lists_them_and_loads_the_chosen_one():
     assert ivim.metadata["dicom_layout"] == "classic"
     enhanced = load_dwi_dicom(folder, series="501")
     assert enhanced.bvalues_s_mm2.tolist() == [0, 1300] and enhanced.metadata["dicom_layout"] == "enhanced"
+
+
+def test_independent_checker_passes_every_case(tmp_path):
+    """The shared reference set's own checker (``check_loader.py``, written independently of this loader) run on
+    the loader through ``Testing/dwi_checker_adapter.py``: no case fails. Its only warnings are the multi-direction
+    shells, which it compares with the arithmetic mean of the directions while the loader combines them into the
+    trace (geometric mean); the comparison with the same combination is the test above (r >= 0.99)."""
+    import os
+    import subprocess
+    import sys
+
+    report = tmp_path / "checker.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "VCFDiagnosis"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, str(DATA / "check_loader.py"),
+                             f"{Path(__file__).parent / 'dwi_checker_adapter.py'}:load", "--json", str(report)],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=DATA)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = json.loads(report.read_text())
+    assert len(cases) >= 14 and not [c["id"] for c in cases if c["status"] == "FAIL"]
+    warnings = [text for case in cases for level, text in case["lines"] if level == "WARN"]
+    assert all(text.startswith("grouped volume") and "vs mean of reference volumes" in text for text in warnings), \
+        warnings

@@ -146,3 +146,31 @@ def test_cli_bad_inputs_exit_non_zero_with_one_line_naming_the_file(dwi_case, tm
 
 def test_reader_error_type_is_a_value_error():
     assert issubclass(NiftiDwiError, ValueError)
+
+
+def test_fit_command_loads_neither_the_phantom_nor_matplotlib_nor_slicer(dwi_case, tmp_path):
+    """Start-up: commands import their engines when they run; ``fit`` needs numpy, scipy and the readers only."""
+    import subprocess
+    import sys
+
+    path, _ = dwi_case
+    script = ("import sys\n"
+              "from VCFDiagnosisLib.app.cli import main\n"
+              f"code = main(['fit', '--dwi', {str(path)!r}, '--out', {str(tmp_path / 'maps')!r}])\n"
+              "heavy = sorted(set(sys.modules) & {'matplotlib', 'slicer', 'vtk', 'VCFDiagnosisLib.phantom.patient',\n"
+              "                                     'VCFDiagnosisLib.mrml.headless', 'VCFDiagnosisLib.cohort'})\n"
+              "print(code, heavy)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr
+    assert (tmp_path / "maps" / "D.nii.gz").is_file()
+
+
+def test_help_builds_every_parser_without_importing_an_engine():
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom VCFDiagnosisLib.app.cli import build_parser\nbuild_parser()\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'pydicom', 'SimpleITK',\n"
+              "                                                            'matplotlib', 'slicer', 'vtk')))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

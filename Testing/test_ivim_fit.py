@@ -181,3 +181,23 @@ def test_noisy_fit_is_unbiased_enough_and_threads_do_not_change_results():
     np.testing.assert_allclose(one.D_mm2_s, two.D_mm2_s, rtol=1e-12)
     assert np.median(one.D_mm2_s) == pytest.approx(1.0e-3, rel=0.03)
     assert np.median(one.f_fraction) == pytest.approx(0.15, abs=0.02)
+
+
+def test_progress_is_reported_in_steps_and_cancel_stops_the_fit():
+    """A panel's progress bar and Cancel button: about PROGRESS_STEPS reports (cache blocks at least), then 1.0;
+    returning False raises FitCancelled; reporting changes no number (methods without a chunk-wide prior)."""
+    from VCFDiagnosisLib.ivim.engine import BLOCK_SIZE, FitCancelled
+
+    t = _truth(3 * BLOCK_SIZE, seed=5)
+    signal = ivim_signal(B_STUDY, t["S0"][:, None], t["D"][:, None], t["Dstar"][:, None], t["f"][:, None])
+    seen = []
+    maps = fit_ivim(B_STUDY, signal, method="nlls", progress=lambda f, m: seen.append((f, m)) or True)
+    assert [round(f, 6) for f, _ in seen] == [0.0, round(1 / 3, 6), round(2 / 3, 6), 1.0]
+    assert seen[1][1] == f"IVIM fit: {BLOCK_SIZE} of {3 * BLOCK_SIZE} voxels"
+    direct = fit_ivim(B_STUDY, signal, method="nlls")
+    np.testing.assert_array_equal(maps.status, direct.status)
+    np.testing.assert_allclose(maps.D_mm2_s, direct.D_mm2_s, rtol=1e-12)
+    calls = []
+    with pytest.raises(FitCancelled):
+        fit_ivim(B_STUDY, signal, method="nlls", progress=lambda f, m: calls.append(f) or f < 0.5)
+    assert calls == [0.0, pytest.approx(1 / 3), pytest.approx(2 / 3)]

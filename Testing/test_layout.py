@@ -51,6 +51,16 @@ def test_extension_cmake_has_metadata():
         assert fields[key], key
     assert "add_subdirectory(VCFDiagnosis)" in text
     assert "find_package(Slicer REQUIRED)" in text
+    # as Slicer's extension template (Utilities/Templates/Extensions/Default/CMakeLists.txt, Slicer 583e9b37)
+    assert text.startswith("cmake_minimum_required(VERSION 3.28.0...3.28.0 FATAL_ERROR)")
+    assert re.fullmatch(r"[^(),]+ \([^()]+\)(, [^(),]+ \([^()]+\))*", fields["EXTENSION_CONTRIBUTORS"]), \
+        "contributors are 'Name (Organization)', comma separated"
+    raw = "https://raw.githubusercontent.com/vcfdiagnosis/SlicerVCFDiagnosis/main/"
+    for key in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
+        for url in fields[key].split():
+            assert url.startswith(raw) and (ROOT / url[len(raw):]).is_file(), f"{key}: {url} is not in the repository"
+    with Image.open(ROOT / fields["EXTENSION_SCREENSHOTURLS"].split()[0][len(raw):]) as shot:
+        assert shot.format == "PNG" and min(shot.size) >= 600, shot.size
 
 
 def test_icons_are_128_pixel_pngs():
@@ -66,8 +76,8 @@ def test_pyproject_pins_slicer_core_and_never_plain_slicer():
     assert 'vcfdiagnosis = "VCFDiagnosisLib.app.cli:main"' in text
 
 
-PURE_PACKAGES = ("analysis", "outputs", "cohort", "dwi", "ivim", "mrs", "phantom")
-PURE_MODULES = ("errors.py",)
+PURE_PACKAGES = ("analysis", "outputs", "batch", "cohort", "dwi", "ivim", "mrs", "phantom")
+PURE_MODULES = ("errors.py", "lazy.py")
 MRML_PACKAGE = "mrml"
 LIB = MODULE_DIR / "VCFDiagnosisLib"
 
@@ -82,7 +92,7 @@ def _pure_files() -> list[Path]:
 def test_every_library_folder_is_a_declared_layer():
     """The tree reads as the architecture: every package of VCFDiagnosisLib is pure, MRML glue or entry points."""
     packages = {path.name for path in LIB.iterdir() if (path / "__init__.py").is_file()}
-    assert packages == set(PURE_PACKAGES) | {MRML_PACKAGE, "app", "batch"}, packages
+    assert packages == set(PURE_PACKAGES) | {MRML_PACKAGE, "app"}, packages
     modules = {path.name for path in LIB.glob("*.py")} - {"__init__.py"}
     assert modules == set(PURE_MODULES), modules
 
@@ -130,3 +140,52 @@ def test_logic_layer_never_imports_qt_or_slicer_app():
         text = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(qt|ctk)\b", text, re.M), path.name
         assert "slicer.app" not in text.replace("slicer.app`", ""), path.name
+
+
+def _package_import_graph() -> dict[str, set[str]]:
+    """Return {package: packages it imports} over every import in VCFDiagnosisLib, function-level ones included."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in LIB.rglob("*.py"):
+        parts = list(path.relative_to(MODULE_DIR).with_suffix("").parts)
+        package_parts = parts[:-1]  # the package a relative import starts from (a module's, or __init__'s own)
+        source = parts[1] if len(parts) > 1 and parts[1] != "__init__" else "VCFDiagnosisLib"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package_parts[: len(package_parts) - node.level + 1]
+                targets = [".".join(base + ([node.module] if node.module else [])) + f".{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                targets = [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                pieces = target.split(".")
+                if pieces[0] == "VCFDiagnosisLib" and len(pieces) > 2 and pieces[1] != source:
+                    graph.setdefault(source, set()).add(pieces[1])
+    return graph
+
+
+def test_import_graph_has_no_cycle_and_follows_the_layers():
+    graph = _package_import_graph()
+    assert "mrml" in graph.get("app", set()) and "batch" in graph.get("mrml", set()), graph  # the graph is read
+    visiting, done = set(), set()
+
+    def visit(package: str, trail: list[str]) -> None:
+        assert package not in visiting, f"import cycle: {' -> '.join([*trail, package])}"
+        if package in done:
+            return
+        visiting.add(package)
+        for imported in sorted(graph.get(package, ())):
+            visit(imported, [*trail, package])
+        visiting.discard(package)
+        done.add(package)
+
+    for package in sorted(graph):
+        visit(package, [])
+    pure = set(PURE_PACKAGES) | {name.removesuffix(".py") for name in PURE_MODULES}
+    for package in pure:
+        assert not graph.get(package, set()) & {MRML_PACKAGE, "app"}, f"{package} imports a higher layer"
+    assert "app" not in graph.get(MRML_PACKAGE, set())

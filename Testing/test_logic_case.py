@@ -112,3 +112,34 @@ def test_case_scene_bundle_reopens_with_everything(logic, patient, tmp_path):
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(d_map), original)  # NaNs where not fitted, too
     roi = scene.GetFirstNodeByClass("vtkMRMLMarkupsROINode")
     np.testing.assert_allclose(roi.GetCenter(), case.spectrum.voxel_roi.GetCenter(), atol=1e-6)
+
+
+def _counts(scene) -> dict:
+    return {cls: scene.GetNumberOfNodesByClass(cls) for cls in (
+        "vtkMRMLScalarVolumeNode", "vtkMRMLLabelMapVolumeNode", "vtkMRMLTableNode", "vtkMRMLPlotChartNode",
+        "vtkMRMLPlotSeriesNode")}
+
+
+def test_repeated_apply_updates_its_outputs_and_adds_new_ones_only_when_asked(logic, patient):
+    """Apply twice on the same DWI and ROI: the same map, table and chart nodes, holding the second run's numbers;
+    with newOutputs the first run's nodes stay and new ones are added; maps=none removes the stale maps."""
+    scene = slicer.mrmlScene
+    sequence, _ = logic.loadDwi(str(patient.dwi_dir))
+    roi = logic.loadRoi(str(patient.segmentation_path))
+    first = logic.processCase(sequence, roi, caseId="again", method="nlls")
+    counts = _counts(scene)
+    second = logic.processCase(sequence, roi, caseId="again", method="adc")
+    assert _counts(scene) == counts, "a repeated Apply added nodes"
+    assert second.table is first.table and second.decay_chart is first.decay_chart
+    assert {s: n.GetID() for s, n in second.map_nodes.items()} == {s: n.GetID() for s, n in first.map_nodes.items()}
+    d_now = slicer.util.arrayFromVolume(second.map_nodes["D"])
+    assert np.isnan(d_now).all(), "the adc method leaves D NaN: the node must hold the second run's voxels"
+    assert second.map_nodes["D"].GetAttribute("VCFDiagnosis.FitMethod") == "adc"
+    assert second.decay_chart.GetNumberOfPlotSeriesNodes() == 2 and second.rows[0]["model_inputs"]
+    third = logic.processCase(sequence, roi, caseId="again", method="nlls", newOutputs=True)
+    assert third.table is not second.table and third.map_nodes["D"] is not second.map_nodes["D"]
+    assert _counts(scene)["vtkMRMLScalarVolumeNode"] == counts["vtkMRMLScalarVolumeNode"] + 7  # with the label map
+    assert np.isfinite(slicer.util.arrayFromVolume(third.map_nodes["D"])).sum() >= first.rows[0]["roi_voxels"] // 2
+    fourth = logic.processCase(sequence, roi, caseId="again", maps="none")
+    assert fourth.map_nodes == {} and third.map_nodes["D"].GetScene() is None, "stale maps of this DWI+ROI stay"
+    assert second.map_nodes["D"].GetScene() is scene, "the kept outputs of an earlier run are left alone"

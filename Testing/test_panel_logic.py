@@ -11,8 +11,10 @@ import pytest
 import slicer
 import vtk
 
+from VCFDiagnosisLib.analysis.settings import CaseSettings
+from VCFDiagnosisLib.ivim import FitStatus
 from VCFDiagnosisLib.mrml import nodes
-from VCFDiagnosisLib.mrml.logic import PanelSettings, ProcessingCancelled
+from VCFDiagnosisLib.mrml.logic import PanelInputs, ProcessingCancelled
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,9 @@ def test_apply_on_a_multivolume_sequence_with_two_segments_and_a_spectrum(logic,
     assert not logic.canLoadSpectrumFile(str(patient.label_path))
     spectrum = logic.loadSpectrum(str(patient.mrs_dicom_path))  # what the file reader loads
     assert logic.loadSpectrum(str(patient.mrs_dicom_path)) is spectrum  # not loaded twice
-    settings = PanelSettings(dwiSequence=sequence, spectrumPath=str(patient.mrs_dicom_path), caseId="panel",
-                             roiSegmentation=segmentation, mapsScope="roi")
-    case = logic.applySettings(settings)
+    inputs = PanelInputs(dwiSequence=sequence, spectrumPath=str(patient.mrs_dicom_path), caseId="panel",
+                         roiSegmentation=segmentation)
+    case = logic.applySettings(inputs, CaseSettings(maps="roi"))
     assert [r["roi"] for r in case.rows] == ["lesion", "reader2"]
     assert case.table.GetNumberOfRows() == 2
     lesion = patient.truth["lesion"]
@@ -75,29 +77,32 @@ def test_apply_on_a_multivolume_sequence_with_two_segments_and_a_spectrum(logic,
 def test_edited_bvalues_are_validated_and_used(logic, patient):
     sequence, _ = logic.loadDwi(str(patient.dwi_dir))
     roi = logic.loadRoi(str(patient.segmentation_path))
-    wrong = PanelSettings(dwiSequence=sequence, roiSegmentation=roi, bValues="0, 50, 100")
+    wrong = PanelInputs(dwiSequence=sequence, roiSegmentation=roi, bValues="0, 50, 100")
     with pytest.raises(ValueError, match="3 b-values given for 8 volumes"):
         logic.applySettings(wrong)
     with pytest.raises(ValueError, match="finite and >= 0"):
         logic.applySettings(dataclasses.replace(wrong, bValues="0 50 100 150 200 400 600 -800"))
     doubled = ", ".join(str(2 * b) for b in patient.truth["bvalues_s_mm2"])
-    case = logic.applySettings(dataclasses.replace(wrong, bValues=doubled, mapsScope="none"))
+    case = logic.applySettings(dataclasses.replace(wrong, bValues=doubled), CaseSettings(maps="none"))
     assert case.rows[0]["D"] == pytest.approx(patient.truth["lesion"]["D_mm2_s"] / 2, rel=0.02)
 
 
 def test_whole_volume_fit_reports_progress_and_can_be_cancelled(logic, patient):
     sequence, _ = logic.loadDwi(str(patient.dwi_dir))
     roi = logic.loadRoi(str(patient.segmentation_path))
-    settings = PanelSettings(dwiSequence=sequence, roiSegmentation=roi, mapsScope="volume")
+    inputs = PanelInputs(dwiSequence=sequence, roiSegmentation=roi)
+    settings = CaseSettings(maps="volume")
     seen = []
-    case = logic.applySettings(settings, progressCallback=lambda f, m: seen.append((f, m)) or True)
-    assert len(seen) == 6 + 1 and seen[-1][0] == 1.0 and "slice 1 of 6" in seen[0][1]
+    case = logic.applySettings(inputs, settings, progressCallback=lambda f, m: seen.append((f, m)) or True)
+    fitted = int(np.isin(case.maps.status, [FitStatus.OK, FitStatus.HIT_BOUND, FitStatus.NOT_CONVERGED]).sum())
+    assert len(seen) >= 2 and seen[0][0] == 0.0 and seen[-1][0] == 1.0
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and f"of {fitted} voxels" in seen[-1][1]
     volume_nodes_before = slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")
     with pytest.raises(ProcessingCancelled):
-        logic.applySettings(settings, progressCallback=lambda f, m: f < 0.5)
+        logic.applySettings(inputs, settings, progressCallback=lambda f, m: False)
     assert slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == volume_nodes_before
-    # the sliced fit equals the one-shot fit
-    direct = logic._fitMaps(case.dwi, None, None, 200.0)
+    # reporting progress leaves the numbers as the one-shot fit gives them (statuses identical, D to 1e-9)
+    direct = logic._fitMaps(case.dwi, None, settings)
     np.testing.assert_array_equal(direct.status, case.maps.status)
     np.testing.assert_allclose(direct.D_mm2_s, case.maps.D_mm2_s, rtol=1e-9, equal_nan=True)
 
@@ -113,9 +118,9 @@ def test_roi_buttons(logic, patient):
     centroid = dwi.ijk_to_ras @ np.r_[np.argwhere(mask).mean(axis=0)[::-1], 1]
     np.testing.assert_allclose(centroid[:3], spectrum.spectrum.voxel_center_ras, atol=3.0)
     with pytest.raises(ValueError, match="select a DWI"):
-        logic.applySettings(PanelSettings())
+        logic.applySettings(PanelInputs())
     with pytest.raises(ValueError, match="ROI segmentation"):
-        logic.applySettings(PanelSettings(dwiSequence=sequence))
+        logic.applySettings(PanelInputs(dwiSequence=sequence))
 
 
 def test_dwi_volume_node_and_scalar_volumes_become_b_sequences(logic, patient):

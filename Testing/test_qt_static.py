@@ -1,14 +1,20 @@
-"""Static checks of the Qt layer (VCFDiagnosis.py + Resources/UI/VCFDiagnosis.ui), which cannot run here.
+"""Structural checks of the Qt layer (VCFDiagnosis.py + Resources/UI/VCFDiagnosis.ui), which cannot run here.
 
-Checked: every ``self.ui.<name>`` exists in the .ui; every custom widget class of the .ui is a real
-Slicer/CTK class; every ``SlicerParameterName`` is a field of the parameter-node class; the module file
-defines Slicer's Module / Widget / Test classes and passes ruff (pyflakes rules).
+The module file is parsed (its syntax tree, not its text) and the .ui read as XML. Checked: every ``self.ui.<name>``
+exists in the .ui; every custom widget class is a real Slicer/CTK class; every ``SlicerParameterName`` is an input
+of the parameter node and the inputs are exactly ``PanelInputs``; the settings part of the parameter node and its
+widgets are generated from the settings model (no setting is named in the module file or the .ui); every signal
+connected, every method called on a Slicer widget, every ``slicer.util`` function and every
+``slicer.parameterNodeWrapper`` name exists in Slicer's source (recorded in ``Testing/Data/slicer_api.json`` by
+``Utilities/extract_slicer_api.py``); Apply is the one Logic call the self-test also makes; nothing is
+pip-installed except on the user's request.
 """
 
 from __future__ import annotations
 
 import ast
-import re
+import dataclasses
+import json
 import shutil
 import subprocess
 import sys
@@ -51,22 +57,60 @@ SLICER_CUSTOM_WIDGETS = {
 }
 
 
+#: Qt signals used on plain Qt widgets (Qt 5 documentation: QAbstractButton, QComboBox, QLineEdit).
+QT_SIGNALS = {
+    "QPushButton": {"clicked()", "clicked(bool)", "pressed()", "released()", "toggled(bool)"},
+    "QComboBox": {"currentIndexChanged(int)", "currentTextChanged(QString)", "activated(int)"},
+    "QLineEdit": {"textChanged(QString)", "editingFinished()", "returnPressed()"},
+}
+SLICER_API = json.loads((ROOT / "Testing" / "Data" / "slicer_api.json").read_text())
+
+
 def _ui_tree() -> ET.Element:
     return ET.parse(UI_FILE).getroot()
 
 
-def _ui_widget_names() -> set[str]:
-    return {w.get("name") for w in _ui_tree().iter() if w.tag in ("widget", "layout", "spacer") and w.get("name")}
+def _ui_widget_classes() -> dict[str, str]:
+    return {w.get("name"): w.get("class") for w in _ui_tree().iter() if w.tag in ("widget", "layout", "spacer")
+            and w.get("name")}
 
 
 def _module_ast() -> ast.Module:
     return ast.parse(MODULE_FILE.read_text())
 
 
+def _widget_class() -> ast.ClassDef:
+    return next(n for n in _module_ast().body if isinstance(n, ast.ClassDef) and n.name == "VCFDiagnosisWidget")
+
+
+def _ui_attribute(node: ast.AST) -> str | None:
+    """Return X for an expression ``self.ui.X``, else None."""
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "ui"
+            and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"):
+        return node.attr
+    return None
+
+
+def _slicer_classes(name: str) -> list[dict]:
+    """Return the recorded API of a Slicer class and of its recorded bases."""
+    chain = []
+    while name:
+        entry = SLICER_API["classes"][name]
+        chain.append(entry)
+        name = entry["base"]
+    return chain
+
+
+def _settings_names() -> set[str]:
+    from VCFDiagnosisLib.analysis.settings import CaseSettings
+
+    return {f.name for f in dataclasses.fields(CaseSettings)}
+
+
 def test_every_self_ui_attribute_exists_in_the_ui_file():
-    used = set(re.findall(r"self\.ui\.([A-Za-z_]\w*)", MODULE_FILE.read_text()))
-    assert used, "the widget should use self.ui"
-    missing = sorted(used - _ui_widget_names())
+    used = {name for node in ast.walk(_module_ast()) if (name := _ui_attribute(node))}
+    assert len(used) > 10, "the widget should use self.ui"
+    missing = sorted(used - set(_ui_widget_classes()))
     assert not missing, f"self.ui names not defined in {UI_FILE.name}: {missing}"
 
 
@@ -75,27 +119,134 @@ def test_every_custom_widget_class_is_a_real_slicer_or_ctk_class():
     used_classes = {w.get("class") for w in _ui_tree().iter("widget")}
     unknown = sorted(declared - set(SLICER_CUSTOM_WIDGETS))
     assert not unknown, f"custom widget classes not in Slicer/CTK: {unknown}"
-    qt_prefixes = ("Q",)
-    undeclared = sorted(c for c in used_classes if not c.startswith(qt_prefixes) and c not in declared)
+    undeclared = sorted(c for c in used_classes if not c.startswith("Q") and c not in declared)
     assert not undeclared, f"widget classes used but not declared as custom widgets: {undeclared}"
 
 
-def _parameter_node_fields() -> dict[str, str]:
+def _assignment(name: str) -> ast.AST:
     for node in _module_ast().body:
-        if isinstance(node, ast.ClassDef) and any(
-                isinstance(d, ast.Name) and d.id == "parameterNodeWrapper" for d in node.decorator_list):
-            return {stmt.target.id: ast.unparse(stmt.annotation) for stmt in node.body
-                    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)}
-    raise AssertionError("no @parameterNodeWrapper class in VCFDiagnosis.py")
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return node.value
+    raise AssertionError(f"VCFDiagnosis.py assigns no {name}")
 
 
-def test_every_slicer_parameter_name_is_a_parameter_node_field():
-    fields = _parameter_node_fields()
+def test_parameter_node_is_the_inputs_plus_the_generated_settings():
+    from VCFDiagnosisLib.mrml.logic import PanelInputs
+
+    inputs_class = next(n for n in _module_ast().body if isinstance(n, ast.ClassDef) and n.name == "_PanelInputFields")
+    inputs = [s.target.id for s in inputs_class.body if isinstance(s, ast.AnnAssign)]
+    assert inputs == [f.name for f in dataclasses.fields(PanelInputs)], "the parameter node's inputs are PanelInputs"
     bound = [p.findtext("string") for p in _ui_tree().iter("property") if p.get("name") == "SlicerParameterName"]
-    assert bound, "the .ui should bind widgets to the parameter node"
-    unknown = sorted(set(bound) - set(fields))
-    assert not unknown, f"SlicerParameterName without a parameter-node field: {unknown} (fields: {sorted(fields)})"
-    assert len(bound) == len(set(bound)), "a parameter is bound to two widgets"
+    assert sorted(bound) == sorted(inputs), "every input is bound to one .ui widget, and nothing else is"
+    assert ast.unparse(_assignment("PANEL_SETTINGS")) == "setting_specs(panel_only=True)"
+    wrapper = _assignment("VCFDiagnosisParameterNode")
+    assert isinstance(wrapper, ast.Call) and ast.unparse(wrapper.func) == "parameterNodeWrapper"
+    generated = [c for c in ast.walk(wrapper) if isinstance(c, ast.DictComp)]
+    assert any(ast.unparse(c.generators[0].iter) == "PANEL_SETTINGS" and "settingParameterType" in ast.unparse(c.value)
+               for c in generated), "the settings' parameter types must be generated from PANEL_SETTINGS"
+    assert any(ast.unparse(c.generators[0].iter) == "PANEL_SETTINGS" and ast.unparse(c.value) == "spec.default"
+               for c in generated), "the settings' defaults must come from PANEL_SETTINGS"
+    # no setting is defined in the module file or bound in the .ui: one definition, in the settings model
+    annotated = {s.target.id for n in ast.walk(_module_ast()) if isinstance(n, ast.ClassDef)
+                 for s in n.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+    assert not annotated & _settings_names() and not set(bound) & _settings_names()
+
+
+def test_setting_widgets_are_made_from_the_parameter_types_and_bound_by_name():
+    method = next(f for f in _widget_class().body if isinstance(f, ast.FunctionDef) and f.name == "_addSettingWidgets")
+    text = ast.unparse(method)
+    assert "for spec in PANEL_SETTINGS" in text
+    assert "createGui(VCFDiagnosisParameterNode.dataType(spec.name))" in text
+    assert "widget.setProperty('SlicerParameterName', spec.name)" in text
+    assert "setattr(self.ui," in text, "connectGui(self.ui) binds only widgets found in self.ui"
+    setup = next(f for f in _widget_class().body if isinstance(f, ast.FunctionDef) and f.name == "setup")
+    calls = [ast.unparse(c.func) for c in ast.walk(setup) if isinstance(c, ast.Call)]
+    assert calls.index("self._addSettingWidgets") < calls.index("self.initializeParameterNode"), (
+        "the setting widgets must exist before connectGui binds the parameter node")
+
+
+def _connect_calls():
+    for node in ast.walk(_module_ast()):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            yield node.func.value, node.args[0].value, node.args[1] if len(node.args) > 1 else None
+
+
+def test_every_connected_signal_exists_in_slicer_or_qt():
+    classes = _ui_widget_classes()
+    handlers = {f.name for f in _widget_class().body if isinstance(f, ast.FunctionDef)}
+    functions = {f.name for f in _module_ast().body if isinstance(f, ast.FunctionDef)}
+    checked = 0
+    for sender, signal, handler in _connect_calls():
+        name = _ui_attribute(sender)
+        if name is not None:
+            widget_class = classes[name]
+        elif ast.unparse(sender) == "slicer.app":
+            widget_class = "qSlicerApplication"
+        elif ast.unparse(sender) == "slicer.qSlicerSegmentEditorEffectFactory.instance()":
+            widget_class = "qSlicerSegmentEditorEffectFactory"
+        else:
+            raise AssertionError(f"unchecked connection {ast.unparse(sender)}.connect({signal!r})")
+        known = (QT_SIGNALS[widget_class] if widget_class in QT_SIGNALS
+                 else {s for entry in _slicer_classes(widget_class) for s in entry["signals"]})
+        assert signal in known, f"{widget_class} has no signal {signal} (known: {sorted(known)})"
+        target = ast.unparse(handler)
+        assert (target.startswith("self.") and target[5:] in handlers) or target in functions or "." in target, target
+        checked += 1
+    assert checked >= 8
+
+
+def test_every_method_called_on_a_slicer_widget_exists():
+    """Calls on ``self.ui.X`` and on local names bound to it (``editor = self.ui.segmentEditorWidget``)."""
+    classes = _ui_widget_classes()
+    checked = 0
+    for function in (f for f in ast.walk(_module_ast()) if isinstance(f, ast.FunctionDef)):
+        aliases = {target.id: name for node in ast.walk(function) if isinstance(node, ast.Assign)
+                   and (name := _ui_attribute(node.value)) for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = node.func.value
+            name = _ui_attribute(receiver) or (aliases.get(receiver.id) if isinstance(receiver, ast.Name) else None)
+            if name and classes.get(name) in SLICER_API["classes"] and node.func.attr != "connect":  # QObject
+                callables = {c for entry in _slicer_classes(classes[name]) for c in entry["callables"]}
+                assert node.func.attr in callables, f"{classes[name]} has no slot/invokable {node.func.attr}"
+                checked += 1
+    assert checked >= 12
+
+
+def test_every_slicer_util_and_parameter_node_wrapper_name_exists():
+    util = set(SLICER_API["python"]["slicer.util"])
+    wrapper = set(SLICER_API["python"]["slicer.parameterNodeWrapper"])
+    used = {node.attr for node in ast.walk(_module_ast()) if isinstance(node, ast.Attribute)
+            and ast.unparse(node.value) == "slicer.util"}
+    for node in ast.walk(_module_ast()):
+        if isinstance(node, ast.ImportFrom) and node.module == "slicer.util":
+            used |= {a.name for a in node.names}
+        if isinstance(node, ast.ImportFrom) and node.module == "slicer.parameterNodeWrapper":
+            missing = {a.name for a in node.names} - wrapper
+            assert not missing, f"slicer.parameterNodeWrapper has no {missing}"
+    assert len(used) >= 6 and not used - util, f"slicer.util has no {sorted(used - util)}"
+
+
+def test_apply_is_the_logic_call_the_self_test_makes():
+    method = next(f for f in _widget_class().body if isinstance(f, ast.FunctionDef) and f.name == "onApplyButton")
+    calls = {ast.unparse(c) for c in ast.walk(method) if isinstance(c, ast.Call)}
+    assert "PanelInputs.from_object(self._parameterNode)" in calls
+    assert "CaseSettings.from_object(self._parameterNode)" in calls
+    assert "self.logic.applySettings(inputs, settings, progressCallback=report)" in calls
+    selftests = (ROOT / "VCFDiagnosis" / "VCFDiagnosisLib" / "mrml" / "selftests.py").read_text()
+    assert "logic.applySettings(inputs, CaseSettings(" in selftests
+
+
+def test_nothing_is_installed_except_on_the_users_request():
+    for node in ast.walk(_module_ast()):
+        if isinstance(node, ast.FunctionDef):
+            for call in ast.walk(node):
+                if isinstance(call, ast.Call) and ast.unparse(call.func).startswith("slicer.util.pip_"):
+                    assert node.name == "installCohortExtras", f"{node.name} installs packages"
+    module_level = [n for n in _module_ast().body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert "pip_" not in "".join(ast.unparse(n) for n in module_level)
 
 
 def test_module_file_defines_slicer_classes_and_reuses_the_lib_logic():
@@ -103,15 +254,18 @@ def test_module_file_defines_slicer_classes_and_reuses_the_lib_logic():
     assert classes["VCFDiagnosis"] == ["ScriptedLoadableModule"]
     assert "ScriptedLoadableModuleWidget" in classes["VCFDiagnosisWidget"]
     assert classes["VCFDiagnosisTest"] == ["ScriptedLoadableModuleTest"]
-    text = MODULE_FILE.read_text()
-    assert "from VCFDiagnosisLib.mrml.logic import" in text and "VCFDiagnosisLogic" in text
-    assert "selftests.SELF_TESTS" in text
-    assert "tryWithErrorDisplay" in text
-    assert "pip_install" not in text and "pip_ensure" not in text, "nothing may be pip-installed at import"
+    imports = {(n.module, a.name) for n in ast.walk(_module_ast()) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert ("VCFDiagnosisLib.mrml.logic", "VCFDiagnosisLogic") in imports
+    run_test = next(f for c in _module_ast().body if isinstance(c, ast.ClassDef) and c.name == "VCFDiagnosisTest"
+                    for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "runTest")
+    assert any(ast.unparse(loop.iter) == "selftests.SELF_TESTS" for loop in ast.walk(run_test)
+               if isinstance(loop, ast.For))
 
 
 def test_the_ui_file_is_loaded_by_its_resource_path():
-    assert 'self.resourcePath("UI/VCFDiagnosis.ui")' in MODULE_FILE.read_text()
+    setup = next(f for f in _widget_class().body if isinstance(f, ast.FunctionDef) and f.name == "setup")
+    calls = {ast.unparse(c) for c in ast.walk(setup) if isinstance(c, ast.Call)}
+    assert "slicer.util.loadUI(self.resourcePath('UI/VCFDiagnosis.ui'))" in calls
     assert _ui_tree().find("widget").get("class") == "qMRMLWidget"
 
 
@@ -125,15 +279,6 @@ def test_module_file_and_lib_pass_ruff():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_parameter_node_fields_are_exactly_the_panel_settings():
-    """Apply builds PanelSettings from the parameter node field by field: the two must list the same names."""
-    import dataclasses
-
-    from VCFDiagnosisLib.mrml.logic import PanelSettings
-
-    assert set(_parameter_node_fields()) == {f.name for f in dataclasses.fields(PanelSettings)}
-
-
 def test_file_reader_and_sample_data_follow_slicer_conventions():
     """qSlicerScriptedFileReader looks for <ModuleName>FileReader with these methods (qSlicerScriptedFileReader.cxx,
     ImportItkSnapLabel.py); SampleData sources register with registerCustomSampleDataSource (SampleData.py)."""
@@ -141,7 +286,5 @@ def test_file_reader_and_sample_data_follow_slicer_conventions():
                for n in _module_ast().body if isinstance(n, ast.ClassDef)}
     assert {"__init__", "description", "fileType", "extensions", "canLoadFile", "load"} <= classes[
         "VCFDiagnosisFileReader"]
-    text = MODULE_FILE.read_text()
-    assert "SampleData.SampleDataLogic.registerCustomSampleDataSource(" in text
-    assert 'slicer.app.connect("startupCompleted()", registerSampleData)' in text
-    assert "self.logic.applySettings(settings" in text, "Apply must be the one Logic call the self-test also runs"
+    calls = {ast.unparse(c.func) for c in ast.walk(_module_ast()) if isinstance(c, ast.Call)}
+    assert "SampleData.SampleDataLogic.registerCustomSampleDataSource" in calls

@@ -13,13 +13,13 @@ Segmentations/Widgets/qMRMLSegmentEditorWidget.h, Base/QTCore/qSlicerScriptedFil
 Modules/Scripted/ImportItkSnapLabel/ImportItkSnapLabel.py (file reader), Modules/Scripted/SampleData/SampleData.py.
 """
 
-import dataclasses
 import hashlib
 import json
 import logging
 import os
 from typing import Annotated, Union
 
+import ctk
 import qt
 import slicer
 import vtk
@@ -31,7 +31,7 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, createGui, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleTest,
@@ -39,9 +39,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from VCFDiagnosisLib.ivim import DEFAULT_METHOD, METHODS
+from VCFDiagnosisLib.analysis.settings import GROUPS, CaseSettings, SettingSpec, setting_specs
 from VCFDiagnosisLib.mrml import selftests
-from VCFDiagnosisLib.mrml.logic import RESEARCH_USE_NOTE, PanelSettings, ProcessingCancelled, VCFDiagnosisLogic
+from VCFDiagnosisLib.mrml.logic import RESEARCH_USE_NOTE, PanelInputs, ProcessingCancelled, VCFDiagnosisLogic
 
 SAMPLE_CATEGORY = "VCFDiagnosis"
 SAMPLE_NAME = "VCFDiagnosisSyntheticPatient"
@@ -55,7 +55,7 @@ class VCFDiagnosis(ScriptedLoadableModule):
         self.parent.title = _("VCF Diagnosis")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
         self.parent.dependencies = ["Segmentations", "Sequences", "Plots", "Markups"]
-        self.parent.contributors = ["VCFDiagnosis developers"]
+        self.parent.contributors = ["VCFDiagnosis developers (VCFDiagnosis project)"]
         self.parent.helpText = _(
             "Quantitative IVIM diffusion (D, D*, f, ADC) and single-voxel MR spectroscopy (LWR, FF) of a "
             "vertebral compression fracture, with the logistic models of Tan et al. 2019 (J Orthop Surg Res "
@@ -79,6 +79,17 @@ def registerSampleData():
         fileNames=[],
         customDownloader=loadSyntheticPatient,
     )
+
+
+def installCohortExtras():
+    """Install the optional statistics packages (statsmodels) into Slicer's Python, on the user's request only.
+
+    Run it from Slicer's Python console (``import VCFDiagnosis; VCFDiagnosis.installCohortExtras()``) before the
+    cohort statistics; nothing is installed at import time.
+    """
+    from VCFDiagnosisLib.cohort.group_tests import EXTRA_PACKAGES
+
+    slicer.util.pip_install(EXTRA_PACKAGES)
 
 
 def _sha256(path):
@@ -122,31 +133,43 @@ def _loadSyntheticPatient():
     return caseNodes.all_nodes()
 
 
-@parameterNodeWrapper
-class VCFDiagnosisParameterNode:
-    """The panel's choices, saved with the scene; field for field ``VCFDiagnosisLib.mrml.logic.PanelSettings``.
+#: The settings the panel shows, from the one settings model (VCFDiagnosisLib.analysis.settings.CaseSettings).
+PANEL_SETTINGS = setting_specs(panel_only=True)
+_PYTHON_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 
-    dwiSequence - the multi-b DWI (volume sequence indexed by b-value). bValues - its b-values in s/mm2, one per
-    volume (filled from the node, editable). spectrumPath - the single-voxel spectrum file. caseId - written into
-    results instead of the patient's name. roiSegmentation - one segment per lesion or reader. fitMethod, bThreshold
-    (s/mm2), backgroundFraction - IVIM fit options. waterT2ms, fatT2ms - optional T2 (ms) for a T2-corrected PDFF
-    (0 = not used). mapsScope - voxelwise maps for the ROI, the whole volume or none. modelInputs - D, D*, f fed to
-    the study's models. outputTable - the results table (created on demand).
-    """
+
+def settingParameterType(spec: SettingSpec):
+    """Return the parameter-node type of one setting: its Python type annotated with Slicer's validators."""
+    valueType = _PYTHON_TYPES[spec.type]
+    if spec.choices:
+        return Annotated[valueType, Choice(list(spec.choices))]
+    if spec.minimum is not None and spec.maximum is not None:
+        return Annotated[valueType, WithinRange(valueType(spec.minimum), valueType(spec.maximum))]
+    return valueType
+
+
+class _PanelInputFields:
+    """The panel's inputs, field for field ``VCFDiagnosisLib.mrml.logic.PanelInputs``: bound by name to the .ui."""
 
     dwiSequence: Union[vtkMRMLSequenceNode, vtkMRMLDiffusionWeightedVolumeNode, None]  # None: nothing chosen
     bValues: str = ""
     spectrumPath: str = ""
     caseId: str = ""
     roiSegmentation: vtkMRMLSegmentationNode
-    fitMethod: Annotated[str, Choice(list(METHODS))] = DEFAULT_METHOD
-    bThreshold: Annotated[float, WithinRange(0.0, 1000.0)] = 200.0
-    backgroundFraction: Annotated[float, WithinRange(0.0, 0.99)] = 0.05
-    waterT2ms: Annotated[float, WithinRange(0.0, 500.0)] = 0.0
-    fatT2ms: Annotated[float, WithinRange(0.0, 500.0)] = 0.0
-    mapsScope: Annotated[str, Choice(["roi", "volume", "none"])] = "roi"
-    modelInputs: Annotated[str, Choice(["roi_mean_fit", "map_mean", "map_median"])] = "roi_mean_fit"
     outputTable: vtkMRMLTableNode
+    newOutputs: bool = False
+
+
+#: The panel's parameter node, saved with the scene: the inputs above plus one typed, validated parameter per
+#: setting of the settings model (its name, default, choices and range), so a new setting needs no edit here.
+VCFDiagnosisParameterNode = parameterNodeWrapper(type("VCFDiagnosisParameterNode", (), {
+    "__module__": __name__,
+    "__doc__": "The panel's inputs and settings (see PanelInputs and CaseSettings for meanings and units).",
+    "__annotations__": {**_PanelInputFields.__annotations__,
+                        **{spec.name: settingParameterType(spec) for spec in PANEL_SETTINGS}},
+    **{name: value for name, value in vars(_PanelInputFields).items() if name in _PanelInputFields.__annotations__},
+    **{spec.name: spec.default for spec in PANEL_SETTINGS},
+}))
 
 
 class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -168,6 +191,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = VCFDiagnosisLogic()
         self.ui.researchUseLabel.text = RESEARCH_USE_NOTE
+        self._addSettingWidgets()
         slicer.qSlicerSegmentEditorEffectFactory.instance().connect(
             "effectRegistered(QString)", self.ui.segmentEditorWidget.updateEffectList)
 
@@ -181,6 +205,33 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.dwiSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onDwiSelected)
         self.initializeParameterNode()
+
+    def _addSettingWidgets(self) -> None:
+        """Add one widget per setting to the Settings section, made by Slicer's parameterNodeWrapper from the
+        setting's parameter type (combo box for choices, slider with spin box for a range), with the model's
+        label, help, unit, decimals and step. Each is bound by its SlicerParameterName in connectGui."""
+        form = self.ui.optionsCollapsibleButton.layout()
+        forms = {}
+        for group, title in GROUPS.items():
+            if group == "advanced":
+                section = ctk.ctkCollapsibleButton()
+                section.text = _(title)
+                section.collapsed = True
+                forms[group] = qt.QFormLayout(section)
+                form.addRow(section)
+            else:
+                forms[group] = form
+        for spec in PANEL_SETTINGS:
+            widget = createGui(VCFDiagnosisParameterNode.dataType(spec.name))
+            widget.setProperty("SlicerParameterName", spec.name)
+            widget.toolTip = spec.tooltip
+            if spec.type == "float":
+                widget.decimals = spec.decimals
+                widget.singleStep = spec.step
+            if spec.unit and spec.unit != "fraction" and hasattr(widget, "suffix"):
+                widget.suffix = f" {spec.unit}"
+            forms[spec.group].addRow(_(spec.label) + ":", widget)
+            setattr(self.ui, f"{spec.name}Setting", widget)  # connectGui binds the widgets it finds in self.ui
 
     def cleanup(self) -> None:
         self.removeObservers()
@@ -281,8 +332,8 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not path:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not load the spectrum."), waitCursor=True):
-            loaded = self.logic.loadSpectrum(path, waterT2ms=self._parameterNode.waterT2ms or None,
-                                             fatT2ms=self._parameterNode.fatT2ms or None)
+            loaded = self.logic.loadSpectrum(path, waterT2ms=self._parameterNode.water_t2_ms or None,
+                                             fatT2ms=self._parameterNode.fat_t2_ms or None)
             self._parameterNode.spectrumPath = path
             if loaded.chart:
                 slicer.modules.plots.logic().ShowChartInLayout(loaded.chart)
@@ -308,14 +359,13 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onRoiFromMrsVoxel(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not create the ROI from the MRS voxel."), waitCursor=True):
             spectrum = self.logic.loadSpectrum(self._parameterNode.spectrumPath,
-                                               waterT2ms=self._parameterNode.waterT2ms or None,
-                                               fatT2ms=self._parameterNode.fatT2ms or None)
+                                               waterT2ms=self._parameterNode.water_t2_ms or None,
+                                               fatT2ms=self._parameterNode.fat_t2_ms or None)
             self._parameterNode.roiSegmentation = self.logic.roiFromMrsVoxel(spectrum,
                                                                              self._parameterNode.dwiSequence)
 
     def onApplyButton(self) -> None:
-        settings = PanelSettings(**{f.name: getattr(self._parameterNode, f.name)
-                                    for f in dataclasses.fields(PanelSettings)})
+        inputs = PanelInputs.from_object(self._parameterNode)
         progress = slicer.util.createProgressDialog(labelText=_("Processing..."), maximum=100,
                                                     windowModality=qt.Qt.ApplicationModal, autoClose=False,
                                                     autoReset=False)
@@ -329,7 +379,8 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         case = None
         with slicer.util.tryWithErrorDisplay(_("Processing failed.")):
             try:
-                case = self.logic.applySettings(settings, progressCallback=report)
+                settings = CaseSettings.from_object(self._parameterNode)  # validated: a bad value is a message
+                case = self.logic.applySettings(inputs, settings, progressCallback=report)
             except ProcessingCancelled:
                 logging.info("VCFDiagnosis: processing cancelled by the user")
             finally:

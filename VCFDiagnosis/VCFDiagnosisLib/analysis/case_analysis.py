@@ -17,30 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dwi.volume import DwiVolume
-from ..ivim import DEFAULT_METHOD, FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
+from ..ivim import FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
 from . import roi_geometry, study_models
 from .results import empty_row
+from .settings import CaseSettings
 
-MODEL_INPUTS = ("roi_mean_fit", "map_mean", "map_median")
 #: Below this perfusion fraction the pseudo-diffusion compartment is too small for D* to be determined on the
 #: study's b-values, and the models (which weigh D* heavily) are unreliable: such rows are flagged.
 MIN_F_FOR_DSTAR = 0.05
-
-
-@dataclass
-class CaseOptions:
-    """Settings of a case analysis (units in the names)."""
-
-    method: str = DEFAULT_METHOD
-    b_threshold_s_mm2: float = 200.0
-    model_inputs: str = "roi_mean_fit"
-    min_roi_voxels: int = 4
-    mrs_max_distance_mm: float = 10.0
-    mrs_min_roi_fraction: float = 0.25
-
-    def __post_init__(self) -> None:
-        if self.model_inputs not in MODEL_INPUTS:
-            raise ValueError(f"model_inputs must be one of {', '.join(MODEL_INPUTS)}, not {self.model_inputs!r}")
 
 
 @dataclass
@@ -58,14 +42,14 @@ def _finite(value) -> float:
 
 def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: str, *,
                 maps: IvimMaps | None = None, mrs=None, mrs_voxel: MrsVoxel | None = None,
-                options: CaseOptions | None = None) -> dict:
+                settings: CaseSettings | None = None) -> dict:
     """Return the results row of one ROI (see :mod:`.results` for columns and units).
 
     ``mask_kji`` is the ROI on the DWI grid; ``maps`` optional voxelwise maps on that grid; ``mrs`` an
     :class:`~VCFDiagnosisLib.mrs.result.MRSResult` (or None) and ``mrs_voxel`` its voxel. Problems with the
     ROI make an ``error`` row with a message; problems with the data make a ``warning`` row.
     """
-    options = options or CaseOptions()
+    options = settings or CaseSettings()
     row = empty_row(case_id, roi_name)
     row["note"] = study_models.RESEARCH_USE_NOTE
     mask = np.asarray(mask_kji, bool)

@@ -17,6 +17,8 @@ RESEARCH_USE_NOTE = "Research use only: not a diagnosis. Model of Tan et al. 201
 
 METASTATIC = "metastatic"
 OSTEOPOROTIC = "osteoporotic"
+#: The study's two groups: the values of a manifest's and a results table's ``label`` column.
+LABELS = (OSTEOPOROTIC, METASTATIC)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ raises (:class:`ManifestError`).
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import multiprocessing
 import os
@@ -27,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -38,12 +37,13 @@ except ImportError:  # Windows (inside Slicer)
     fcntl = None
     import msvcrt
 from ..analysis.results import empty_row, read_results_tsv, write_results_tsv
+from ..analysis.settings import CaseSettings
 from ..errors import EXIT_INTERRUPTED, InputError, describe_error, one_line
 from ..outputs.atomic import atomic_output
 from ..outputs.safe_paths import CASE_MARKER, case_folder_name, folder_key, path_inside, remove_stale_staging
+from ..outputs.scratch import make_cache_dir
+from .manifest import ManifestError, ManifestRow, read_manifest  # noqa: F401 (ManifestError: the API)
 
-MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader")
-LABELS = ("metastatic", "osteoporotic")
 DONE_MARKER = CASE_MARKER
 LOCK_NAME = ".vcfdiagnosis-batch.lock"
 BATCH_CLAIM = "batch.json"
@@ -51,33 +51,19 @@ BATCH_CLAIM = "batch.json"
 MEMORY_PER_JOB_BYTES = 1_500_000_000
 
 
-class ManifestError(ValueError):
-    """The manifest itself cannot be used (unreadable, no header, missing required columns, no rows)."""
+@dataclass(frozen=True)
+class CaseProcessor:
+    """What a batch does for each case, given as module-level functions (spawned workers receive them by name).
 
+    ``process(row, case_dir, settings) -> rows`` processes one case into its folder (built beside it and swapped
+    in whole with its ``case.json`` marker) and returns its results rows; it may raise, the runner turns any
+    failure into the case's error row. ``prepare(cache_dir, quiet)`` sets up a process once before its first
+    case: in every worker (with a private cache folder) and in this process for ``in_process`` runs
+    (``cache_dir`` None). The MRML implementation is ``VCFDiagnosisLib.mrml.batch_case.MRML_CASE_PROCESSOR``.
+    """
 
-@dataclass
-class ManifestRow:
-    """One case of a manifest: absolute paths (None where not given), its label and reader, its line number."""
-
-    case_id: str
-    dwi: str
-    roi: str | None = None
-    spectrum: str | None = None
-    label: str = ""
-    reader: str = ""
-    line: int = 0
-    problem: str = ""
-
-
-@dataclass
-class BatchOptions:
-    """Settings applied to every case of a batch (as ``vcfdiagnosis run`` takes them)."""
-
-    method: str | None = None
-    b_threshold: float = 200.0
-    maps: str = "roi"
-    model_inputs: str = "roi_mean_fit"
-    report: bool = True
+    process: Callable[[ManifestRow, Path, CaseSettings], list[dict]]
+    prepare: Callable[[str | None, bool], None]
 
 
 @dataclass
@@ -94,52 +80,6 @@ class BatchSummary:
     messages: list = field(default_factory=list)
 
 
-def read_manifest(path: str | Path) -> list[ManifestRow]:
-    """Return the cases of a CSV/TSV manifest; raise ManifestError if the manifest is unusable.
-
-    Row-level problems (empty case_id, unknown label, duplicate case_id) are recorded in ``problem`` and become
-    error rows; they do not stop the batch.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{path}: cannot read the manifest ({error})") from error
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise ManifestError(f"{path}: the manifest is empty")
-    delimiter = "\t" if "\t" in lines[0] else ","
-    reader = csv.DictReader(lines, delimiter=delimiter)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("case_id", "dwi") if c not in header]
-    if missing:
-        raise ManifestError(f"{path}: the header has no {', '.join(missing)} column "
-                            f"(expected {', '.join(MANIFEST_COLUMNS)}; found {', '.join(header) or 'nothing'})")
-    base = path.resolve().parent
-    rows: list[ManifestRow] = []
-    seen: dict[str, int] = {}
-    for number, raw in enumerate(reader, start=2):
-        values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-
-        paths = {c: str((base / values[c]).resolve()) if values.get(c) else None for c in ("dwi", "roi", "spectrum")}
-        row = ManifestRow(case_id=values.get("case_id", ""), dwi=paths["dwi"] or "", roi=paths["roi"],
-                          spectrum=paths["spectrum"], label=values.get("label", "").lower(),
-                          reader=values.get("reader", ""), line=number)
-        if not row.case_id:
-            row.case_id, row.problem = f"line-{number}", f"line {number}: no case_id"
-        elif row.case_id in seen:
-            row.problem = f"duplicate case_id '{row.case_id}' (first on line {seen[row.case_id]})"
-        elif not row.dwi:
-            row.problem = f"line {number}: no dwi path"
-        elif row.label and row.label not in LABELS:
-            row.problem = f"label '{row.label}' is not one of {', '.join(LABELS)}"
-        seen.setdefault(row.case_id, number)
-        rows.append(row)
-    if not rows:
-        raise ManifestError(f"{path}: the manifest has a header but no cases")
-    return rows
-
-
 def error_row(row: ManifestRow, message: str) -> dict:
     """Return the results row of a case that failed: status ``error`` and a one-line message."""
     out = empty_row(row.case_id, "")
@@ -152,34 +92,6 @@ def is_finished(case_dir: Path) -> bool:
     return (case_dir / DONE_MARKER).is_file() and (case_dir / "results.tsv").is_file()
 
 
-def process_manifest_row(row: ManifestRow, case_dir: Path, options: BatchOptions, logic=None) -> list[dict]:
-    """Process one case in ``slicer.mrmlScene`` and export it to ``case_dir``; return its results rows.
-
-    The case folder is built beside its place and swapped in whole, with its ``case.json`` marker, so a case
-    folder is either absent or finished. Nodes added for the case are removed from the scene afterwards, so
-    the same function serves worker processes and Slicer's Python console.
-    """
-    import slicer
-
-    from ..mrml.logic import VCFDiagnosisLogic
-
-    logic = logic or VCFDiagnosisLogic()
-    scene = slicer.mrmlScene
-    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
-    try:
-        case, _ = logic.processCaseFiles(
-            row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(case_dir), overwrite=True,
-            report=options.report, extraColumns={"label": row.label, "reader": row.reader}, method=options.method,
-            bThreshold=options.b_threshold, maps=options.maps, modelInputs=options.model_inputs,
-            provenance={"inputs": asdict(row), "options": asdict(options)})
-        return case.rows
-    finally:
-        for i in reversed(range(scene.GetNumberOfNodes())):
-            node = scene.GetNthNode(i)
-            if node is not None and node.GetID() not in before and not node.GetSingletonTag():
-                scene.RemoveNode(node)
-
-
 def _watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
     """Exit this worker at once when its parent is gone (killed with -9 included), so no orphan writes on."""
     while True:
@@ -188,8 +100,8 @@ def _watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
             os._exit(EXIT_INTERRUPTED)
 
 
-def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool) -> None:
-    """Set up a worker: die with the parent, leave Ctrl-C to the parent, one headless runtime per process."""
+def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool, processor: CaseProcessor) -> None:
+    """Set up a worker: die with the parent, leave Ctrl-C to the parent, then the processor's own set-up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers and cleans up
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
@@ -199,15 +111,15 @@ def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
     if quiet:
         warnings.simplefilter("ignore")
-    from ..mrml import headless
-
-    headless.initialize(cache_dir=tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=cache_dir), quiet=quiet)
+    processor.prepare(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=cache_dir), quiet)
 
 
-def _worker_process(row: ManifestRow, case_dir: str, options: BatchOptions) -> tuple[list[dict], float]:
+def _process_case(processor: CaseProcessor, row: ManifestRow, case_dir: str,
+                  settings: CaseSettings) -> tuple[list[dict], float]:
+    """Return (the case's rows, its seconds); any failure becomes the case's error row."""
     started = time.perf_counter()
     try:
-        rows = process_manifest_row(row, Path(case_dir), options)
+        rows = processor.process(row, Path(case_dir), settings)
     except Exception as error:  # noqa: BLE001 - any failure of one case becomes its error row
         rows = [error_row(row, describe_error(error) if isinstance(error, (OSError, ValueError))
                           else f"{type(error).__name__}: {describe_error(error)}")]
@@ -354,14 +266,16 @@ def _finished_rows(row: ManifestRow, case_dir: Path) -> list[dict]:
     return rows
 
 
-def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, force: bool = False,
-              options: BatchOptions | None = None, progress: Callable[[dict], None] | None = None,
-              in_process: bool = False, notes: Callable[[str], None] | None = None) -> BatchSummary:
-    """Process every case of a manifest into ``out_dir``; return a :class:`BatchSummary`.
+def run_batch(manifest_path: str | Path, out_dir: str | Path, processor: CaseProcessor, *, jobs: int = 1,
+              force: bool = False, settings: CaseSettings | None = None,
+              progress: Callable[[dict], None] | None = None, in_process: bool = False,
+              notes: Callable[[str], None] | None = None) -> BatchSummary:
+    """Process every case of a manifest into ``out_dir`` with ``processor``; return a :class:`BatchSummary`.
 
-    ``jobs`` worker processes (spawned, each with its own headless MRML runtime, dying with this process) run
-    the cases; ``0`` means as many as the machine's cores and memory hold, and larger numbers are capped to
-    that. With ``in_process`` the cases run in this process's ``slicer.mrmlScene`` instead (Slicer's console).
+    ``settings`` apply to every case. ``jobs`` worker processes (spawned, each prepared once by the processor,
+    dying with this process) run the cases; ``0`` means as many as the machine's cores and memory hold, and
+    larger numbers are capped to that. With ``in_process`` the cases run in this process instead (Slicer's
+    console: the application's scene).
     ``progress(event)`` is called after every case with ``done``, ``total``, ``case_id``, ``status``,
     ``seconds`` and ``eta_s``; ``notes(text)`` receives remarks such as a capped ``jobs``.
 
@@ -370,7 +284,7 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, 
     folders are removed, ``results.tsv`` keeps every finished case, and the interrupt is raised again.
     """
     started = time.perf_counter()
-    options = options or BatchOptions()
+    settings = settings or CaseSettings()
     manifest_path = Path(manifest_path)
     rows = read_manifest(manifest_path)
     workers, note = (1, "") if in_process else resolve_jobs(jobs)
@@ -383,15 +297,15 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, *, jobs: int = 1, 
         try:
             results, pending, summary = plan_cases(rows, out, force)
             summary.jobs = workers
-            _run_pending(results, pending, summary, out, options, workers, in_process, progress, started)
+            _run_pending(results, pending, summary, out, processor, settings, workers, in_process, progress, started)
         finally:  # the workers are stopped by now: what they were building is not a case
             remove_stale_staging(out)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path, options: BatchOptions,
-                 jobs: int, in_process: bool, progress, started: float) -> None:
+def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path, processor: CaseProcessor,
+                 settings: CaseSettings, jobs: int, in_process: bool, progress, started: float) -> None:
     """Process the pending cases (in this process or in workers), recording each into ``results``."""
 
     def write_aggregate() -> None:
@@ -419,14 +333,11 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
 
     try:
         if in_process:
-            from ..mrml import headless
-
-            if not headless.in_slicer_application():
-                headless.initialize()
+            processor.prepare(None, bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK")))
             for index, row, case_dir in pending:
-                record(index, row, *_worker_process(row, str(case_dir), options))
+                record(index, row, *_process_case(processor, row, str(case_dir), settings))
         else:
-            _run_in_workers(pending, results, record, options, jobs)
+            _run_in_workers(pending, results, record, processor, settings, jobs)
     finally:  # interrupted: cases a worker finished before it was stopped are results too
         for index, row, case_dir in pending:
             if index not in results and is_finished(case_dir):
@@ -435,20 +346,19 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
         write_aggregate()
 
 
-def _run_in_workers(pending: list, results: dict, record, options: BatchOptions, jobs: int) -> None:
+def _run_in_workers(pending: list, results: dict, record, processor: CaseProcessor, settings: CaseSettings,
+                    jobs: int) -> None:
     """Run cases in ``jobs`` spawned worker processes; a crashed worker's case becomes an error row."""
     context = multiprocessing.get_context("spawn")
-    from ..mrml.headless import make_cache_dir
-
     cache_dir = make_cache_dir()
     quiet = bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK"))
     queue = list(pending)
     try:
         while queue:
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_initialize,
-                                       initargs=(os.getpid(), cache_dir, quiet))
+                                       initargs=(os.getpid(), cache_dir, quiet, processor))
             try:
-                futures = {pool.submit(_worker_process, row, str(case_dir), options): (index, row, case_dir)
+                futures = {pool.submit(_process_case, processor, row, str(case_dir), settings): (index, row, case_dir)
                            for index, row, case_dir in queue}
                 queue = []
                 for future in as_completed(futures):

@@ -16,8 +16,11 @@ from scipy import stats
 
 from .tables import PARAMETERS, CohortTable
 
-STATSMODELS_MISSING = ("the cohort statistics need statsmodels: `pip install statsmodels matplotlib` "
-                       "(inside Slicer: slicer.util.pip_install('statsmodels matplotlib'))")
+#: The optional packages of the cohort statistics (pip names), installed only on a user's request.
+EXTRA_PACKAGES = "statsmodels matplotlib"
+STATSMODELS_MISSING = (f"the cohort statistics need statsmodels: `pip install {EXTRA_PACKAGES}` "
+                       "(inside Slicer, in its Python console: import VCFDiagnosis; "
+                       "VCFDiagnosis.installCohortExtras())")
 
 
 def holm(p_values: list[float]) -> list[float]:

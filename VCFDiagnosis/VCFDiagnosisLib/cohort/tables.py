@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..analysis.study_models import METASTATIC, OSTEOPOROTIC
+from ..analysis.study_models import LABELS, METASTATIC, OSTEOPOROTIC
 
 #: Group-analysis parameters: (column, display name, display unit, scale from table units to display units).
 PARAMETERS: tuple[tuple[str, str, str, float], ...] = (
@@ -37,7 +37,6 @@ PARAMETER_NAMES = tuple(p[0] for p in PARAMETERS)
 #: Columns read as numbers (the model probabilities besides the parameters).
 NUMERIC_COLUMNS = PARAMETER_NAMES + ("P_IVIM", "P_combined")
 REQUIRED_COLUMNS = ("case_id", "label", "D", "Dstar", "f", "FF")
-LABELS = (OSTEOPOROTIC, METASTATIC)
 
 
 def as_float(value) -> float:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.study_models import predict
+from ..analysis.study_models import LABELS, predict
 from .roc import auc_with_ci, performance
 
 
 def published_models_recovered_vs_truth(rows: list[dict], cohort_dir: str | Path) -> dict:
     """Return AUC, sensitivity, specificity (and agreement) of P_IVIM and P_combined on the recovered values
     of ``rows`` and on each case's ``truth.json`` in ``cohort_dir/<case_id>/``, for the ok/warning rows."""
-    kept = [r for r in rows if r["status"] != "error" and r.get("label") in ("metastatic", "osteoporotic")]
+    kept = [r for r in rows if r["status"] != "error" and r.get("label") in LABELS]
     y = np.array([r["label"] == "metastatic" for r in kept])
     truth_p = {"P_IVIM": [], "P_combined": []}
     for row in kept:

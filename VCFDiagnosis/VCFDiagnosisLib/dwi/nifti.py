@@ -236,12 +236,16 @@ def _image_on_grid(array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> sitk.Image:
     return image
 
 
-def write_map_nifti(path, array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> Path:
-    """Write one 3D map (array ``[k, j, i]``, its dtype kept) atomically on the grid ``ijk_to_ras``."""
+def write_map_image(path, array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> Path:
+    """Write one 3D map (array ``[k, j, i]``, its dtype kept) atomically on the grid ``ijk_to_ras``.
+
+    The format follows the name: ``.nii.gz``/``.nii`` (NIfTI) or ``.nrrd`` (NRRD), both in LPS as ITK writes them.
+    """
     path = Path(path)
     image = _image_on_grid(np.ascontiguousarray(array_kji), ijk_to_ras)
+    suffix = path.name[len(_stem(path)):] if path.name.lower().endswith(_NIFTI_SUFFIXES) else path.suffix
     # a hidden sibling created by the writer itself (normal permissions), then an atomic rename
-    tmp = str(path.with_name(f".{_stem(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.nii.gz"))
+    tmp = str(path.with_name(f".{_stem(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}"))
     try:
         sitk.WriteImage(image, tmp, True)
         os.replace(tmp, path)
@@ -252,15 +256,17 @@ def write_map_nifti(path, array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> Path
     return path
 
 
-def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, force: bool = False) -> list[Path]:
-    """Write ``{stem: array [k, j, i]}`` as ``out_dir/<stem>.nii.gz``; status as uint8, the rest float32.
+def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, force: bool = False,
+               suffix: str = ".nii.gz") -> list[Path]:
+    """Write ``{stem: array [k, j, i]}`` as ``out_dir/<stem><suffix>``; status as uint8, the rest float32.
 
-    Refuses (NiftiDwiError, nothing written) if any target exists and ``force`` is False.
+    The one map writer of the ``fit`` command (NIfTI) and of case folders (``.nrrd``). Refuses (NiftiDwiError,
+    nothing written) if any target exists and ``force`` is False.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NiftiDwiError(out, "output path exists and is not a folder")
-    targets = {stem: out / f"{stem}.nii.gz" for stem in maps}
+    targets = {stem: out / f"{stem}{suffix}" for stem in maps}
     existing = [p for p in targets.values() if p.exists()]
     if existing and not force:
         raise NiftiDwiError(existing[0], f"output exists ({len(existing)} of {len(targets)} maps); "
@@ -272,5 +278,5 @@ def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, for
     written = []
     for stem, array in maps.items():
         dtype = np.uint8 if stem == "status" else np.float32
-        written.append(write_map_nifti(targets[stem], np.asarray(array).astype(dtype), ijk_to_ras))
+        written.append(write_map_image(targets[stem], np.asarray(array).astype(dtype), ijk_to_ras))
     return written

@@ -89,24 +89,34 @@ def _size_field(head: bytes) -> tuple[int | None, str]:
     return None, "<"
 
 
-def _fields_v1(head: bytes, e: str) -> dict:
-    return {
-        "magic": head[344:348], "dim": struct.unpack_from(e + "8h", head, 40),
-        "datatype": struct.unpack_from(e + "h", head, 70)[0], "pixdim": struct.unpack_from(e + "8f", head, 76),
-        "vox_offset": struct.unpack_from(e + "f", head, 108)[0], "scl": struct.unpack_from(e + "2f", head, 112),
-        "codes": struct.unpack_from(e + "2h", head, 252), "quatern": struct.unpack_from(e + "6f", head, 256),
-        "srow": struct.unpack_from(e + "12f", head, 280),
-    }
+#: Header fields: name -> ((struct format, byte offset) in NIfTI-1, (format, offset) in NIfTI-2).
+HEADER_FIELDS = {
+    "dim": (("8h", 40), ("8q", 16)),
+    "datatype": (("h", 70), ("h", 12)),
+    "pixdim": (("8f", 76), ("8d", 104)),
+    "vox_offset": (("f", 108), ("q", 168)),
+    "scl": (("2f", 112), ("2d", 176)),
+    "codes": (("2h", 252), ("2i", 344)),  # qform_code, sform_code
+    "quatern": (("6f", 256), ("6d", 352)),  # quatern_b, c, d, qoffset_x, y, z
+    "srow": (("12f", 280), ("12d", 400)),
+}
+MAGIC_BYTES = {1: slice(344, 348), 2: slice(4, 12)}
 
 
-def _fields_v2(head: bytes, e: str) -> dict:
-    return {
-        "magic": head[4:12], "dim": struct.unpack_from(e + "8q", head, 16),
-        "datatype": struct.unpack_from(e + "h", head, 12)[0], "pixdim": struct.unpack_from(e + "8d", head, 104),
-        "vox_offset": struct.unpack_from(e + "q", head, 168)[0], "scl": struct.unpack_from(e + "2d", head, 176),
-        "codes": struct.unpack_from(e + "2i", head, 344), "quatern": struct.unpack_from(e + "6d", head, 352),
-        "srow": struct.unpack_from(e + "12d", head, 400),
-    }
+def header_fields(head: bytes, version: int, order: str) -> dict:
+    """Return the raw (unchecked) header fields of :data:`HEADER_FIELDS` plus ``magic`` (NIfTI-1 or -2)."""
+    fields = {"magic": head[MAGIC_BYTES[version]]}
+    for name, layouts in HEADER_FIELDS.items():
+        fmt, offset = layouts[version - 1]
+        values = struct.unpack_from(order + fmt, head, offset)
+        fields[name] = values[0] if len(values) == 1 else values
+    return fields
+
+
+def header_version(head: bytes) -> tuple[int | None, str]:
+    """Return (NIfTI version 1 or 2, or None; byte order '<'/'>') from the header size field."""
+    size, order = _size_field(head)
+    return (None if size is None else 1 if size == NIFTI1_HEADER_BYTES else 2), order
 
 
 def _check_magic(path, version: int, magic: bytes) -> None:
@@ -190,7 +200,7 @@ def parse_nifti_header(head: bytes, path: str | os.PathLike) -> NiftiHeader:
     if len(head) < size:
         raise truncated(path, size, len(head), "NIfTI header")
     version = 1 if size == NIFTI1_HEADER_BYTES else 2
-    fields = (_fields_v1 if version == 1 else _fields_v2)(head, order)
+    fields = header_fields(head, version, order)
     _check_magic(path, version, fields["magic"])
     dims = _check_dims(path, fields["dim"])
     dtype = _check_dtype(path, int(fields["datatype"]), order)

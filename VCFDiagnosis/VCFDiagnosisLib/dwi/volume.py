@@ -51,11 +51,6 @@ class DwiVolume:
         return np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
 
     @property
-    def directions_ras(self) -> np.ndarray:
-        """Return the 3x3 matrix whose columns are the unit i, j, k axes in RAS."""
-        return self.ijk_to_ras[:3, :3] / self.spacing_mm
-
-    @property
     def origin_ras(self) -> np.ndarray:
         """Return the RAS position (mm) of the centre of voxel (0, 0, 0)."""
         return self.ijk_to_ras[:3, 3].copy()

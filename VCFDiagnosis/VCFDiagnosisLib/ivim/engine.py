@@ -33,6 +33,7 @@ b-values below the threshold are needed; with fewer, IVIM is not fitted (ADC onl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -41,22 +42,12 @@ import numpy as np
 
 from .adc import adc_range_mask, fit_adc_rows
 from .bounds import IvimBounds
-from .masking import DEFAULT_BACKGROUND_FRACTION, background_mask, invalid_signal
+from .masking import background_mask, invalid_signal
 from .nlls import lm_fit
+from .options import DEFAULT_B_THRESHOLD_S_MM2, DEFAULT_BACKGROUND_FRACTION, DEFAULT_METHOD, METHODS
 from .segmented import fit_segmented
 from .status import FitStatus
 
-#: Fit methods accepted by :func:`fit_ivim`, with a one-line description each.
-METHODS: dict[str, str] = {
-    "map": "Bayesian MAP: nlls, then the bounded fit of all four parameters with a weak log-normal "
-           "prior on D* (default; best on the OSIPI benchmark)",
-    "nlls": "segmented initialisation, then bounded non-linear least squares on S0, D, f, D*",
-    "seg-nlls": "D from b >= threshold, then bounded non-linear least squares on S0, f, D* with D fixed",
-    "segmented": "D from b >= threshold, f from the intercept, D* from the low-b residual",
-    "adc": "mono-exponential ADC only (IVIM maps NaN)",
-}
-DEFAULT_METHOD = "map"
-DEFAULT_B_THRESHOLD_S_MM2 = 200.0
 #: A lowest b-value up to this (s/mm2) is a measured reference (S0 = its signal); above it S0 is fitted.
 MAX_REFERENCE_B_S_MM2 = 20.0
 #: The warning of every fit without a b = 0 image (S0 fitted as a free parameter).
@@ -72,6 +63,14 @@ DSTAR_PRIOR_LOG_SD = 1.0
 _B_SCALE = 1e-3  # s/mm2 -> ms/um2 (internal units)
 #: voxels per vectorised block (cache-sized); blocks of one iteration run in parallel threads.
 BLOCK_SIZE = 8192
+
+
+#: With a progress callback the voxels are fitted in at least this many steps (each reported, each cancellable).
+PROGRESS_STEPS = 20
+
+
+class FitCancelled(RuntimeError):
+    """The progress callback of :func:`fit_ivim` returned False: the fit stopped, nothing was returned."""
 
 
 @dataclass
@@ -312,6 +311,7 @@ def fit_ivim(
     max_iterations: int = 100,
     chunk_size: int = 262144,
     n_threads: int | None = None,
+    progress: Callable[[float, str], bool] | None = None,
 ) -> IvimMaps:
     """Fit the IVIM model (and the mono-exponential ADC) voxel-wise; return :class:`IvimMaps`.
 
@@ -330,6 +330,11 @@ def fit_ivim(
     max_iterations: Levenberg-Marquardt iteration limit (voxels beyond it: NOT_CONVERGED).
     chunk_size: voxels fitted together (bounds the memory: ~1 kB per voxel); each chunk is processed
         in cache-sized blocks spread over ``n_threads`` worker threads (default: all CPUs).
+    progress: optional ``progress(fraction_done, message) -> bool``, called in this thread before each
+        chunk and once at the end; the voxels are then fitted in about :data:`PROGRESS_STEPS` chunks (at
+        least one cache block each). Returning False stops the fit and raises :class:`FitCancelled` (a
+        panel's Cancel button). Only the MAP method's noise floor (a quarter of the chunk's median
+        residual variance) depends on the chunking.
 
     Raises ValueError for invalid calls: mismatched shapes, negative or non-finite b-values, fewer than
     3 distinct b-values (IVIM) or 2 (ADC), a threshold leaving < 2 b-values above or none below it,
@@ -393,15 +398,26 @@ def fit_ivim(
         status[sel] = res["status"]
 
     step = max(int(chunk_size), 1)
+    if progress is not None:
+        step = min(step, max(BLOCK_SIZE, -(-todo.size // PROGRESS_STEPS)))
     chunks = [todo[i:i + step] for i in range(0, todo.size, step)]
     workers = n_threads or os.cpu_count() or 1
+
+    def run_chunks(pool) -> None:
+        done = 0
+        for c in chunks:
+            if progress is not None and not progress(done / todo.size, f"IVIM fit: {done} of {todo.size} voxels"):
+                raise FitCancelled("the IVIM fit was cancelled")
+            work(c, pool)
+            done += c.size
+
     if workers > 1 and todo.size > BLOCK_SIZE:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for c in chunks:
-                work(c, pool)
+            run_chunks(pool)
     else:
-        for c in chunks:
-            work(c, None)
+        run_chunks(None)
+    if progress is not None:
+        progress(1.0, f"IVIM fit: {todo.size} of {todo.size} voxels")
 
     no_values = (status == FitStatus.NOT_FITTED) | (status == FitStatus.INVALID_INPUT)
     if method != "adc":

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_BACKGROUND_FRACTION = 0.05
+from .options import DEFAULT_BACKGROUND_FRACTION
+
 #: the noise-class test needs at least this many voxels (a histogram) ...
 MIN_VOXELS_FOR_NOISE_CLASS = 200
 #: ... and the dim class must keep this fraction of its low-b signal at high b (noise does not decay)

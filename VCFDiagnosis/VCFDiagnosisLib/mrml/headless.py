@@ -22,18 +22,16 @@ never released). Never install the PyPI package named ``slicer``: it overwrites 
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import types
 import unittest
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import interrupts_held
+from ..outputs.scratch import make_cache_dir
 
 SLICER_CORE_PIN = "slicer-core==5.13.31053.0"
 
@@ -114,40 +112,6 @@ class _ModuleHandle:
     def logic(self):
         """Return the module logic (a slicer-core object)."""
         return self._logic
-
-
-CACHE_PREFIX = "vcfdiag-cache-"
-
-
-def make_cache_dir() -> str:
-    """Return a new temporary cache folder ``vcfdiag-cache-<pid>-*``, removed when this process exits.
-
-    Folders that processes killed without a chance to clean up (``kill -9``) left behind are removed here too:
-    their name holds the pid, and a pid that no longer runs owns nothing.
-    """
-    remove_stale_cache_dirs()
-    path = tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-")
-    atexit.register(shutil.rmtree, path, True)
-    return path
-
-
-def remove_stale_cache_dirs() -> None:
-    """Remove ``vcfdiag-cache-<pid>-*`` folders of processes that no longer run."""
-    root = Path(tempfile.gettempdir())
-    try:
-        entries = list(root.glob(f"{CACHE_PREFIX}*-*"))
-    except OSError:
-        return
-    for entry in entries:
-        pid_text = entry.name[len(CACHE_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            shutil.rmtree(entry, ignore_errors=True)
-        except (PermissionError, OSError):
-            continue
 
 
 def attach_io_logics(scene, application_logic=None, cache_dir: str | None = None) -> tuple:

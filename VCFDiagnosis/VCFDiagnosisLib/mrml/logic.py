@@ -19,16 +19,18 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import slicer
 
 from .. import __version__
+from ..analysis.settings import CaseSettings
 from ..analysis.study_models import RESEARCH_USE_NOTE  # noqa: F401 (re-exported for the panel)
 from ..dwi.loader import check_image_file, load_dwi
 from ..dwi.volume import DwiVolume
+from ..ivim.engine import FitCancelled
 from ..outputs.atomic import atomic_output
 from . import nodes
 
@@ -81,17 +83,20 @@ class CaseResult:
     dwi: DwiVolume | None = None
     masks: dict = field(default_factory=dict)
     maps: object = None
+    decay: object = None  # analysis.decay.DecayCurves: the ROI-mean decay and fit, for the plot and the report
     decay_table: object = None
     decay_chart: object = None
     empty_segments: tuple = ()
 
 
 @dataclass
-class PanelSettings:
-    """The module panel's choices, field for field the panel's parameter node (``VCFDiagnosisParameterNode``).
+class PanelInputs:
+    """The panel's data choices: the parameter node's fields that are not :class:`CaseSettings`.
 
-    :meth:`VCFDiagnosisLogic.applySettings` runs them; the panel's Apply button and the self-tests both call it.
-    Units: ``bThreshold`` s/mm2, ``backgroundFraction`` fraction of the bright foreground, T2 in ms (0 = unused).
+    ``dwiSequence`` the multi-b DWI node; ``bValues`` its b-values (s/mm2, text, one per volume; empty: the
+    node's own); ``spectrumPath`` a spectrum file (empty: none); ``caseId`` written into results instead of
+    the patient's name; ``roiSegmentation`` one segment per lesion or reader; ``outputTable`` the results table
+    (None: a new one); ``newOutputs`` keep the outputs of an earlier Apply and add new nodes (default: update).
     """
 
     dwiSequence: object = None
@@ -99,14 +104,13 @@ class PanelSettings:
     spectrumPath: str = ""
     caseId: str = ""
     roiSegmentation: object = None
-    fitMethod: str = ""
-    bThreshold: float = 200.0
-    backgroundFraction: float = 0.05
-    waterT2ms: float = 0.0
-    fatT2ms: float = 0.0
-    mapsScope: str = "roi"
-    modelInputs: str = "roi_mean_fit"
     outputTable: object = None
+    newOutputs: bool = False
+
+    @classmethod
+    def from_object(cls, source) -> PanelInputs:
+        """Return the inputs read attribute by attribute from ``source`` (the panel's parameter node)."""
+        return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})
 
 
 class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
@@ -216,13 +220,16 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     # --- IVIM ------------------------------------------------------------------------------------------
 
     def computeIvimMaps(self, dwiSequence, roiSegmentation=None, segmentId: str | None = None,
-                        method: str | None = None, bThreshold: float = 200.0, roiOnly: bool = False) -> dict:
+                        settings: CaseSettings | None = None, roiOnly: bool = False, progressCallback=None,
+                        **changes) -> dict:
         """Fit IVIM voxelwise on a b-indexed volume sequence; return ``{stem: volume node}``.
 
         Creates one scalar volume per map (S0, D, Dstar, f, ADC, R2; D, D* and ADC in mm2/s, f a fraction)
         and a status label map, all on the DWI's exact grid. With ``roiOnly`` only the voxels of the segment
         (``segmentId``, default the first) are fitted; elsewhere maps are NaN with status "not fitted".
+        ``settings`` (or keyword ``changes`` of the defaults, e.g. ``method="segmented"``) choose the fit.
         """
+        settings = _settings(settings, changes)
         dwi = self.dwiFromNode(dwiSequence)
         mask = None
         if roiOnly:
@@ -232,50 +239,29 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             mask = nodes.segment_mask_on_grid(roiSegmentation, segmentId, dwi.ijk_to_ras, dwi.shape_kji)
             if not mask.any():
                 raise ValueError(f"segment '{segmentId}' has no voxel inside the DWI '{dwiSequence.GetName()}'")
-        maps = self._fitMaps(dwi, mask, method, bThreshold)
-        return self._addMapNodes(maps, dwi, dwiSequence, bThreshold)
+        maps = self._fitMaps(dwi, mask, settings, progressCallback)
+        return self._addMapNodes(maps, dwi, dwiSequence)
 
-    def _fitMaps(self, dwi: DwiVolume, mask, method: str | None, bThreshold: float,
-                 backgroundFraction: float | None = None, progressCallback=None):
-        """Return IvimMaps of the DWI (slice by slice when ``progressCallback`` is given, to report and cancel).
+    @staticmethod
+    def _fitMaps(dwi: DwiVolume, mask, settings: CaseSettings, progressCallback=None):
+        """Return the IvimMaps of the DWI inside ``mask`` (None: the whole volume, background skipped).
 
-        ``progressCallback(fraction, message) -> bool`` is called before each slice; returning False cancels
-        (:class:`ProcessingCancelled`). The automatic background mask is computed on the whole volume first,
-        so the result does not depend on the slicing.
+        ``progressCallback(fraction, message) -> bool`` reports the fit; returning False cancels it
+        (:class:`ProcessingCancelled`).
         """
-        from ..ivim import DEFAULT_METHOD, fit_ivim
-        from ..ivim.masking import DEFAULT_BACKGROUND_FRACTION, background_mask, invalid_signal
+        from ..ivim import fit_dwi_volume
 
-        method = method or DEFAULT_METHOD
-        fraction = DEFAULT_BACKGROUND_FRACTION if backgroundFraction is None else backgroundFraction
-        signal = dwi.signal_last()
-        if progressCallback is None:
-            return fit_ivim(dwi.bvalues_s_mm2, signal, method=method, b_threshold_s_mm2=bThreshold, mask=mask,
-                            background_fraction=fraction)
-        flat = signal.reshape(-1, signal.shape[-1])
-        considered = None if mask is None else np.asarray(mask, bool).reshape(-1)
-        # fit_ivim's own rule: invalid voxels inside the mask get status "invalid input", background "not fitted"
-        foreground = ~background_mask(flat, fraction, considered) | invalid_signal(flat)
-        if considered is not None:
-            foreground &= considered
-        foreground = foreground.reshape(dwi.shape_kji)
-        slices = []
-        for k in range(dwi.shape_kji[0]):
-            if not progressCallback(k / dwi.shape_kji[0], f"IVIM fit: slice {k + 1} of {dwi.shape_kji[0]}"):
-                raise ProcessingCancelled("the IVIM fit was cancelled")
-            slices.append(fit_ivim(dwi.bvalues_s_mm2, signal[k], method=method, b_threshold_s_mm2=bThreshold,
-                                   mask=foreground[k], auto_mask=False))
-        progressCallback(1.0, "IVIM fit done")
-        return stack_maps(slices)
+        return fit_dwi_volume(dwi, method=settings.method, b_threshold_s_mm2=settings.b_threshold_s_mm2, mask=mask,
+                              background_fraction=settings.background_fraction, progress=progressCallback)
 
-    def _addMapNodes(self, maps, dwi: DwiVolume, dwiSequence, bThreshold: float) -> dict:
+    def _addMapNodes(self, maps, dwi: DwiVolume, dwiSequence, reuse: dict | None = None) -> dict:
         from ..ivim import STATUS_DESCRIPTIONS
 
-        provenance = {"FitMethod": maps.method, "BThreshold_s_mm2": f"{bThreshold:g}",
+        provenance = {"FitMethod": maps.method, "BThreshold_s_mm2": f"{maps.b_threshold_s_mm2:g}",
                       "BValues_s_mm2": ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2),
                       "SourceNode": dwiSequence.GetID()}
         created = nodes.add_ivim_map_nodes(maps.as_dict(), dwi.ijk_to_ras, dwiSequence.GetName(),
-                                           STATUS_DESCRIPTIONS, provenance)
+                                           STATUS_DESCRIPTIONS, provenance, reuse)
         sh = slicer.mrmlScene.GetSubjectHierarchyNode()
         parent = sh.GetItemParent(nodes.ensure_subject_hierarchy_item(dwiSequence))
         for node in created.values():
@@ -320,30 +306,28 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
     # --- one case -----------------------------------------------------------------------------------------
 
-    def processCase(self, dwi, roi, spectrum=None, caseId: str | None = None, method: str | None = None,
-                    bThreshold: float = 200.0, maps: str = "roi", modelInputs: str = "roi_mean_fit",
-                    outputTable=None, bValues=None, backgroundFraction: float | None = None,
-                    waterT2ms: float | None = None, fatT2ms: float | None = None,
-                    progressCallback=None) -> CaseResult:
+    def processCase(self, dwi, roi, spectrum=None, caseId: str | None = None, settings: CaseSettings | None = None,
+                    outputTable=None, bValues=None, progressCallback=None, newOutputs: bool = False,
+                    **changes) -> CaseResult:
         """Process one case: DWI + ROI (+ spectrum) -> results table (one row per segment) and nodes.
 
         ``dwi``: a b-indexed volume sequence, a diffusion-weighted volume node, a list of scalar volumes (with
         ``bValues``) or a path (DICOM folder, 4D NIfTI + .bval, DWI NRRD); ``roi``: a segmentation node,
         a label map node or a file (``.seg.nrrd``, NIfTI/NRRD label map), any grid (resampled onto the DWI);
-        ``spectrum``: a file, a :class:`SpectrumNodes` or None. ``maps``: ``"roi"`` (voxelwise maps inside the
-        ROIs), ``"volume"`` (whole volume) or ``"none"``. ``modelInputs``: ``"roi_mean_fit"`` (default) or
-        ``"map_mean"``/``"map_median"``. ``bValues`` overrides the b-values of the DWI node (s/mm2);
-        ``backgroundFraction`` tunes the automatic background mask; ``waterT2ms``/``fatT2ms`` add a
-        T2-corrected PDFF; ``progressCallback(fraction, message) -> bool`` reports the voxelwise fit and can
-        cancel it. This is the call the module panel's Apply button makes. The returned rows carry the
-        study's probabilities: research output, not a diagnosis.
+        ``spectrum``: a file, a :class:`SpectrumNodes` or None. ``settings``: a
+        :class:`~VCFDiagnosisLib.analysis.settings.CaseSettings` (fit method, b threshold, maps scope, model
+        inputs, T2s, ...); keyword ``changes`` adjust it from the console (``processCase(seq, seg,
+        method="segmented")``). ``bValues`` overrides the b-values of the DWI node (s/mm2);
+        ``progressCallback(fraction, message) -> bool`` reports the voxelwise fit and can cancel it. Processing
+        the same DWI and ROI node again updates the outputs made the first time (maps, results table, decay
+        table and chart), as Slicer modules reuse their output nodes; ``newOutputs=True`` keeps them and adds
+        new ones. This is the call the module panel's Apply button makes. The returned rows carry the study's probabilities:
+        research output, not a diagnosis.
         """
-        from ..analysis.case_analysis import CaseOptions, MrsVoxel, analyze_roi
+        from ..analysis.case_analysis import MrsVoxel, analyze_roi
+        from ..analysis.decay import roi_decay_curves
 
-        options = CaseOptions(b_threshold_s_mm2=bThreshold, model_inputs=modelInputs, **(
-            {"method": method} if method else {}))
-        if maps not in ("roi", "volume", "none"):
-            raise ValueError(f"maps must be 'roi', 'volume' or 'none', not {maps!r}")
+        settings = _settings(settings, changes)
         if isinstance(dwi, (str, Path)):
             sequence = self.loadDwi(dwi)[0]
         elif isinstance(dwi, (list, tuple)):
@@ -360,25 +344,37 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         masks = {segmentation.GetSegmentation().GetSegment(s).GetName():
                  nodes.segment_mask_on_grid(segmentation, s, volume.ijk_to_ras, volume.shape_kji)
                  for s in segmentation_ids}
-        spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=waterT2ms, fatT2ms=fatT2ms)
+        spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=settings.water_t2_ms or None,
+                                            fatT2ms=settings.fat_t2_ms or None)
                           if isinstance(spectrum, (str, Path)) else spectrum)
         fitted = None
-        if maps != "none" and any(m.any() for m in masks.values()):
-            union = np.any(list(masks.values()), axis=0) if maps == "roi" else None
-            fitted = self._fitMaps(volume, union, options.method, bThreshold, backgroundFraction, progressCallback)
+        if settings.maps != "none" and any(m.any() for m in masks.values()):
+            union = np.any(list(masks.values()), axis=0) if settings.maps == "roi" else None
+            fitted = self._fitMaps(volume, union, settings, progressCallback)
         mrs_voxel = None
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
         rows = [analyze_roi(volume, mask, name, caseId, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
-                            options=options) for name, mask in masks.items()]
-        table = nodes.add_results_table(rows, f"{caseId} results", outputTable)
+                            settings=settings) for name, mask in masks.items()]
+        key = f"{sequence.GetID()}|{segmentation.GetID()}"
+        previous = {} if newOutputs else nodes.outputs_of(key)
+        table = nodes.add_results_table(rows, f"{caseId} results", outputTable or previous.get("results"))
         result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=volume,
                             masks=masks, maps=fitted, empty_segments=nodes.empty_segment_names(segmentation))
-        result.decay_table, result.decay_chart = nodes.add_decay_plot(volume, masks, rows, caseId)
+        result.decay = roi_decay_curves(volume, masks, rows)
+        result.decay_table, result.decay_chart = nodes.add_decay_plot(
+            result.decay, caseId, previous.get("decay_table"), previous.get("decay_chart"))
+        previous_maps = {role[4:]: node for role, node in previous.items() if role.startswith("map:")}
         if fitted is not None:
-            result.map_nodes = self._addMapNodes(fitted, volume, sequence, bThreshold)
+            result.map_nodes = self._addMapNodes(fitted, volume, sequence, previous_maps)
+        else:  # maps of an earlier Apply would contradict this one's table
+            nodes.remove_nodes(previous_maps.values())
+        for role, node in [("results", table), ("decay_table", result.decay_table),
+                           ("decay_chart", result.decay_chart),
+                           *((f"map:{stem}", node) for stem, node in result.map_nodes.items())]:
+            nodes.mark_output(node, key, role)
         folder = nodes.case_folder_item(caseId)
         extra = [table, segmentation, sequence, result.decay_table, result.decay_chart, *result.map_nodes.values()]
         if spectrum_nodes is not None:
@@ -387,21 +383,22 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             nodes.ensure_subject_hierarchy_item(node, folder)
         return result
 
-    def applySettings(self, settings: PanelSettings, progressCallback=None) -> CaseResult:
-        """Run the panel's settings: :meth:`processCase` on its DWI, ROI and spectrum (the Apply button)."""
-        if settings.dwiSequence is None:
+    def applySettings(self, inputs: PanelInputs, settings: CaseSettings | None = None,
+                      progressCallback=None) -> CaseResult:
+        """Run the panel: :meth:`processCase` on its inputs with its settings (the Apply button).
+
+        The panel passes ``PanelInputs.from_object(parameterNode)`` and ``CaseSettings.from_object(parameterNode)``.
+        """
+        if inputs.dwiSequence is None:
             raise ValueError("select a DWI (a volume sequence indexed by b-value) first")
-        if settings.roiSegmentation is None:
+        if inputs.roiSegmentation is None:
             raise ValueError("draw or select an ROI segmentation first (or create it from the MRS voxel)")
-        spectrum = str(settings.spectrumPath).strip()
+        spectrum = str(inputs.spectrumPath).strip()
         return self.processCase(
-            settings.dwiSequence, settings.roiSegmentation, spectrum if spectrum not in ("", ".") else None,
-            caseId=settings.caseId.strip() or None, method=settings.fitMethod or None,
-            bThreshold=float(settings.bThreshold), maps=settings.mapsScope, modelInputs=settings.modelInputs,
-            outputTable=settings.outputTable, bValues=settings.bValues or None,
-            backgroundFraction=float(settings.backgroundFraction),
-            waterT2ms=settings.waterT2ms or None, fatT2ms=settings.fatT2ms or None,
-            progressCallback=progressCallback)
+            inputs.dwiSequence, inputs.roiSegmentation, spectrum if spectrum not in ("", ".") else None,
+            caseId=inputs.caseId.strip() or None, settings=settings,
+            outputTable=None if inputs.newOutputs else inputs.outputTable, bValues=inputs.bValues or None,
+            progressCallback=progressCallback, newOutputs=inputs.newOutputs)
 
     def dwiProxyNode(self, dwiSequence):
         """Return the volume node that shows the DWI's current b-image (its sequence browser's proxy)."""
@@ -437,31 +434,35 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
     def processCaseFiles(self, dwi: str, roi: str | None = None, spectrum: str | None = None,
                          caseId: str | None = None, outputDir: str | None = None, overwrite: bool = False,
-                         report: bool = True, extraColumns: dict | None = None, provenance: dict | None = None,
-                         **processOptions):
+                         settings: CaseSettings | None = None, extraColumns: dict | None = None,
+                         provenance: dict | None = None, **changes):
         """Process one case given as files and export it; return (CaseResult, {what: path}).
 
         ``dwi`` as :meth:`loadDwi` takes it; ``roi`` a segmentation or label-map file (None: the spectrum's voxel
-        becomes the ROI); ``spectrum`` a spectrum file or None; ``extraColumns`` (e.g. a manifest's label and
-        reader) are added to every row; ``processOptions`` go to :meth:`processCase`. What ``vcfdiagnosis run``
-        and the batch runner do for each case.
+        becomes the ROI); ``spectrum`` a spectrum file or None; ``settings`` (and keyword ``changes``) as
+        :meth:`processCase` takes them (``settings.report``: write the PNG/PDF report); ``extraColumns`` (e.g. a
+        manifest's label and reader) are added to every row. What ``vcfdiagnosis run`` and the batch runner do
+        for each case.
 
         ``outputDir`` is the case folder. It is built beside its place and swapped in whole with a ``case.json``
-        marker (``provenance`` is added to it): it is never half-written, and with ``overwrite`` a case folder
-        written earlier is replaced entirely. A non-empty folder that is not a case folder is never replaced.
+        marker (the inputs, the settings and ``provenance`` are written into it): it is never half-written, and
+        with ``overwrite`` a case folder written earlier is replaced entirely. A non-empty folder that is not a
+        case folder is never replaced.
         """
         from ..outputs.safe_paths import check_replaceable, probe_writable
 
         if outputDir:  # refuse before the (possibly long) processing
             check_replaceable(Path(outputDir), overwrite)
             probe_writable(outputDir)
+        settings = _settings(settings, changes)
         sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
-        spectrumNodes = self.loadSpectrum(spectrum, name=caseId) if spectrum else None
+        spectrumNodes = (self.loadSpectrum(spectrum, name=caseId, waterT2ms=settings.water_t2_ms or None,
+                                           fatT2ms=settings.fat_t2_ms or None) if spectrum else None)
         if roi is None:
             if spectrumNodes is None:
                 raise ValueError("an ROI or a spectrum (whose voxel becomes the ROI) is needed")
             roi = self.roiFromMrsVoxel(spectrumNodes, sequence)
-        case = self.processCase(sequence, roi, spectrumNodes, caseId=caseId, **processOptions)
+        case = self.processCase(sequence, roi, spectrumNodes, caseId=caseId, settings=settings)
         if isinstance(roi, (str, Path)):
             for row in case.rows:  # an empty ROI is the ROI file's problem, not the DWI's
                 if row["status"] == "error" and row["roi"] in case.empty_segments:
@@ -471,8 +472,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if not outputDir:
             return case, {}
         inputs = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum}
-        return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=report,
-                                           provenance={"inputs": inputs, **(provenance or {})})
+        return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=settings.report,
+                                           provenance={"inputs": inputs, "settings": settings.to_dict(),
+                                                       **(provenance or {})})
 
     def exportCaseFolder(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True,
                          provenance: dict | None = None) -> dict:
@@ -492,25 +494,20 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         written["marker"] = str(staging / CASE_MARKER)
         return {what: str(target / Path(path).relative_to(staging)) for what, path in written.items()}
 
-    def processBatch(self, manifestPath: str, outputDir: str, force: bool = False, progressCallback=None,
-                     method: str | None = None, bThreshold: float = 200.0, maps: str = "roi",
-                     modelInputs: str = "roi_mean_fit", report: bool = True):
+    def processBatch(self, manifestPath: str, outputDir: str, force: bool = False,
+                     settings: CaseSettings | None = None, progressCallback=None, **changes):
         """Process every case of a manifest (as ``vcfdiagnosis batch`` does, in this process); return
-        (BatchSummary, results table node). Finished cases are skipped unless ``force``; a failing case is an
-        error row and the batch goes on; each case's nodes are removed after export, so the scene keeps only
-        the results table. Inside Slicer, progress goes to the status bar unless ``progressCallback`` is given.
+        (BatchSummary, results table node). ``settings`` (and keyword ``changes``) apply to every case.
+        Finished cases are skipped unless ``force``; a failing case is an error row and the batch goes on; each
+        case's nodes are removed after export, so the scene keeps only the results table.
+        ``progressCallback(event)`` receives ``done``, ``total``, ``case_id``, ``status``, ``seconds`` and
+        ``eta_s`` after every case.
         """
-        from ..batch.runner import BatchOptions, run_batch
-        from . import headless
+        from ..batch.runner import run_batch
+        from .batch_case import MRML_CASE_PROCESSOR
 
-        if progressCallback is None and headless.in_slicer_application():
-            def progressCallback(event):  # noqa: E306 - status-bar message inside the Slicer application
-                slicer.util.showStatusMessage(
-                    f"VCFDiagnosis batch: {event['done']}/{event['total']} {event['case_id']} ({event['status']}), "
-                    f"about {event['eta_s'] / 60:.1f} min left", 5000)
-        summary = run_batch(manifestPath, outputDir, force=force, in_process=True, progress=progressCallback,
-                            options=BatchOptions(method=method, b_threshold=bThreshold, maps=maps,
-                                                model_inputs=modelInputs, report=report))
+        summary = run_batch(manifestPath, outputDir, MRML_CASE_PROCESSOR, force=force, in_process=True,
+                            progress=progressCallback, settings=_settings(settings, changes))
         table = nodes.add_results_table(summary.rows, f"{Path(outputDir).name} batch results")
         return summary, table
 
@@ -518,8 +515,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """Run the study's statistics on a labelled results table (``results.tsv`` of a batch) into ``outputDir``.
 
         Returns ``{"stats": dict, "files": {name: path}}`` (stats.json, stats.md, roc.png, boxplots.png,
-        stats.pdf). Needs statsmodels and matplotlib; inside Slicer call :meth:`installCohortExtras` first
-        (a user action: nothing is installed automatically).
+        stats.pdf). Needs statsmodels; inside Slicer the panel installs it on the user's request
+        (``VCFDiagnosis.installCohortExtras()``): nothing is installed automatically.
         """
         from ..analysis.results import read_results_tsv
         from ..cohort import analyze_cohort, write_cohort_outputs
@@ -527,15 +524,6 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         rows = read_results_tsv(resultsPath)
         stats = analyze_cohort(rows, source=str(resultsPath))
         return {"stats": stats, "files": write_cohort_outputs(stats, rows, outputDir, overwrite=overwrite)}
-
-    @staticmethod
-    def installCohortExtras() -> None:
-        """Install the optional statistics packages (statsmodels, matplotlib) into Slicer's Python, on request."""
-        from . import headless
-
-        if not headless.in_slicer_application():
-            raise RuntimeError("outside Slicer install them with: pip install statsmodels matplotlib")
-        slicer.util.pip_install("statsmodels matplotlib")
 
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):
         """Return a segmentation with one segment covering the MRS voxel on the DWI grid (the study's ROI
@@ -569,8 +557,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
         out = Path(outputDir)
         written = {}
-        for stem, node in case.map_nodes.items():
-            written[f"map_{stem}"] = nodes.write_node(node, str(out / "maps" / f"{stem}.nrrd"), overwrite)
+        if case.maps is not None:
+            from ..dwi.nifti import write_maps
+
+            for path in write_maps(out / "maps", case.maps.as_dict(), case.dwi.ijk_to_ras, overwrite, ".nrrd"):
+                written[f"map_{path.name[:-len('.nrrd')]}"] = str(path.resolve())
         written["roi"] = nodes.write_node(case.roi_segmentation, str(out / "roi.seg.nrrd"), overwrite)
         from ..analysis.results import write_results_tsv
 
@@ -589,7 +580,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             png, pdf = render_case_report(str(out / "report.png"), str(out / "report.pdf"), case_id=case.case_id,
                                           dwi=case.dwi, masks=case.masks, rows=case.rows, maps=case.maps,
                                           mrs=case.spectrum.result if case.spectrum else None, mrs_voxel=voxel,
-                                          overwrite=overwrite)
+                                          decay=case.decay, overwrite=overwrite)
             written.update(report_png=png, report_pdf=pdf)
         # the case id may come from a header (SeriesDescription) or a user: never a path
         written["scene"] = self.saveSceneBundle(str(path_inside(out, f"{case_folder_name(case.case_id)}.mrb")),
@@ -626,9 +617,18 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return str(target)
 
 
-class ProcessingCancelled(RuntimeError):
-    """The user cancelled a long computation (no maps or results table were added; a spectrum loaded
-    before the fit stays in the scene)."""
+#: The user cancelled a long computation (no maps or results table were added; a spectrum loaded before the fit
+#: stays in the scene): the IVIM engine's :class:`~VCFDiagnosisLib.ivim.engine.FitCancelled`.
+ProcessingCancelled = FitCancelled
+
+
+def _settings(settings: CaseSettings | None, changes: dict) -> CaseSettings:
+    """Return ``settings`` (default: the defaults) with keyword ``changes``; an unknown name is a ValueError."""
+    settings = settings or CaseSettings()
+    unknown = sorted(set(changes) - set(settings.to_dict()))
+    if unknown:
+        raise ValueError(f"unknown setting {', '.join(unknown)}; settings are {', '.join(settings.to_dict())}")
+    return settings.replace(**changes) if changes else settings
 
 
 def parse_bvalues(text_or_values, count: int) -> np.ndarray:
@@ -646,15 +646,6 @@ def parse_bvalues(text_or_values, count: int) -> np.ndarray:
     if not np.all(np.isfinite(values)) or (values < 0).any():
         raise ValueError(f"b-values must be finite and >= 0 s/mm2, got {values.tolist()}")
     return values
-
-
-def stack_maps(slices: list):
-    """Return one IvimMaps whose arrays stack the per-slice IvimMaps along a new first (k) axis."""
-    import dataclasses
-
-    first = slices[0]
-    arrays = {name: np.stack([getattr(s, attr) for s in slices]) for name, attr in first.MAP_NAMES.items()}
-    return dataclasses.replace(first, **{attr: arrays[name] for name, attr in first.MAP_NAMES.items()})
 
 
 def _unit_of(parameter: str) -> str:

@@ -66,6 +66,40 @@ def case_folder_item(case_id: str) -> int:
     return sh.CreateFolderItem(sh.GetSceneItemID(), case_id)
 
 
+#: Node attributes that tie an output node to its inputs, so a repeated Apply updates it instead of adding one.
+OUTPUT_OF_ATTRIBUTE = "VCFDiagnosis.OutputOf"
+OUTPUT_ROLE_ATTRIBUTE = "VCFDiagnosis.OutputRole"
+
+
+def mark_output(node, key: str, role: str):
+    """Record on ``node`` that it is the ``role`` output (e.g. ``map:D``, ``decay_chart``) of inputs ``key``."""
+    node.SetAttribute(OUTPUT_OF_ATTRIBUTE, key)
+    node.SetAttribute(OUTPUT_ROLE_ATTRIBUTE, role)
+    return node
+
+
+def outputs_of(key: str) -> dict:
+    """Return ``{role: node}`` of the scene's output nodes of inputs ``key`` (see :func:`mark_output`)."""
+    scene = slicer.mrmlScene
+    found = {}
+    for index in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(index)
+        if node is not None and node.GetAttribute(OUTPUT_OF_ATTRIBUTE) == key:
+            found[node.GetAttribute(OUTPUT_ROLE_ATTRIBUTE)] = node
+    return found
+
+
+def remove_nodes(nodes_to_remove) -> None:
+    """Remove nodes (and their display and storage nodes) from the scene."""
+    scene = slicer.mrmlScene
+    for node in nodes_to_remove:
+        for method in ("GetDisplayNode", "GetStorageNode"):
+            helper = getattr(node, method, lambda: None)()
+            if helper is not None:
+                scene.RemoveNode(helper)
+        scene.RemoveNode(node)
+
+
 def add_scalar_volume(array_kji: np.ndarray, matrix_ijk_to_ras: np.ndarray, name: str, *,
                       label: bool = False, unit: str | None = None, quantity: str | None = None):
     """Return a new scalar (or label map) volume node holding ``array_kji`` on the given grid."""
@@ -301,19 +335,25 @@ def status_color_table(descriptions: dict, name: str = "VCFDiagnosis fit status"
 
 
 def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series_name: str,
-                       status_descriptions: dict, provenance: dict) -> dict:
+                       status_descriptions: dict, provenance: dict, reuse: dict | None = None) -> dict:
     """Return ``{stem: volume node}``: one scalar volume per IVIM map on the DWI grid, plus a status label map.
 
     Names read ``<series> D [mm2/s]``; each node carries its unit and quantity as attributes, the fit
     settings in ``provenance`` as ``VCFDiagnosis.<key>`` attributes, and a display window suited to the map.
+    A node in ``reuse`` (``{stem: node}``) gets the new voxels and grid instead of a new node being added.
     """
     created = {}
     for stem, array in maps_by_stem.items():
         label, unit, low, high = IVIM_MAP_DISPLAY[stem]
         is_status = stem == "status"
-        node = add_scalar_volume(
-            np.asarray(array, dtype=np.uint8 if is_status else np.float32), matrix_ijk_to_ras,
-            f"{series_name} {label} [{unit}]", label=is_status, unit=unit, quantity=label)
+        values = np.ascontiguousarray(array, dtype=np.uint8 if is_status else np.float32)
+        node = (reuse or {}).get(stem)
+        if node is None:
+            node = add_scalar_volume(values, matrix_ijk_to_ras, f"{series_name} {label} [{unit}]", label=is_status,
+                                     unit=unit, quantity=label)
+        else:
+            node.SetIJKToRASMatrix(vtk_matrix(matrix_ijk_to_ras))
+            slicer.util.updateVolumeFromArray(node, values)
         for key, value in provenance.items():
             node.SetAttribute(f"VCFDiagnosis.{key}", str(value))
         display = node.GetDisplayNode()
@@ -439,28 +479,30 @@ def write_node(node, path: str, overwrite: bool = False) -> str:
     return str(Path(path).resolve())
 
 
-def add_decay_plot(dwi: DwiVolume, masks: dict, rows: list[dict], name: str):
-    """Return (table node, plot chart node): ROI-mean signal per b-value (mean and SD) and the IVIM fit curve."""
-    from ..ivim.model import ivim_signal
-
+def add_decay_plot(curves, name: str, table=None, chart=None):
+    """Return (table node, plot chart node) of :class:`~VCFDiagnosisLib.analysis.decay.DecayCurves`: the
+    ROI-mean signal per b-value (mean and SD, markers) and each ROI's IVIM fit curve (line), log signal axis.
+    A given ``table`` and ``chart`` are emptied and refilled (a repeated Apply) instead of new ones added."""
     scene = slicer.mrmlScene
-    table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} signal decay")
-    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", f"{name} signal decay chart")
+    if table is None:
+        table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} signal decay")
+    else:
+        table.RemoveAllColumns()
+    if chart is None:
+        chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", f"{name} signal decay chart")
+    else:
+        series = [scene.GetNodeByID(chart.GetNthPlotSeriesNodeID(i)) for i in range(chart.GetNumberOfPlotSeriesNodes())]
+        chart.RemoveAllPlotSeriesNodeIDs()
+        remove_nodes(s for s in series if s is not None)
     chart.SetTitle(f"{name}: ROI signal decay and IVIM fit")
     chart.SetXAxisTitle("b [s/mm2]")
     chart.SetYAxisTitle("signal [a.u.]")
-    curve_b = np.linspace(0.0, float(dwi.bvalues_s_mm2.max()), 101)
-    columns = {"b_s_mm2": dwi.bvalues_s_mm2, "fit_b_s_mm2": curve_b}
-    for roi_name, mask in masks.items():
-        if not mask.any():
-            continue
-        signal = dwi.data[:, mask]
-        columns[f"{roi_name} mean"] = signal.mean(axis=1)
-        columns[f"{roi_name} sd"] = signal.std(axis=1)
-        row = next((r for r in rows if r["roi"] == roi_name), {})
-        params = [row.get(k, np.nan) for k in ("S0", "D", "Dstar", "f")]
-        columns[f"{roi_name} fit"] = (ivim_signal(curve_b, *params) if np.all(np.isfinite(params))
-                                      else np.full(curve_b.size, np.nan))
+    curve_b = curves.curve_b_s_mm2
+    columns = {"b_s_mm2": curves.bvalues_s_mm2, "fit_b_s_mm2": curve_b}
+    for roi in curves.rois:
+        columns[f"{roi.roi} mean"] = roi.mean
+        columns[f"{roi.roi} sd"] = roi.sd
+        columns[f"{roi.roi} fit"] = roi.fit if roi.fit is not None else np.full(curve_b.size, np.nan)
     length = max(len(v) for v in columns.values())
     for column, values in columns.items():
         add_table_column(table, column, np.r_[values, np.full(length - len(values), np.nan)])

@@ -133,17 +133,19 @@ def check_scene_bundle_round_trip(logic, work_dir, log=print) -> None:
 
 
 def check_panel_apply_on_phantom(logic, work_dir, log=print) -> None:
-    """Apply exactly as the panel does (PanelSettings -> applySettings) on a phantom; check the numbers."""
+    """Apply exactly as the panel does (PanelInputs + CaseSettings -> applySettings) on a phantom; check numbers."""
+    from ..analysis.settings import CaseSettings
     from ..analysis.study_models import predict
-    from .logic import PanelSettings
+    from .logic import PanelInputs
 
     log("Panel Apply on a synthetic patient")
     case_dir, truth = _make_phantom(work_dir, seed=4, group="metastatic", vendor="siemens")
     case = logic.loadPhantomCase(str(case_dir))
-    settings = PanelSettings(dwiSequence=case.dwi_sequence, spectrumPath=str(case_dir / "mrs" / "lesion.rda"),
-                             caseId="selftest", roiSegmentation=case.roi_segmentation, mapsScope="roi")
+    inputs = PanelInputs(dwiSequence=case.dwi_sequence, spectrumPath=str(case_dir / "mrs" / "lesion.rda"),
+                         caseId="selftest", roiSegmentation=case.roi_segmentation)
     fractions = []
-    result = logic.applySettings(settings, progressCallback=lambda f, m: fractions.append(f) or True)
+    result = logic.applySettings(inputs, CaseSettings(maps="roi"),
+                                 progressCallback=lambda f, m: fractions.append(f) or True)
     _expect(fractions and fractions[-1] == 1.0, f"progress was reported as {fractions[-3:]}")
     lesion = truth["lesion"]
     row = result.rows[0]

@@ -15,16 +15,7 @@ import numpy as np
 
 from . import processing
 from .header_values import check_range
-from .spectrum import (
-    MAX_DWELL_S,
-    MIN_DWELL_S,
-    Spectrum,
-    check_acquisition,
-    check_fid,
-    lps_to_ras,
-    orientation_or_none,
-    positive_sizes_or_none,
-)
+from .spectrum import MAX_DWELL_S, MIN_DWELL_S, Spectrum, check_acquisition, check_fid, voxel_geometry
 
 DICOM_MRS_SOP = "1.2.840.10008.5.1.4.1.1.4.2"
 
@@ -140,11 +131,10 @@ def read_dicom_mrs(ds, path: str) -> Spectrum:
             thickness = _float(slabs[0].get("SlabThickness"))
             warnings.append("voxel thickness taken from VolumeLocalizationSequence (no SliceThickness)")
     iop, spacing, centre = _floats(iop, 6), _floats(spacing, 2), _floats(ipp, 3)
-    orientation = orientation_or_none(iop[:3], iop[3:], warnings) if iop else None
     size = None
     if spacing is not None and thickness is not None:
         # PixelSpacing = (between rows = along the column direction, between columns = along the row)
-        size = positive_sizes_or_none([spacing[1], spacing[0], thickness], warnings)
+        size = [spacing[1], spacing[0], thickness]
     ref_ppm = _float(ds.get("ChemicalShiftReference"))
     return Spectrum(
         fid=fid,
@@ -155,9 +145,7 @@ def read_dicom_mrs(ds, path: str) -> Spectrum:
         averages=round(averages) if averages else None,
         water_suppressed=water_suppressed,
         center_ppm=ref_ppm if ref_ppm is not None and 3.0 < ref_ppm < 6.0 else 4.7,
-        voxel_center_ras=lps_to_ras(centre) if centre is not None else None,
-        voxel_size_mm=size,
-        voxel_orientation_ras=orientation,
+        **voxel_geometry(centre, size, warnings, *((iop[:3], iop[3:]) if iop else ())),
         vendor=str(ds.get("Manufacturer", "") or ""),
         source_format="dicom-mrs",
         source_path=str(path),

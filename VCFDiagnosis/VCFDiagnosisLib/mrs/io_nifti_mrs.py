@@ -18,6 +18,7 @@ import zlib
 
 import numpy as np
 
+from ..dwi.nifti_file import NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES, header_fields, header_version
 from . import processing
 from .spectrum import Spectrum, check_acquisition, check_fid
 
@@ -69,28 +70,14 @@ def parse_nifti_header(blob: bytes, path: str) -> dict:
     """Return the fields of a NIfTI-1/2 header needed for MRS: dims, datatype, pixdim, offset, affine."""
     if not is_nifti(blob[:540]):
         raise ValueError(f"{path}: not a NIfTI file")
-    endian = "<" if struct.unpack_from("<i", blob, 0)[0] in (348, 540) else ">"
-    version = 1 if struct.unpack_from(endian + "i", blob, 0)[0] == 348 else 2
-    if len(blob) < (348 if version == 1 else 540):
+    version, endian = header_version(blob)
+    header_size = NIFTI1_HEADER_BYTES if version == 1 else NIFTI2_HEADER_BYTES
+    if len(blob) < header_size:
         raise ValueError(f"{path}: NIfTI-{version} header truncated ({len(blob)} bytes)")
-    if version == 1:
-        dim = struct.unpack_from(endian + "8h", blob, 40)
-        datatype = struct.unpack_from(endian + "h", blob, 70)[0]
-        pixdim = struct.unpack_from(endian + "8f", blob, 76)
-        vox_offset = struct.unpack_from(endian + "f", blob, 108)[0]
-        _, sform_code = struct.unpack_from(endian + "2h", blob, 252)
-        quat = struct.unpack_from(endian + "6f", blob, 256)
-        srow = np.array(struct.unpack_from(endian + "12f", blob, 280)).reshape(3, 4)
-        header_size = 348
-    else:
-        datatype = struct.unpack_from(endian + "h", blob, 12)[0]
-        dim = struct.unpack_from(endian + "8q", blob, 16)
-        pixdim = struct.unpack_from(endian + "8d", blob, 104)
-        vox_offset = struct.unpack_from(endian + "q", blob, 168)[0]
-        _, sform_code = struct.unpack_from(endian + "2i", blob, 344)
-        quat = struct.unpack_from(endian + "6d", blob, 352)
-        srow = np.array(struct.unpack_from(endian + "12d", blob, 400)).reshape(3, 4)
-        header_size = 540
+    fields = header_fields(blob, version, endian)
+    dim, datatype, pixdim, vox_offset = fields["dim"], fields["datatype"], fields["pixdim"], fields["vox_offset"]
+    sform_code, quat = fields["codes"][1], fields["quatern"]
+    srow = np.array(fields["srow"]).reshape(3, 4)
     ndim = int(dim[0])
     if not 4 <= ndim <= 7:
         raise ValueError(f"{path}: NIfTI-MRS needs 4 to 7 dimensions, the header says {ndim}")

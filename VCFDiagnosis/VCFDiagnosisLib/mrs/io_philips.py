@@ -25,7 +25,7 @@ from .spectrum import (
     check_acquisition,
     check_fid,
     lps_to_ras,
-    positive_sizes_or_none,
+    voxel_geometry,
 )
 
 
@@ -131,9 +131,7 @@ def read_philips_sdat(path: str) -> Spectrum:
         tr_ms=tr,
         averages=round(averages) if averages else None,
         water_suppressed=None,
-        voxel_center_ras=lps_to_ras(centre) if None not in centre else None,
-        voxel_size_mm=positive_sizes_or_none(size, warnings),
-        voxel_orientation_ras=orientation,
+        **voxel_geometry(centre, size, warnings, orientation_ras=orientation),
         vendor="Philips",
         source_format="philips-sdat",
         source_path=sdat,

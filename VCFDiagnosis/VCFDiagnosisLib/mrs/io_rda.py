@@ -12,16 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .header_values import header_count, header_number
-from .spectrum import (
-    MAX_POINTS,
-    MIN_POINTS,
-    Spectrum,
-    check_acquisition,
-    check_fid,
-    lps_to_ras,
-    orientation_or_none,
-    positive_sizes_or_none,
-)
+from .spectrum import MAX_POINTS, MIN_POINTS, Spectrum, check_acquisition, check_fid, voxel_geometry
 
 
 def _number(fields: dict[str, str], key: str, path: str, warnings: list[str], required: bool = True):
@@ -142,9 +133,7 @@ def read_rda(path: str) -> Spectrum:
         tr_ms=_number(fields, "TR", path, warnings, required=False),
         averages=round(averages) if averages is not None else None,
         water_suppressed=None,
-        voxel_center_ras=lps_to_ras(centre) if None not in centre else None,
-        voxel_size_mm=positive_sizes_or_none(size, warnings),
-        voxel_orientation_ras=orientation_or_none(row, col, warnings),
+        **voxel_geometry(centre, size, warnings, row, col),
         vendor="Siemens",
         source_format="rda",
         source_path=str(path),

@@ -15,15 +15,7 @@ import struct
 import numpy as np
 
 from .header_values import finite_number
-from .spectrum import (
-    MAX_POINTS,
-    Spectrum,
-    check_acquisition,
-    check_fid,
-    lps_to_ras,
-    orientation_or_none,
-    positive_sizes_or_none,
-)
+from .spectrum import MAX_POINTS, Spectrum, check_acquisition, check_fid, voxel_geometry
 
 SIEMENS_CSA_NON_IMAGE_SOP = "1.3.12.2.1107.5.9.1"
 
@@ -144,9 +136,7 @@ def read_siemens_csa(ds, path: str) -> Spectrum:
         tr_ms=tr if tr is not None else _dicom_float(ds, "RepetitionTime"),
         averages=round(averages) if averages else None,
         water_suppressed=None,
-        voxel_center_ras=lps_to_ras(centre) if centre else None,
-        voxel_size_mm=positive_sizes_or_none(size, warnings),
-        voxel_orientation_ras=orientation_or_none(iop[:3], iop[3:], warnings) if iop else None,
+        **voxel_geometry(centre, size, warnings, *((iop[:3], iop[3:]) if iop else ())),
         vendor="Siemens",
         source_format="siemens-csa-dicom",
         source_path=str(path),

@@ -152,6 +152,22 @@ def positive_sizes_or_none(sizes, warnings: list[str], what: str = "voxel size")
     return values
 
 
+def voxel_geometry(centre_lps, sizes_mm, warnings: list[str], row_lps=None, column_lps=None,
+                   orientation_ras=None) -> dict:
+    """Return the Spectrum voxel fields from a reader's header values (LPS, mm), each None when unusable.
+
+    ``centre_lps`` becomes ``voxel_center_ras`` (None if any value is missing), ``sizes_mm`` ``voxel_size_mm``
+    (:func:`positive_sizes_or_none`), and the row/column cosines ``voxel_orientation_ras``
+    (:func:`orientation_or_none`) unless ``orientation_ras`` is already known (Philips angulations).
+    """
+    has_centre = centre_lps is not None and len(centre_lps) and None not in list(centre_lps)
+    if orientation_ras is None and row_lps is not None and column_lps is not None:
+        orientation_ras = orientation_or_none(row_lps, column_lps, warnings)
+    return {"voxel_center_ras": lps_to_ras(centre_lps) if has_centre else None,
+            "voxel_size_mm": positive_sizes_or_none(sizes_mm, warnings),
+            "voxel_orientation_ras": orientation_ras}
+
+
 def check_fid(fid: np.ndarray, path: str) -> np.ndarray:
     """Return ``fid`` as complex128 after checking it is non-empty, finite, not absurd and not all zeros.
 

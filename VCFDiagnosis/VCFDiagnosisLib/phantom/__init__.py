@@ -22,32 +22,17 @@ Modules: :mod:`.tissues` (IVIM parameters, Table 3 sampling), :mod:`.geometry` (
 :mod:`.roi_files`, :mod:`.mrs_files` (writers), :mod:`.patient` (orchestration, truth, manifest).
 """
 
-from .patient import (
-    DEFAULT_BVALUES,
-    GENERATOR_VERSION,
-    MANIFEST_COLUMNS,
-    PhantomData,
-    PhantomPatient,
-    default_case_id,
-    generate_patient,
-    simulate_patient,
-    update_manifest,
-)
-from .tissues import GROUP_DISTRIBUTIONS, GROUPS, LesionParameters, ivim_signal, sample_lesion
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_BVALUES",
-    "GENERATOR_VERSION",
-    "GROUPS",
-    "GROUP_DISTRIBUTIONS",
-    "MANIFEST_COLUMNS",
-    "LesionParameters",
-    "PhantomData",
-    "PhantomPatient",
-    "default_case_id",
-    "generate_patient",
-    "ivim_signal",
-    "sample_lesion",
-    "simulate_patient",
-    "update_manifest",
-]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    ".options": ("DEFAULT_BVALUES", "GROUPS"),
+    ".patient": ("GENERATOR_VERSION", "PhantomData", "PhantomPatient", "default_case_id", "generate_patient",
+        "simulate_patient", "update_manifest"),
+    "..batch.manifest": ("MANIFEST_COLUMNS",),
+    ".tissues": ("GROUP_DISTRIBUTIONS", "LesionParameters", "ivim_signal", "sample_lesion"),
+}
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

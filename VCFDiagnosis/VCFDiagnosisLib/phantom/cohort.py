@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .dicom_dwi import VENDORS
+from .options import VENDORS
 from .patient import PhantomPatient, generate_patient
 
 STUDY_SPLIT = {"osteoporotic": 38, "metastatic": 32}

@@ -33,8 +33,8 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 from pydicom.valuerep import format_number_as_ds
 
 from .geometry import SlabGeometry
+from .options import VENDORS
 
-VENDORS = ("siemens", "ge", "philips", "standard")
 GE_B_BIAS = 1_000_000_000
 TR_MS, TE_MS, FIELD_T, LARMOR_MHZ = 1600.0, 72.0, 3.0, 123.2
 

@@ -123,10 +123,6 @@ class SlabGeometry:
         w = (np.arange(nk) - (nk - 1) / 2.0) * self.slice_spacing_mm
         return u[None, None, :], v[None, :, None], w[:, None, None]
 
-    def local_to_lps(self, uvw_mm: np.ndarray) -> np.ndarray:
-        """Return LPS mm of local (u, v, w) points (shape [..., 3])."""
-        return self.centre_lps + np.asarray(uvw_mm, float) @ self.direction_lps.T
-
     def to_json(self) -> dict:
         """Return the geometry as plain JSON types (both LPS and RAS)."""
         return {

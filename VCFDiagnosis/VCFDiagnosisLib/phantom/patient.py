@@ -22,13 +22,15 @@ import numpy as np
 from pydicom.uid import generate_uid
 
 from .. import __version__
+from ..batch.manifest import MANIFEST_COLUMNS
 from ..dwi.volume import LPS_TO_RAS, DwiVolume
 from ..outputs.safe_paths import staged_case_folder
 from .anatomy import AnatomyParameters, build_label_map, draw_anatomy
-from .dicom_dwi import VENDORS, PatientInfo, write_dwi_series
+from .dicom_dwi import PatientInfo, write_dwi_series
 from .dwi_signal import add_rician_noise, noise_sigma_for_snr, noiseless_dwi
 from .geometry import SlabGeometry
 from .mrs_files import MrsAcquisition, MrsVoxel, simulate_spectrum, write_dicom_mrs, write_rda
+from .options import DEFAULT_BVALUES, VENDORS
 from .roi_files import LESION_SEGMENT_NAME, write_label_nifti, write_segmentation_nrrd
 from .tissues import (
     GROUPS,
@@ -42,9 +44,7 @@ from .tissues import (
 )
 
 GENERATOR_VERSION = f"VCFDiagnosis phantom 1 (VCFDiagnosisLib {__version__})"
-DEFAULT_BVALUES = (0, 50, 100, 150, 200, 400, 600, 800)
 MANIFEST_NAME = "manifest.tsv"
-MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader")
 MANIFEST_READER = "phantom-truth"
 
 _STREAMS = {"lesion": 1, "anatomy": 2, "geometry": 3, "noise": 4, "mrs": 5, "files": 6}
@@ -294,17 +294,14 @@ def generate_patient(
     seed: int = 0,
     group: str = "osteoporotic",
     vendor: str = "siemens",
-    snr: float = 40.0,
-    matrix: int = 128,
-    n_slices: int = 10,
     case_id: str | None = None,
-    bvalues: Sequence[float] = DEFAULT_BVALUES,
     force: bool = False,
     **options,
 ) -> PhantomPatient:
     """Simulate a patient and write its case folder ``out_dir/<case_id>``; return the paths and truth.
 
-    ``options`` are passed to :func:`simulate_patient` (fov_mm, slice_thickness_mm, slice_gap_mm,
+    ``vendor`` is the DICOM b-value tag style (:data:`.options.VENDORS`); ``options`` are the keywords of
+    :func:`simulate_patient` (snr, matrix, n_slices, bvalues, fov_mm, slice_thickness_mm, slice_gap_mm,
     lesion_d, lesion_dstar, lesion_f, lesion_ff_percent, fracture_level, mrs_snr, mrs_voxel_mm).
     An existing case folder is replaced only with ``force=True`` (FileExistsError otherwise). The folder
     is built next to the target and renamed into place, so a reader never sees a half-written case.
@@ -321,8 +318,7 @@ def generate_patient(
     case_dir = out / case_id
     if case_dir.exists() and not force:
         raise FileExistsError(f"phantom case folder already exists: {case_dir} (use force / --force to replace it)")
-    data = simulate_patient(seed=seed, group=group, snr=snr, matrix=matrix, n_slices=n_slices, case_id=case_id,
-                            bvalues=bvalues, **options)
+    data = simulate_patient(seed=seed, group=group, case_id=case_id, **options)
     with staged_case_folder(case_dir, replace=force, marker="truth.json") as staging:
         _write_case(staging, data, vendor)
     manifest = update_manifest(out, {

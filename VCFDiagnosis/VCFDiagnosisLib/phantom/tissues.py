@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..mrs.model import lwr_from_fat_fraction_percent
+from .options import GROUPS
 
 #: Label values of the anatomy map (the lesion ROI file uses 1 for the lesion, see roi_files).
 BACKGROUND, MARROW, DISC, MUSCLE, CSF, LESION = 0, 1, 2, 3, 4, 5
@@ -44,7 +45,6 @@ DSTAR_MIN_OVER_D = 3.0
 F_RANGE = (0.01, 0.5)
 FF_RANGE_PERCENT = (1.0, 70.0)
 
-GROUPS = ("osteoporotic", "metastatic")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ...analysis.settings import add_setting_arguments, settings_from_args
+
 NAME = "batch"
 HELP = "process every case of a manifest (CSV/TSV: case_id, dwi, roi, spectrum, label, reader) into OUT"
 
@@ -16,11 +18,7 @@ def add_arguments(parser) -> None:
                         help="cases processed in parallel processes (default 1; 0 = as many as this machine's cores "
                              "and memory hold; larger numbers are capped to that)")
     parser.add_argument("--force", action="store_true", help="process finished cases again")
-    parser.add_argument("--method", help="IVIM fit method (default: the engine's default)")
-    parser.add_argument("--b-threshold", type=float, default=200.0, help="segmented-fit b threshold, s/mm2")
-    parser.add_argument("--maps", choices=("roi", "volume", "none"), default="roi", help="voxelwise maps (default roi)")
-    parser.add_argument("--model-inputs", choices=("roi_mean_fit", "map_mean", "map_median"), default="roi_mean_fit")
-    parser.add_argument("--no-report", action="store_true", help="skip the per-case PNG/PDF reports")
+    add_setting_arguments(parser)
 
 
 def _format_duration(seconds: float) -> str:
@@ -53,13 +51,14 @@ def progress_printer(stream=None):
 def run(args) -> int:
     """Run the batch; return 0 (error rows are results, not a failed batch) or raise (see the CLI contract)."""
     from ...analysis.study_models import RESEARCH_USE_NOTE
-    from ...batch.runner import BatchOptions, run_batch
+    from ...batch.runner import run_batch
+    from ...mrml.batch_case import MRML_CASE_PROCESSOR
 
     started = time.perf_counter()
-    options = BatchOptions(method=args.method, b_threshold=args.b_threshold, maps=args.maps,
-                          model_inputs=args.model_inputs, report=not args.no_report)
-    summary = run_batch(args.manifest, args.out, jobs=args.jobs, force=args.force, options=options,
-                        progress=progress_printer(), notes=lambda text: print(f"note: {text}", file=sys.stderr))
+    settings = settings_from_args(args)
+    summary = run_batch(args.manifest, args.out, MRML_CASE_PROCESSOR, jobs=args.jobs, force=args.force,
+                        settings=settings, progress=progress_printer(),
+                        notes=lambda text: print(f"note: {text}", file=sys.stderr))
     for message in summary.messages:
         print(f"  error: {message}")
     print(f"{summary.processed} processed, {summary.skipped} already finished (skipped), "

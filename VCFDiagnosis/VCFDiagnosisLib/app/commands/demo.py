@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ...analysis.study_models import LABELS, METASTATIC
+
 NAME = "demo"
 HELP = "run a synthetic patient through the whole pipeline (phantom -> fit -> MRS -> models -> report, .mrb)"
 
@@ -17,7 +19,7 @@ HELP = "run a synthetic patient through the whole pipeline (phantom -> fit -> MR
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the phantom (default 1)")
-    parser.add_argument("--group", choices=("osteoporotic", "metastatic"), default="metastatic")
+    parser.add_argument("--group", choices=LABELS, default=METASTATIC)
     parser.add_argument("--vendor", choices=("siemens", "ge", "philips", "standard"), default="siemens")
     parser.add_argument("--force", action="store_true", help="replace the outputs of an earlier run")
 

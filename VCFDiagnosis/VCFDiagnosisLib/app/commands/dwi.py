@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 NAME = "dwi"
 HELP = ("Inspect or convert a multi-b diffusion series (DICOM folder/file, 4D NIfTI + .bval, Slicer DWI NRRD): "
@@ -32,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def axis_codes(ijk_to_ras: np.ndarray) -> str:
     """Return the RAS letters the i, j, k axes point to (nibabel's convention, e.g. 'LPS' or 'PIR')."""
+    import numpy as np
+
     letters = ("LR", "PA", "IS")
     codes = []
     for column in np.asarray(ijk_to_ras, dtype=float)[:3, :3].T:
@@ -42,6 +46,8 @@ def axis_codes(ijk_to_ras: np.ndarray) -> str:
 
 def slice_plane(ijk_to_ras: np.ndarray) -> str:
     """Return 'axial', 'coronal' or 'sagittal' (+ ' oblique' when tilted > 1 degree) for the k axis."""
+    import numpy as np
+
     normal = np.asarray(ijk_to_ras, dtype=float)[:3, 2]
     normal = normal / np.linalg.norm(normal)
     axis = int(np.argmax(np.abs(normal)))
@@ -51,6 +57,8 @@ def slice_plane(ijk_to_ras: np.ndarray) -> str:
 
 def summary(dwi) -> dict:
     """Return a JSON-ready description of a loaded DWI (geometry in RAS millimetres)."""
+    import numpy as np
+
     meta = dwi.metadata
     keys = ("format", "vendor", "model", "series_number", "series_description", "series_uid", "patient_id",
             "study_uid", "study_date", "repetition_time_ms", "echo_time_ms", "field_strength_t", "source")

@@ -9,16 +9,14 @@ b = 0 is fitted with S0 free and a warning (D*/f less reliable).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
-import numpy as np
-
-from ...dwi.nifti import NiftiDwiError, read_mask_nifti, write_maps
+from ...analysis.settings import CaseSettings, add_setting_arguments, settings_from_args
 from ...errors import InputError
-from ...ivim import DEFAULT_METHOD, METHODS, FitStatus, IvimMaps, fit_dwi_volume
-from .dwi import load_input
+
+#: The settings that apply to a voxelwise fit (the rest concern ROIs, spectra and reports).
+FIT_SETTINGS = ("method", "b_threshold_s_mm2", "background_fraction")
 
 NAME = "fit"
 HELP = ("fit IVIM (S0, D, D*, f), ADC, R2 and a status map voxel-wise from a DWI (4D NIfTI + .bval, DICOM folder "
@@ -34,27 +32,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", metavar="FILE", default=None,
                         help="optional 3D NIfTI mask on the DWI grid (non-zero = fit); default: automatic "
                              "background removal only")
-    parser.add_argument("--method", choices=sorted(METHODS), default=DEFAULT_METHOD,
-                        help=f"fit method (default {DEFAULT_METHOD}): "
-                             + "; ".join(f"{k}: {v}" for k, v in METHODS.items()))
-    parser.add_argument("--b-threshold", type=float, default=200.0, metavar="B",
-                        help="segmented-fit split in s/mm2: D from b >= B (default 200)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder for S0, D, Dstar, f, ADC, R2, status .nii.gz")
     parser.add_argument("--force", action="store_true", help="overwrite existing maps in DIR")
     parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all CPUs)")
+    add_setting_arguments(parser, names=FIT_SETTINGS)
 
 
-def check_options(args: argparse.Namespace) -> None:
-    """Refuse option values no input could make valid (before anything is read)."""
-    if not (math.isfinite(args.b_threshold) and args.b_threshold > 0):
-        raise InputError("--b-threshold", f"must be a positive number of s/mm2, got {args.b_threshold}")
+def check_options(args: argparse.Namespace) -> CaseSettings:
+    """Return the fit settings; refuse option values no input could make valid (before anything is read)."""
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads", f"must be at least 1, got {args.threads}")
+    return settings_from_args(args)
 
 
 def check_outputs(out: str, force: bool) -> None:
     """Refuse existing maps in ``out`` without ``force``, before the (possibly long) load and fit."""
+    from ...dwi.nifti import NiftiDwiError
+    from ...ivim import IvimMaps
+
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise NiftiDwiError(folder, "output path exists and is not a folder")
@@ -64,8 +60,12 @@ def check_outputs(out: str, force: bool) -> None:
                                          "use --force to overwrite")
 
 
-def print_summary(dwi, maps: IvimMaps, method: str, seconds: float, written: list) -> None:
+def print_summary(dwi, maps, method: str, seconds: float, written: list) -> None:
     """Print voxel counts per status, medians over OK voxels (D, D*, ADC in mm2/s), warnings and the files."""
+    import numpy as np
+
+    from ...ivim import FitStatus
+
     counts = maps.status_counts()
     fitted = sum(counts[s.name] for s in (FitStatus.OK, FitStatus.HIT_BOUND, FitStatus.NOT_CONVERGED))
     print(f"fitted {fitted} of {maps.status.size} voxels ({method}, b = "
@@ -85,15 +85,19 @@ def print_summary(dwi, maps: IvimMaps, method: str, seconds: float, written: lis
 def run(args: argparse.Namespace) -> int:
     """Read, fit, write and print a summary; return 0 (bad input raises, naming the file)."""
     t0 = time.perf_counter()
-    check_options(args)
+    settings = check_options(args)
     check_outputs(args.out, args.force)
+    from ...dwi.nifti import NiftiDwiError, read_mask_nifti, write_maps
+    from ...ivim import fit_dwi_volume
+    from .dwi import load_input
+
     dwi = load_input(args.dwi, args.series, 2)
     mask = read_mask_nifti(args.mask, dwi) if args.mask else None
     try:
-        maps = fit_dwi_volume(dwi, method=args.method, b_threshold_s_mm2=args.b_threshold, mask=mask,
-                              n_threads=args.threads)
+        maps = fit_dwi_volume(dwi, method=settings.method, b_threshold_s_mm2=settings.b_threshold_s_mm2, mask=mask,
+                              background_fraction=settings.background_fraction, n_threads=args.threads)
     except ValueError as exc:  # the protocol cannot be fitted (too few b-values, ...): the DWI's problem
         raise NiftiDwiError(args.dwi, str(exc)) from exc
     written = write_maps(args.out, maps.as_dict(), dwi.ijk_to_ras, force=args.force)
-    print_summary(dwi, maps, args.method, time.perf_counter() - t0, written)
+    print_summary(dwi, maps, settings.method, time.perf_counter() - t0, written)
     return 0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ...phantom import DEFAULT_BVALUES, GROUPS, generate_patient
-from ...phantom.dicom_dwi import VENDORS
+from ...phantom.options import DEFAULT_BVALUES, GROUPS, VENDORS
 
 NAME = "phantom"
 HELP = "write a synthetic lumbar-spine patient with a fractured lesion and known truth (digital phantom)"
@@ -57,6 +56,8 @@ def run_cohort(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...phantom import generate_patient
+
     """Write the phantom case (or cohort), print what was written; return the exit code."""
     if args.cohort:
         return run_cohort(args)

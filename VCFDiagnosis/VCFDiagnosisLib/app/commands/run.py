@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ...analysis.settings import add_setting_arguments, settings_from_args
 from ...errors import InputError, RunFailed
 
 NAME = "run"
@@ -17,18 +18,12 @@ def add_arguments(parser) -> None:
                                       "physical space (default: the MRS voxel)")
     parser.add_argument("--spectrum", help="single-voxel spectrum: .rda, DICOM MRS, .IMA, .SPAR/.SDAT, NIfTI-MRS")
     parser.add_argument("--case-id", help="case identifier for results and report (default: the DWI series name)")
-    parser.add_argument("--method", help="IVIM fit method (default: the engine's default)")
-    parser.add_argument("--b-threshold", type=float, default=200.0, help="segmented-fit b threshold, s/mm2")
-    parser.add_argument("--maps", choices=("roi", "volume", "none"), default="roi",
-                        help="voxelwise maps inside the ROIs (default), for the whole volume, or none")
-    parser.add_argument("--model-inputs", choices=("roi_mean_fit", "map_mean", "map_median"), default="roi_mean_fit",
-                        help="D, D*, f fed to the study's models (default: fit of the ROI-mean signal)")
-    parser.add_argument("--no-report", action="store_true", help="skip the PNG/PDF report")
     parser.add_argument("--out", required=True, help="output folder for this case")
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
+    add_setting_arguments(parser)
 
 
-def run_case(args, logic) -> tuple[object, dict]:
+def run_case(args, logic, settings=None) -> tuple[object, dict]:
     """Process and export one case as the command line describes; return (CaseResult, written files).
 
     ``--out`` is the case folder: absent, empty, or (with ``--force``) a case folder written earlier, which is
@@ -45,8 +40,7 @@ def run_case(args, logic) -> tuple[object, dict]:
         if value and not Path(value).exists():
             raise InputError(value, f"no such file or folder ({option})")
     return logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id, outputDir=str(out),
-                                  overwrite=args.force, report=not args.no_report, method=args.method,
-                                  bThreshold=args.b_threshold, maps=args.maps, modelInputs=args.model_inputs)
+                                  overwrite=args.force, settings=settings or settings_from_args(args))
 
 
 def print_case(case, written: dict, seconds: float) -> None:
@@ -72,12 +66,13 @@ def run(args) -> int:
     rows is written, and the exit code is 1.
     """
     started = time.perf_counter()
+    settings = settings_from_args(args)  # a bad value is refused before anything is loaded
     from ...mrml import headless
 
     headless.initialize()
     from ...mrml.logic import VCFDiagnosisLogic
 
-    case, written = run_case(args, VCFDiagnosisLogic())
+    case, written = run_case(args, VCFDiagnosisLogic(), settings)
     print_case(case, written, time.perf_counter() - started)
     errors = [row for row in case.rows if row["status"] == "error"]
     if errors and len(errors) == len(case.rows):
