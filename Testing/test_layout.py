@@ -142,50 +142,72 @@ def test_logic_layer_never_imports_qt_or_slicer_app():
         assert "slicer.app" not in text.replace("slicer.app`", ""), path.name
 
 
-def _package_import_graph() -> dict[str, set[str]]:
-    """Return {package: packages it imports} over every import in VCFDiagnosisLib, function-level ones included."""
+def _module_import_graph() -> dict[str, set[str]]:
+    """Return {module: VCFDiagnosisLib modules it imports}, function-level imports included (``from . import x``
+    of a submodule counts as importing that submodule)."""
     import ast
 
-    graph: dict[str, set[str]] = {}
+    modules = {}
     for path in LIB.rglob("*.py"):
         parts = list(path.relative_to(MODULE_DIR).with_suffix("").parts)
-        package_parts = parts[:-1]  # the package a relative import starts from (a module's, or __init__'s own)
-        source = parts[1] if len(parts) > 1 and parts[1] != "__init__" else "VCFDiagnosisLib"
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = (path, parts[:-1])
+    graph: dict[str, set[str]] = {}
+    for name, (path, package) in modules.items():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package_parts[: len(package_parts) - node.level + 1]
-                targets = [".".join(base + ([node.module] if node.module else [])) + f".{a.name}" for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                targets = [f"{node.module}.{a.name}" for a in node.names]
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:
                 continue
-            for target in targets:
-                pieces = target.split(".")
-                if pieces[0] == "VCFDiagnosisLib" and len(pieces) > 2 and pieces[1] != source:
-                    graph.setdefault(source, set()).add(pieces[1])
+            graph.setdefault(name, set()).update(t for t in targets if t in modules and t != name)
     return graph
 
 
 def test_import_graph_has_no_cycle_and_follows_the_layers():
-    graph = _package_import_graph()
-    assert "mrml" in graph.get("app", set()) and "batch" in graph.get("mrml", set()), graph  # the graph is read
+    """No module imports itself through others (the old logic <-> batch pair included), and no pure package
+    reaches the MRML or entry-point layers."""
+    graph = _module_import_graph()
+    assert "VCFDiagnosisLib.mrml.logic" in graph["VCFDiagnosisLib.mrml.batch_case"]  # the graph is read
     visiting, done = set(), set()
 
-    def visit(package: str, trail: list[str]) -> None:
-        assert package not in visiting, f"import cycle: {' -> '.join([*trail, package])}"
-        if package in done:
+    def visit(module: str, trail: list[str]) -> None:
+        assert module not in visiting, f"import cycle: {' -> '.join([*trail, module])}"
+        if module in done:
             return
-        visiting.add(package)
-        for imported in sorted(graph.get(package, ())):
-            visit(imported, [*trail, package])
-        visiting.discard(package)
-        done.add(package)
+        visiting.add(module)
+        for imported in sorted(graph.get(module, ())):
+            visit(imported, [*trail, module])
+        visiting.discard(module)
+        done.add(module)
 
-    for package in sorted(graph):
-        visit(package, [])
-    pure = set(PURE_PACKAGES) | {name.removesuffix(".py") for name in PURE_MODULES}
-    for package in pure:
-        assert not graph.get(package, set()) & {MRML_PACKAGE, "app"}, f"{package} imports a higher layer"
-    assert "app" not in graph.get(MRML_PACKAGE, set())
+    for module in sorted(graph):
+        visit(module, [])
+    layer = {name.removesuffix(".py") for name in PURE_MODULES} | set(PURE_PACKAGES)
+
+    def package(module: str) -> str:
+        return module.split(".")[1] if "." in module else module
+
+    for module, imported in graph.items():
+        if package(module) in layer:
+            higher = sorted(m for m in imported if package(m) in {MRML_PACKAGE, "app"})
+            assert not higher, f"{module} (pure) imports {higher}"
+        if package(module) == MRML_PACKAGE:
+            assert not [m for m in imported if package(m) == "app"], module
+
+
+def test_readme_layout_section_names_every_folder_and_module_of_the_tree():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Repository layout", 1)[1].split("\n## ", 1)[0]
+    top = {p.name for p in ROOT.iterdir() if not p.name.startswith(".") or p.name == ".ci"}
+    top -= {".venv", "demo-output", "build"} | {p.name for p in ROOT.glob("*.egg-info")}
+    missing = sorted(name for name in top if name not in section)
+    assert not missing, f"README's Repository layout does not name {missing}"
+    packages = [p.name + "/" for p in LIB.iterdir() if (p / "__init__.py").is_file()]
+    modules = [p.name for p in LIB.glob("*.py") if p.name != "__init__.py"]
+    missing = sorted(name for name in packages + modules if name not in section)
+    assert not missing, f"README's Repository layout does not name {missing}"
+    for subfolder in ("Screenshots", "Icons", "Benchmarks"):
+        assert subfolder in section, subfolder

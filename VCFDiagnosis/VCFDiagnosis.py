@@ -31,7 +31,7 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, createGui, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, Maximum, Minimum, WithinRange, createGui, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleTest,
@@ -145,6 +145,10 @@ def settingParameterType(spec: SettingSpec):
         return Annotated[valueType, Choice(list(spec.choices))]
     if spec.minimum is not None and spec.maximum is not None:
         return Annotated[valueType, WithinRange(valueType(spec.minimum), valueType(spec.maximum))]
+    if spec.minimum is not None:
+        return Annotated[valueType, Minimum(valueType(spec.minimum))]
+    if spec.maximum is not None:
+        return Annotated[valueType, Maximum(valueType(spec.maximum))]
     return valueType
 
 
@@ -207,20 +211,20 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def _addSettingWidgets(self) -> None:
-        """Add one widget per setting to the Settings section, made by Slicer's parameterNodeWrapper from the
-        setting's parameter type (combo box for choices, slider with spin box for a range), with the model's
-        label, help, unit, decimals and step. Each is bound by its SlicerParameterName in connectGui."""
-        form = self.ui.optionsCollapsibleButton.layout()
-        forms = {}
-        for group, title in GROUPS.items():
-            if group == "advanced":
-                section = ctk.ctkCollapsibleButton()
-                section.text = _(title)
-                section.collapsed = True
-                forms[group] = qt.QFormLayout(section)
-                form.addRow(section)
-            else:
-                forms[group] = form
+        """Add one widget per setting, made by Slicer's parameterNodeWrapper from the setting's parameter type
+        (combo box for choices, slider with spin box for a range, spin box for one bound), with the model's label,
+        help, unit, decimals and step. The "fit" group goes to the Settings section (its "advanced" settings in a
+        collapsed sub-section), the "outputs" group to the Outputs section above Apply. connectGui binds them by
+        their SlicerParameterName. Decimals and step are set on the widget, not as Decimals/SingleStep
+        annotations, which the wrapper's class check would report as unused."""
+        settingsForm = self.ui.optionsCollapsibleButton.layout()
+        advanced = ctk.ctkCollapsibleButton()
+        advanced.text = _(GROUPS["advanced"])
+        advanced.collapsed = True
+        outputsForm = self.ui.outputsCollapsibleButton.layout()
+        forms = {"fit": settingsForm, "advanced": qt.QFormLayout(advanced), "outputs": outputsForm}
+        settingsForm.addRow(advanced)
+        nextOutputRow = 1  # below the results table selector, above the keep-outputs box and Apply
         for spec in PANEL_SETTINGS:
             widget = createGui(VCFDiagnosisParameterNode.dataType(spec.name))
             widget.setProperty("SlicerParameterName", spec.name)
@@ -230,7 +234,11 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 widget.singleStep = spec.step
             if spec.unit and spec.unit != "fraction" and hasattr(widget, "suffix"):
                 widget.suffix = f" {spec.unit}"
-            forms[spec.group].addRow(_(spec.label) + ":", widget)
+            if spec.group == "outputs":
+                outputsForm.insertRow(nextOutputRow, _(spec.label) + ":", widget)
+                nextOutputRow += 1
+            else:
+                forms[spec.group].addRow(_(spec.label) + ":", widget)
             setattr(self.ui, f"{spec.name}Setting", widget)  # connectGui binds the widgets it finds in self.ui
 
     def cleanup(self) -> None:

@@ -32,8 +32,9 @@ from . import roi_geometry
 from .decay import roi_decay_curves
 from .study_models import FF_CUTOFF_NOTE, PROVENANCE, RESEARCH_USE_NOTE
 
-MATPLOTLIB_MISSING = ("the report needs matplotlib: `pip install matplotlib` (inside Slicer: "
-                      "slicer.util.pip_install('matplotlib'))")
+MATPLOTLIB_MISSING = ("the report needs matplotlib: `pip install matplotlib` (a base dependency of the command "
+                      "line; inside Slicer, in its Python console: import VCFDiagnosis; "
+                      "VCFDiagnosis.installCohortExtras())")
 
 
 def _direction_letters(ijk_to_ras: np.ndarray, axis: int) -> tuple[str, str]:

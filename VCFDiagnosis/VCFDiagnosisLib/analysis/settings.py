@@ -9,7 +9,7 @@ one field here:
   ``VCFDiagnosis.py`` builds with Slicer's parameterNodeWrapper (no option is named in that file or the .ui);
 * the Logic (``processCase(..., settings=...)``), the batch runner (settings travel to the workers and into
   every ``case.json``) and the case analysis (:mod:`.case_analysis`);
-* the browser reading station and any JSON client: :func:`settings_schema`.
+* any other client (e.g. a web front end) as JSON: :func:`settings_schema`.
 
 Units are in the field names (``_s_mm2``, ``_ms``, ``_mm``) and in :attr:`Setting.unit`.
 """
@@ -140,6 +140,15 @@ class CaseSettings:
         return cls(**{f.name: getattr(source, f.name) for f in fields(cls) if hasattr(source, f.name)})
 
 
+def range_text(spec: Setting | SettingSpec, unit: str = "") -> str:
+    """Return the allowed range as text: '1-1000', '>= 0' or '<= 10' (with ``unit`` after each number)."""
+    if spec.minimum is not None and spec.maximum is not None:
+        return f"{spec.minimum:g}-{spec.maximum:g}{unit}"
+    if spec.minimum is not None:
+        return f">= {spec.minimum:g}{unit}"
+    return f"<= {spec.maximum:g}{unit}" if spec.maximum is not None else "any number"
+
+
 def setting_of(f: dataclasses.Field) -> Setting:
     """Return the :class:`Setting` of a settings field."""
     return f.metadata["setting"]
@@ -179,7 +188,7 @@ def checked_value(f: dataclasses.Field, value: Any) -> Any:
     if not math.isfinite(number):
         raise InputError(flag, f"must be a finite number, not {value!r}")
     if (spec.minimum is not None and number < spec.minimum) or (spec.maximum is not None and number > spec.maximum):
-        raise InputError(flag, f"{number:g}{unit} is outside {spec.minimum:g}-{spec.maximum:g}{unit}")
+        raise InputError(flag, f"{number:g}{unit} is outside {range_text(spec, unit)}")
     return number
 
 
@@ -207,11 +216,12 @@ def add_setting_arguments(parser, settings_class: type | None = None, names: tup
         help_text = f"{spec.help}{unit}; default {f.default}"
         if spec.choices:
             help_text += ". " + "; ".join(f"{k}: {v}" for k, v in spec.choices.items())
-        elif spec.minimum is not None:
-            help_text += f", {spec.minimum:g}-{spec.maximum:g}"
+        elif spec.minimum is not None or spec.maximum is not None:
+            help_text += f", {range_text(spec)}"
+        metavar = None if spec.choices else (spec.unit or ("N" if kind is int else "X")).upper().replace("/", "_")
         group.add_argument(flag_of(f), dest=f.name, default=f.default, choices=list(spec.choices) or None,
-                           type=str if kind is str else float if kind is float else int,
-                           metavar=None if spec.choices else f.name.upper().split("_")[0], help=help_text)
+                           type=str if kind is str else float if kind is float else int, metavar=metavar,
+                           help=help_text.replace("%", "%%"))
     return group
 
 
@@ -265,7 +275,7 @@ def setting_specs(settings_class: type | None = None, panel_only: bool = False) 
 
 
 def settings_schema(settings_class: type | None = None) -> list[dict[str, Any]]:
-    """Return the settings as JSON-ready dicts (for the browser reading station and other clients)."""
+    """Return the settings as JSON-ready dicts (for a web front end or any other client)."""
     return [dataclasses.asdict(spec) for spec in setting_specs(settings_class)]
 
 
@@ -273,7 +283,8 @@ def settings_markdown_table(settings_class: type | None = None) -> str:
     """Return the settings as a Markdown table (the README's *Settings* section is this table)."""
     lines = ["| setting | flag | unit | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for spec in setting_specs(settings_class):
-        allowed = (", ".join(spec.choices) if spec.choices
-                   else f"{spec.minimum:g}–{spec.maximum:g}" if spec.minimum is not None else "true/false")
+        allowed = (", ".join(spec.choices) if spec.choices else "true/false" if spec.type == "bool"
+                   else range_text(spec).replace("-", "–", 1) if None not in (spec.minimum, spec.maximum)
+                   else range_text(spec))
         lines.append(f"| `{spec.name}` | `{spec.flag}` | {spec.unit} | {spec.default} | {allowed} | {spec.help} |")
     return "\n".join(lines)

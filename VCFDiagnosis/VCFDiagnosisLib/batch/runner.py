@@ -36,12 +36,13 @@ try:  # POSIX
 except ImportError:  # Windows (inside Slicer)
     fcntl = None
     import msvcrt
-from ..analysis.results import empty_row, read_results_tsv, write_results_tsv
+from ..analysis.results import read_results_tsv, write_results_tsv
 from ..analysis.settings import CaseSettings
-from ..errors import EXIT_INTERRUPTED, InputError, describe_error, one_line
+from ..errors import EXIT_INTERRUPTED, InputError, describe_error
 from ..outputs.atomic import atomic_output
 from ..outputs.safe_paths import CASE_MARKER, case_folder_name, folder_key, path_inside, remove_stale_staging
 from ..outputs.scratch import make_cache_dir
+from .cases import CaseProcessor, error_row, run_one_case
 from .manifest import ManifestError, ManifestRow, read_manifest  # noqa: F401 (ManifestError: the API)
 
 DONE_MARKER = CASE_MARKER
@@ -49,21 +50,6 @@ LOCK_NAME = ".vcfdiagnosis-batch.lock"
 BATCH_CLAIM = "batch.json"
 #: Memory one worker process needs at most on a clinical-size case (headless runtime + DWI + maps), bytes.
 MEMORY_PER_JOB_BYTES = 1_500_000_000
-
-
-@dataclass(frozen=True)
-class CaseProcessor:
-    """What a batch does for each case, given as module-level functions (spawned workers receive them by name).
-
-    ``process(row, case_dir, settings) -> rows`` processes one case into its folder (built beside it and swapped
-    in whole with its ``case.json`` marker) and returns its results rows; it may raise, the runner turns any
-    failure into the case's error row. ``prepare(cache_dir, quiet)`` sets up a process once before its first
-    case: in every worker (with a private cache folder) and in this process for ``in_process`` runs
-    (``cache_dir`` None). The MRML implementation is ``VCFDiagnosisLib.mrml.batch_case.MRML_CASE_PROCESSOR``.
-    """
-
-    process: Callable[[ManifestRow, Path, CaseSettings], list[dict]]
-    prepare: Callable[[str | None, bool], None]
 
 
 @dataclass
@@ -78,13 +64,6 @@ class BatchSummary:
     seconds: float = 0.0
     rows: list = field(default_factory=list)
     messages: list = field(default_factory=list)
-
-
-def error_row(row: ManifestRow, message: str) -> dict:
-    """Return the results row of a case that failed: status ``error`` and a one-line message."""
-    out = empty_row(row.case_id, "")
-    out.update(status="error", message=one_line(message, 400), label=row.label, reader=row.reader)
-    return out
 
 
 def is_finished(case_dir: Path) -> bool:
@@ -112,18 +91,6 @@ def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool, processor: 
     if quiet:
         warnings.simplefilter("ignore")
     processor.prepare(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=cache_dir), quiet)
-
-
-def _process_case(processor: CaseProcessor, row: ManifestRow, case_dir: str,
-                  settings: CaseSettings) -> tuple[list[dict], float]:
-    """Return (the case's rows, its seconds); any failure becomes the case's error row."""
-    started = time.perf_counter()
-    try:
-        rows = processor.process(row, Path(case_dir), settings)
-    except Exception as error:  # noqa: BLE001 - any failure of one case becomes its error row
-        rows = [error_row(row, describe_error(error) if isinstance(error, (OSError, ValueError))
-                          else f"{type(error).__name__}: {describe_error(error)}")]
-    return rows, time.perf_counter() - started
 
 
 def machine_jobs_limit(memory_per_job_bytes: int = MEMORY_PER_JOB_BYTES) -> int:
@@ -269,13 +236,14 @@ def _finished_rows(row: ManifestRow, case_dir: Path) -> list[dict]:
 def run_batch(manifest_path: str | Path, out_dir: str | Path, processor: CaseProcessor, *, jobs: int = 1,
               force: bool = False, settings: CaseSettings | None = None,
               progress: Callable[[dict], None] | None = None, in_process: bool = False,
-              notes: Callable[[str], None] | None = None) -> BatchSummary:
+              notes: Callable[[str], None] | None = None, engine=None) -> BatchSummary:
     """Process every case of a manifest into ``out_dir`` with ``processor``; return a :class:`BatchSummary`.
 
     ``settings`` apply to every case. ``jobs`` worker processes (spawned, each prepared once by the processor,
     dying with this process) run the cases; ``0`` means as many as the machine's cores and memory hold, and
     larger numbers are capped to that. With ``in_process`` the cases run in this process instead (Slicer's
-    console: the application's scene).
+    console: the application's scene). With ``engine`` (a :class:`.dask_engine.DaskEngine`) they run on a Dask
+    cluster, connected before anything is written (an unreachable scheduler leaves ``out_dir`` untouched).
     ``progress(event)`` is called after every case with ``done``, ``total``, ``case_id``, ``status``,
     ``seconds`` and ``eta_s``; ``notes(text)`` receives remarks such as a capped ``jobs``.
 
@@ -287,25 +255,42 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, processor: CasePro
     settings = settings or CaseSettings()
     manifest_path = Path(manifest_path)
     rows = read_manifest(manifest_path)
-    workers, note = (1, "") if in_process else resolve_jobs(jobs)
+    workers, note = (1, "") if in_process or engine is not None else resolve_jobs(jobs)
     if note and notes is not None:
         notes(note)
+    if engine is not None:
+        engine.connect()
+        if engine.dashboard and notes is not None:
+            notes(f"Dask dashboard: {engine.dashboard}")
+    try:
+        return _run_batch(manifest_path, rows, out_dir, processor, force, settings, workers, in_process, progress,
+                          engine, started)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run_batch(manifest_path: Path, rows: list, out_dir, processor: CaseProcessor, force: bool,
+               settings: CaseSettings, workers: int, in_process: bool, progress, engine, started: float):
     out = prepare_output_folder(out_dir)
     with batch_lock(out):
         claim_batch_folder(out, manifest_path)
         remove_stale_staging(out)
         try:
             results, pending, summary = plan_cases(rows, out, force)
-            summary.jobs = workers
-            _run_pending(results, pending, summary, out, processor, settings, workers, in_process, progress, started)
+            summary.jobs = engine.workers() if engine is not None else workers
+            _run_pending(results, pending, summary, out, processor, settings, workers, in_process, progress, started,
+                         engine)
         finally:  # the workers are stopped by now: what they were building is not a case
+            if engine is not None:
+                engine.close()
             remove_stale_staging(out)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path, processor: CaseProcessor,
-                 settings: CaseSettings, jobs: int, in_process: bool, progress, started: float) -> None:
+                 settings: CaseSettings, jobs: int, in_process: bool, progress, started: float, engine=None) -> None:
     """Process the pending cases (in this process or in workers), recording each into ``results``."""
 
     def write_aggregate() -> None:
@@ -335,7 +320,9 @@ def _run_pending(results: dict, pending: list, summary: BatchSummary, out: Path,
         if in_process:
             processor.prepare(None, bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK")))
             for index, row, case_dir in pending:
-                record(index, row, *_process_case(processor, row, str(case_dir), settings))
+                record(index, row, *run_one_case(processor, row, str(case_dir), settings))
+        elif engine is not None:
+            engine.run(pending, record, processor, settings, bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK")))
         else:
             _run_in_workers(pending, results, record, processor, settings, jobs)
     finally:  # interrupted: cases a worker finished before it was stopped are results too
@@ -358,7 +345,7 @@ def _run_in_workers(pending: list, results: dict, record, processor: CaseProcess
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_initialize,
                                        initargs=(os.getpid(), cache_dir, quiet, processor))
             try:
-                futures = {pool.submit(_process_case, processor, row, str(case_dir), settings): (index, row, case_dir)
+                futures = {pool.submit(run_one_case, processor, row, str(case_dir), settings): (index, row, case_dir)
                            for index, row, case_dir in queue}
                 queue = []
                 for future in as_completed(futures):

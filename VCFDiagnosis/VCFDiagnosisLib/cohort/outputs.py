@@ -19,8 +19,9 @@ from ..analysis.study_models import METASTATIC, OSTEOPOROTIC, RESEARCH_USE_NOTE
 from ..outputs.atomic import atomic_output
 from .tables import PARAMETERS, select_cases
 
-MATPLOTLIB_MISSING = ("the cohort figures need matplotlib: `pip install statsmodels matplotlib` "
-                      "(inside Slicer: slicer.util.pip_install('statsmodels matplotlib'))")
+MATPLOTLIB_MISSING = ("the cohort figures need matplotlib: `pip install matplotlib` (a base dependency of the "
+                      "command line; inside Slicer, in its Python console: import VCFDiagnosis; "
+                      "VCFDiagnosis.installCohortExtras())")
 OUTPUT_FILES = ("stats.json", "stats.md", "roc.png", "boxplots.png", "stats.pdf")
 GROUP_COLOURS = {OSTEOPOROTIC: "tab:blue", METASTATIC: "tab:red"}
 

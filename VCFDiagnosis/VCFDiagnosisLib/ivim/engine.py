@@ -65,8 +65,9 @@ _B_SCALE = 1e-3  # s/mm2 -> ms/um2 (internal units)
 BLOCK_SIZE = 8192
 
 
-#: With a progress callback the voxels are fitted in at least this many steps (each reported, each cancellable).
-PROGRESS_STEPS = 20
+#: Voxels fitted together (one chunk: bounds the memory to ~1 kB per voxel, is the unit of progress reports and
+#: of the MAP method's noise floor); each chunk is spread over the threads in cache-sized blocks.
+CHUNK_VOXELS = 65536
 
 
 class FitCancelled(RuntimeError):
@@ -309,7 +310,7 @@ def fit_ivim(
     background_fraction: float = DEFAULT_BACKGROUND_FRACTION,
     adc_b_range_s_mm2: tuple[float, float] | None = None,
     max_iterations: int = 100,
-    chunk_size: int = 262144,
+    chunk_size: int | None = None,
     n_threads: int | None = None,
     progress: Callable[[float, str], bool] | None = None,
 ) -> IvimMaps:
@@ -328,13 +329,12 @@ def fit_ivim(
     background_fraction: the automatic background threshold relative to the bright foreground.
     adc_b_range_s_mm2: closed b range of the ADC fit (default: all b-values).
     max_iterations: Levenberg-Marquardt iteration limit (voxels beyond it: NOT_CONVERGED).
-    chunk_size: voxels fitted together (bounds the memory: ~1 kB per voxel); each chunk is processed
-        in cache-sized blocks spread over ``n_threads`` worker threads (default: all CPUs).
+    chunk_size: voxels fitted together (default :data:`CHUNK_VOXELS`; bounds the memory: ~1 kB per voxel);
+        each chunk is processed in cache-sized blocks spread over ``n_threads`` worker threads (default: all
+        CPUs). The MAP method's noise floor (a quarter of the median residual variance) is the chunk's.
     progress: optional ``progress(fraction_done, message) -> bool``, called in this thread before each
-        chunk and once at the end; the voxels are then fitted in about :data:`PROGRESS_STEPS` chunks (at
-        least one cache block each). Returning False stops the fit and raises :class:`FitCancelled` (a
-        panel's Cancel button). Only the MAP method's noise floor (a quarter of the chunk's median
-        residual variance) depends on the chunking.
+        chunk and once at the end. Returning False stops the fit and raises :class:`FitCancelled` (a panel's
+        Cancel button). Reporting progress changes nothing else: the chunks are the same with or without it.
 
     Raises ValueError for invalid calls: mismatched shapes, negative or non-finite b-values, fewer than
     3 distinct b-values (IVIM) or 2 (ADC), a threshold leaving < 2 b-values above or none below it,
@@ -397,9 +397,7 @@ def fit_ivim(
         r2[sel] = res["r2"]
         status[sel] = res["status"]
 
-    step = max(int(chunk_size), 1)
-    if progress is not None:
-        step = min(step, max(BLOCK_SIZE, -(-todo.size // PROGRESS_STEPS)))
+    step = max(int(CHUNK_VOXELS if chunk_size is None else chunk_size), 1)
     chunks = [todo[i:i + step] for i in range(0, todo.size, step)]
     workers = n_threads or os.cpu_count() or 1
 

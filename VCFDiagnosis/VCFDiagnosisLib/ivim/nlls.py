@@ -50,15 +50,6 @@ def _cost(bk: np.ndarray, yt: np.ndarray, p: np.ndarray) -> np.ndarray:
     return _dot_b(r, r)
 
 
-def solve_spd4(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Solve the symmetric positive definite systems ``a[n] x[n] = g[n]`` (a: (n,4,4), g: (n,4)).
-
-    Unrolled Cholesky, vectorised over n. Rows that are not positive definite give NaN.
-    """
-    h = {(i, j): a[:, max(i, j), min(i, j)] for i in range(4) for j in range(4)}
-    return np.stack(_chol4(h, [g[:, i] for i in range(4)]), axis=1)
-
-
 def _chol4(h: dict, g: list) -> list:
     """Unrolled 4x4 Cholesky solve on per-entry arrays ``h[(i, j)]`` (i >= j used) and ``g[i]``."""
     with np.errstate(invalid="ignore", divide="ignore"):

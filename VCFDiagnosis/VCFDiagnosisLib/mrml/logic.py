@@ -17,6 +17,7 @@ Results are research outputs, never a diagnosis.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field, fields
@@ -503,20 +504,43 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         ``progressCallback(event)`` receives ``done``, ``total``, ``case_id``, ``status``, ``seconds`` and
         ``eta_s`` after every case.
         """
+        from ..batch.cases import CaseProcessor
         from ..batch.runner import run_batch
-        from .batch_case import MRML_CASE_PROCESSOR
 
-        summary = run_batch(manifestPath, outputDir, MRML_CASE_PROCESSOR, force=force, in_process=True,
+        in_scene = CaseProcessor(process=self.processManifestRow, prepare=lambda cacheDir, quiet: None)
+        summary = run_batch(manifestPath, outputDir, in_scene, force=force, in_process=True,
                             progress=progressCallback, settings=_settings(settings, changes))
         table = nodes.add_results_table(summary.rows, f"{Path(outputDir).name} batch results")
         return summary, table
+
+    def processManifestRow(self, row, caseDir, settings: CaseSettings) -> list[dict]:
+        """Process one manifest case (a :class:`~VCFDiagnosisLib.batch.manifest.ManifestRow`) in
+        ``slicer.mrmlScene`` and export it to ``caseDir``; return its results rows.
+
+        The case folder is built beside its place and swapped in whole, with its ``case.json`` marker (the
+        manifest row and the settings in it), so a case folder is either absent or finished. Nodes added for the
+        case are removed from the scene afterwards: batch workers and Slicer's console keep a clean scene.
+        """
+        scene = slicer.mrmlScene
+        before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+        try:
+            case, _ = self.processCaseFiles(
+                row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(caseDir), overwrite=True,
+                settings=settings, extraColumns={"label": row.label, "reader": row.reader},
+                provenance={"manifest_row": dataclasses.asdict(row)})
+            return case.rows
+        finally:
+            for i in reversed(range(scene.GetNumberOfNodes())):
+                node = scene.GetNthNode(i)
+                if node is not None and node.GetID() not in before and not node.GetSingletonTag():
+                    scene.RemoveNode(node)
 
     def analyzeCohort(self, resultsPath: str, outputDir: str, overwrite: bool = False) -> dict:
         """Run the study's statistics on a labelled results table (``results.tsv`` of a batch) into ``outputDir``.
 
         Returns ``{"stats": dict, "files": {name: path}}`` (stats.json, stats.md, roc.png, boxplots.png,
-        stats.pdf). Needs statsmodels; inside Slicer the panel installs it on the user's request
-        (``VCFDiagnosis.installCohortExtras()``): nothing is installed automatically.
+        stats.pdf). Needs statsmodels; inside Slicer the user installs it from the Python console with
+        ``import VCFDiagnosis; VCFDiagnosis.installCohortExtras()``: nothing is installed automatically.
         """
         from ..analysis.results import read_results_tsv
         from ..cohort import analyze_cohort, write_cohort_outputs
@@ -625,10 +649,7 @@ ProcessingCancelled = FitCancelled
 def _settings(settings: CaseSettings | None, changes: dict) -> CaseSettings:
     """Return ``settings`` (default: the defaults) with keyword ``changes``; an unknown name is a ValueError."""
     settings = settings or CaseSettings()
-    unknown = sorted(set(changes) - set(settings.to_dict()))
-    if unknown:
-        raise ValueError(f"unknown setting {', '.join(unknown)}; settings are {', '.join(settings.to_dict())}")
-    return settings.replace(**changes) if changes else settings
+    return type(settings).from_dict({**settings.to_dict(), **changes}) if changes else settings
 
 
 def parse_bvalues(text_or_values, count: int) -> np.ndarray:

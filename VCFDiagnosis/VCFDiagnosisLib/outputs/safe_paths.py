@@ -88,7 +88,7 @@ def check_replaceable(folder: Path, replace: bool, marker: str = CASE_MARKER) ->
         raise FileExistsError(f"{folder}: not empty and not a VCFDiagnosis case folder (no {marker}); "
                               "choose an empty or new output folder")
     if not replace:
-        raise FileExistsError(f"{folder}: holds a finished case; use --force to replace it")
+        raise FileExistsError(f"{folder}: holds a finished case; use --force (overwrite=True) to replace it")
 
 
 def probe_writable(target: str | os.PathLike) -> None:

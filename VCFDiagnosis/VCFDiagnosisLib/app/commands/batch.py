@@ -6,6 +6,7 @@ import sys
 import time
 
 from ...analysis.settings import add_setting_arguments, settings_from_args
+from ...errors import InputError
 
 NAME = "batch"
 HELP = "process every case of a manifest (CSV/TSV: case_id, dwi, roi, spectrum, label, reader) into OUT"
@@ -18,6 +19,16 @@ def add_arguments(parser) -> None:
                         help="cases processed in parallel processes (default 1; 0 = as many as this machine's cores "
                              "and memory hold; larger numbers are capped to that)")
     parser.add_argument("--force", action="store_true", help="process finished cases again")
+    cluster = parser.add_argument_group("Dask cluster (optional extra: pip install vcfdiagnosis[dask])")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run the cases on a Dask cluster: tcp://HOST:8786 (an existing scheduler) or local:N "
+                              "(N worker processes on this machine); inputs and --out must be on storage every "
+                              "worker sees. Default: local worker processes (--jobs), no Dask")
+    cluster.add_argument("--case-timeout", type=float, metavar="SECONDS",
+                         help="with --scheduler: a case running longer becomes an error row and its worker is "
+                              "restarted (default: no limit)")
+    cluster.add_argument("--retries", type=int, default=2,
+                         help="with --scheduler: times a case is resubmitted after its worker died (default 2)")
     add_setting_arguments(parser)
 
 
@@ -56,8 +67,15 @@ def run(args) -> int:
 
     started = time.perf_counter()
     settings = settings_from_args(args)
+    engine = None
+    if args.scheduler:
+        from ...batch.dask_engine import DaskEngine
+
+        engine = DaskEngine(args.scheduler, case_timeout_s=args.case_timeout, retries=args.retries)
+    elif args.case_timeout is not None:
+        raise InputError("--case-timeout", "needs --scheduler (local worker processes are not timed out)")
     summary = run_batch(args.manifest, args.out, MRML_CASE_PROCESSOR, jobs=args.jobs, force=args.force,
-                        settings=settings, progress=progress_printer(),
+                        settings=settings, progress=progress_printer(), engine=engine,
                         notes=lambda text: print(f"note: {text}", file=sys.stderr))
     for message in summary.messages:
         print(f"  error: {message}")
