@@ -155,3 +155,48 @@ def test_a_worker_that_cannot_see_an_input_names_itself_and_the_path(tmp_path):
     assert rows[0]["status"] == "error" and seconds == 0.0
     assert f"{row.dwi}: no such file or folder on this worker" in rows[0]["message"]
     assert "worker " in rows[0]["message"] and "storage every worker sees" in rows[0]["message"]
+
+
+def test_ctrl_c_of_the_client_keeps_finished_cases_and_a_rerun_resumes(cohort, local_results, tmp_path):
+    """SIGINT to the client while cases run on the cluster: exit 130, only whole case folders, the rerun
+    completes the cohort without touching them."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    hold = cohort / "faults" / "hold-cohort-004"  # keeps one case running while the client is interrupted
+    hold.write_text("")
+    command = [sys.executable, "-m", "VCFDiagnosisLib.app.cli", "batch", str(cohort / "manifest.tsv"), "--out",
+               str(out), "--scheduler", "local:2", "--no-report"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    client = ("import sys\n"
+              "from batch_fault_processors import FAULT_PROCESSOR\n"
+              "from VCFDiagnosisLib.analysis.settings import CaseSettings\n"
+              "from VCFDiagnosisLib.batch.dask_engine import DaskEngine\n"
+              "from VCFDiagnosisLib.batch.runner import run_batch\n"
+              "try:\n"
+              f"    run_batch({str(cohort / 'manifest.tsv')!r}, {str(out)!r}, FAULT_PROCESSOR,\n"
+              "              settings=CaseSettings(report=False), engine=DaskEngine('local:2'))\n"
+              "except KeyboardInterrupt:\n"
+              "    sys.exit(130)\n")
+    process = subprocess.Popen([sys.executable, "-c", client], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (cohort / "faults" / "pid-cohort-004").exists():
+            time.sleep(0.05)
+        assert (cohort / "faults" / "pid-cohort-004").exists(), "the held case never started"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        hold.unlink()
+        (cohort / "faults" / "pid-cohort-004").unlink(missing_ok=True)
+    assert process.returncode == 130, stderr[-2000:]
+    assert not list(out.glob(".partial-*")), "an unfinished case folder was left"
+    finished = _digests(out)
+    assert "cohort-004" not in finished
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{4 - len(finished)} processed, {len(finished)} already finished" in rerun.stdout
+    assert {k: v for k, v in _digests(out).items() if k in finished} == finished
+    assert (out / "results.tsv").read_text() == local_results

@@ -362,10 +362,12 @@ def test_cli_round_trip(cohort_rows, tmp_path, capsys):
     table = tmp_path / "cohort.tsv"
     write_results_tsv(table, rows)
     out = tmp_path / "stats"
-    assert main(["cohort", str(table), "--out", str(out)]) == 0
+    assert main(["cohort", str(table), "--out", str(out), "--bootstrap", "40", "--seed", "3"]) == 0
     printed = capsys.readouterr().out
+    assert "optimism-corrected (40 resamples)" in printed and "calibration-in-the-large" in printed
     assert "70 cases (38 osteoporotic, 32 metastatic)" in printed and RESEARCH_USE_NOTE in printed
-    for name in ("stats.json", "stats.md", "roc.png", "boxplots.png", "stats.pdf"):
+    for name in ("stats.json", "stats.md", "roc.png", "boxplots.png", "calibration.png", "decision_curve.png",
+                 "stats.pdf"):
         assert (out / name).stat().st_size > 1000, name
     data = json.loads((out / "stats.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert data["note"] == RESEARCH_USE_NOTE
@@ -377,7 +379,9 @@ def test_cli_round_trip(cohort_rows, tmp_path, capsys):
     before = (out / "stats.json").read_text()
     assert main(["cohort", str(table), "--out", str(out)]) == 2  # bad input (output exists)
     assert "exists" in capsys.readouterr().err and (out / "stats.json").read_text() == before
-    assert main(["cohort", str(table), "--out", str(out), "--force"]) == 0
+    assert main(["cohort", str(table), "--out", str(out), "--force", "--bootstrap", "40"]) == 0
+    assert main(["cohort", str(table), "--out", str(out), "--force", "--bootstrap", "0"]) == 2
+    assert "--bootstrap: must be at least 1" in capsys.readouterr().err
 
 
 def test_cli_refuses_a_table_without_labels(tmp_path, capsys):

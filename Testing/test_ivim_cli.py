@@ -170,7 +170,7 @@ def test_help_builds_every_parser_without_importing_an_engine():
     import sys
 
     script = ("import sys\nfrom VCFDiagnosisLib.app.cli import build_parser\nbuild_parser()\n"
-              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'pydicom', 'SimpleITK',\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'pydicom', 'SimpleITK', 'dask',\n"
               "                                                            'matplotlib', 'slicer', 'vtk')))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

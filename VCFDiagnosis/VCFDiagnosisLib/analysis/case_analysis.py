@@ -21,6 +21,7 @@ from ..ivim import FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
 from . import roi_geometry, study_models
 from .results import empty_row
 from .settings import CaseSettings
+from .site_models import load_site_models
 
 #: Below this perfusion fraction the pseudo-diffusion compartment is too small for D* to be determined on the
 #: study's b-values, and the models (which weigh D* heavily) are unreliable: such rows are flagged.
@@ -112,7 +113,8 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
     row["model_inputs"] = options.model_inputs
     prediction = study_models.predict(inputs["D"], inputs["Dstar"], inputs["f"],
                                       FF_percent=row["FF"] if np.isfinite(row["FF"]) else None,
-                                      ADC_mm2_s=row["ADC"])
+                                      ADC_mm2_s=row["ADC"], models=load_site_models(options.model))
+    row.update(model=prediction.model, note=prediction.note)
     row.update(P_IVIM=_finite(prediction.P_IVIM), P_combined=_finite(prediction.P_combined),
                prediction=prediction.prediction or "", prediction_model=prediction.prediction_model or "",
                mrs_rule=prediction.mrs_rule or "", adc_rule=prediction.adc_rule or "")

@@ -30,7 +30,7 @@ from .. import __version__
 from ..outputs.atomic import atomic_output
 from . import roi_geometry
 from .decay import roi_decay_curves
-from .study_models import FF_CUTOFF_NOTE, PROVENANCE, RESEARCH_USE_NOTE
+from .study_models import FF_CUTOFF_NOTE, PROVENANCE, PUBLISHED_MODELS, RESEARCH_USE_NOTE
 
 MATPLOTLIB_MISSING = ("the report needs matplotlib: `pip install matplotlib` (a base dependency of the command "
                       "line; inside Slicer, in its Python console: import VCFDiagnosis; "
@@ -176,9 +176,16 @@ def _numbers_lines(rows: list[dict]) -> list[str]:
                      f"{_fmt(row['P_combined']):>8}  {row['prediction'] or '-'} ({row['status']})")
         if row["message"]:
             lines += textwrap.wrap(row["message"], 105, initial_indent="   ", subsequent_indent="   ")
-    return lines + ["", *textwrap.wrap(f"Models: {PROVENANCE}.", 108),
+    models = next((row["model"] for row in rows if row.get("model")), "")
+    provenance = PROVENANCE if not models or models == PUBLISHED_MODELS.label else models
+    return lines + ["", *textwrap.wrap(f"Models: {provenance}.", 108),
                     f"P > 0.5 = metastatic. MRS rule: {FF_CUTOFF_NOTE}.",
                     f"VCFDiagnosis {__version__}, {datetime.date.today().isoformat()}; case ID only (no patient name)."]
+
+
+def _note(rows: list[dict]) -> str:
+    """Return the research-use note of the models the rows used (the published models' by default)."""
+    return next((row["note"] for row in rows if row.get("note")), RESEARCH_USE_NOTE)
 
 
 def _decay_panel(ax, decay) -> None:
@@ -258,7 +265,7 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
     canvas = FigureCanvasAgg(figure)
     height_in = PAGE_SIZE_IN[1]
     figure.suptitle(f"VCFDiagnosis case report: {case_id}", fontsize=13, fontweight="bold", y=1 - 0.34 / height_in)
-    figure.text(0.5, 1 - 0.68 / height_in, RESEARCH_USE_NOTE, ha="center", fontsize=8.5, color="darkred")
+    figure.text(0.5, 1 - 0.68 / height_in, _note(rows), ha="center", fontsize=8.5, color="darkred")
 
     # the slice, crop window and orientation shared by the image panels
     union = np.any([m for m in masks.values()], axis=0) if masks else np.zeros(dwi.shape_kji, bool)
@@ -282,7 +289,7 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
     numbers.set_axis_off()
     block = numbers.text(0.0, 1.0, "\n".join(_numbers_lines(rows)), va="top", ha="left", transform=numbers.transAxes,
                          **_TEXT_FONT)
-    note = numbers.annotate(RESEARCH_USE_NOTE, xy=(0.0, 0.0), xycoords=block, xytext=(0.0, -2.0),
+    note = numbers.annotate(_note(rows), xy=(0.0, 0.0), xycoords=block, xytext=(0.0, -2.0),
                             textcoords="offset points", va="top", ha="left", color="darkred", **_TEXT_FONT)
     renderer = canvas.get_renderer()
     text_height_in = (block.get_window_extent(renderer).height + note.get_window_extent(renderer).height

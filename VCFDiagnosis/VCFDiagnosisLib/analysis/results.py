@@ -56,6 +56,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("P_combined", "double", "probability", "P(metastatic), IVIM+MRS model of Tan et al. 2019 (research only)"),
     Column("prediction", "string", "", "metastatic if P > 0.5 (P_combined if FF known, else P_IVIM); research only"),
     Column("prediction_model", "string", "", "the model behind prediction"),
+    Column("model", "string", "", "the models used: Tan et al. 2019 (published) or a site model file's name"),
     Column("model_inputs", "string", "", "which D, D*, f fed the models: " + ", ".join(MODEL_INPUTS)),
     Column("S0", "double", "a.u.", "signal at b = 0, ROI-mean fit"),
     Column("R2", "double", "fraction", "coefficient of determination of the ROI-mean IVIM fit"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -108,6 +109,10 @@ class CaseSettings:
     mrs_min_roi_fraction: float = setting(
         0.25, label="MRS voxel ROI overlap", unit="fraction", minimum=0.0, maximum=1.0, decimals=2, step=0.05,
         group="advanced", help="warn when less than this fraction of the ROI lies inside the MRS voxel")
+    model: str = setting(
+        "", label="Site model file", group="advanced", flag="--model",
+        help="a site model (.json written by vcfdiagnosis cohort --export-model) used instead of the published "
+             "Tan et al. 2019 models; empty: the published models")
     report: bool = setting(
         True, label="Report", flag="--no-report", group="outputs", panel=False,
         help="write the one-page PNG/PDF report of each case")
@@ -226,10 +231,20 @@ def add_setting_arguments(parser, settings_class: type | None = None, names: tup
 
 
 def settings_from_args(args, settings_class: type | None = None, base: CaseSettings | None = None) -> CaseSettings:
-    """Return the settings given on the command line (options not offered by the command keep ``base``'s)."""
+    """Return the settings given on the command line (options not offered by the command keep ``base``'s).
+
+    A site model file (``--model``) is made absolute (worker processes may run elsewhere) and read now, so a
+    bad file is refused before any case is loaded.
+    """
     base = base or (settings_class or CaseSettings)()
-    return base.replace(**{f.name: getattr(args, f.name) for f in setting_fields(settings_class)
-                           if hasattr(args, f.name)})
+    settings = base.replace(**{f.name: getattr(args, f.name) for f in setting_fields(settings_class)
+                               if hasattr(args, f.name)})
+    if getattr(settings, "model", ""):
+        from .site_models import load_site_models
+
+        settings = settings.replace(model=os.path.abspath(settings.model))
+        load_site_models(settings.model)
+    return settings
 
 
 @dataclass(frozen=True)

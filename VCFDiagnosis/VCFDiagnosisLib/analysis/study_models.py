@@ -81,6 +81,32 @@ def study_range(parameter: str, n_sd: float = 2.0) -> tuple[float, float]:
     return max(min(lows), low_limit), min(max(highs), high_limit)
 
 
+#: The inputs a model may use, with their units (the results table's D, Dstar, f and FF columns).
+PREDICTOR_UNITS = {"D_mm2_s": "mm2/s", "Dstar_mm2_s": "mm2/s", "f_fraction": "fraction", "FF_percent": "percent"}
+
+
+@dataclass(frozen=True)
+class StudyModels:
+    """The models a prediction uses: P_IVIM (D, D*, f), optionally P_combined (+ FF), their training ranges.
+
+    :data:`PUBLISHED_MODELS` are Tan et al. 2019's; a site's refitted models are read from a file by
+    :func:`VCFDiagnosisLib.analysis.site_models.load_site_models`. ``ranges`` maps a predictor to the
+    (low, high) its training cohort covered (outside: "extrapolated"); ``label`` names the models in every
+    results row and report; ``note`` is the research-use note that goes with them.
+    """
+
+    p_ivim: LogisticModel
+    p_combined: LogisticModel | None
+    ranges: dict
+    label: str
+    provenance: str
+    note: str
+
+    def range_of(self, parameter: str) -> tuple[float, float]:
+        """Return the training range of a predictor ((-inf, inf) when unknown)."""
+        return tuple(self.ranges.get(parameter, (-math.inf, math.inf)))
+
+
 @dataclass
 class StudyPrediction:
     """The study's models applied to one ROI (None where an input was missing)."""
@@ -93,6 +119,7 @@ class StudyPrediction:
     adc_rule: str | None = None
     flags: list = field(default_factory=list)
     note: str = RESEARCH_USE_NOTE
+    model: str = "Tan et al. 2019, published"
 
 
 def _label(probability: float) -> str:
@@ -100,28 +127,35 @@ def _label(probability: float) -> str:
 
 
 def predict(D_mm2_s: float | None, Dstar_mm2_s: float | None, f_fraction: float | None,
-            FF_percent: float | None = None, ADC_mm2_s: float | None = None) -> StudyPrediction:
-    """Return the study's predictions for one ROI.
+            FF_percent: float | None = None, ADC_mm2_s: float | None = None,
+            models: StudyModels | None = None) -> StudyPrediction:
+    """Return the predictions of ``models`` (default: the study's, :data:`PUBLISHED_MODELS`) for one ROI.
 
-    ``prediction`` comes from P_combined when FF is given, else from P_IVIM; inputs outside
-    :func:`study_range` are listed in ``flags`` as "extrapolated". Non-finite inputs give None.
+    ``prediction`` comes from P_combined when FF is given (and the models have one), else from P_IVIM; inputs
+    outside the models' training ranges are listed in ``flags`` as "extrapolated". Non-finite inputs give None.
     """
-    result = StudyPrediction()
+    models = models or PUBLISHED_MODELS
+    result = StudyPrediction(note=models.note, model=models.label)
     values = {"D_mm2_s": D_mm2_s, "Dstar_mm2_s": Dstar_mm2_s, "f_fraction": f_fraction, "FF_percent": FF_percent}
     finite = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
     for parameter, value in finite.items():
-        low, high = study_range(parameter)
+        low, high = models.range_of(parameter)
         if not low <= value <= high:
-            result.flags.append(f"extrapolated: {parameter} = {value:.4g} outside the study's range "
-                                f"{low:.4g}..{high:.4g} (Table 3 mean +- 2 SD)")
-    if all(k in finite for k in P_IVIM.coefficients):
-        result.P_IVIM = P_IVIM.probability(finite)
+            result.flags.append(f"extrapolated: {parameter} = {value:.4g} outside the training range "
+                                f"{low:.4g}..{high:.4g} of {models.label}")
+    if all(k in finite for k in models.p_ivim.coefficients):
+        result.P_IVIM = models.p_ivim.probability(finite)
         result.prediction, result.prediction_model = _label(result.P_IVIM), P_IVIM.name
-    if all(k in finite for k in P_COMBINED.coefficients):
-        result.P_combined = P_COMBINED.probability(finite)
+    if models.p_combined is not None and all(k in finite for k in models.p_combined.coefficients):
+        result.P_combined = models.p_combined.probability(finite)
         result.prediction, result.prediction_model = _label(result.P_combined), P_COMBINED.name
     if "FF_percent" in finite:
         result.mrs_rule = METASTATIC if finite["FF_percent"] < FF_CUTOFF_PERCENT else OSTEOPOROTIC
     if ADC_mm2_s is not None and math.isfinite(ADC_mm2_s):
         result.adc_rule = METASTATIC if ADC_mm2_s < ADC_CUTOFF_MM2_S else OSTEOPOROTIC
     return result
+
+
+#: Tan et al. 2019's models with the derived training ranges of :func:`study_range` (Table 3 mean +- 2 SD).
+PUBLISHED_MODELS = StudyModels(P_IVIM, P_COMBINED, {k: study_range(k) for k in PREDICTOR_UNITS},
+                               "Tan et al. 2019, published", PROVENANCE, RESEARCH_USE_NOTE)

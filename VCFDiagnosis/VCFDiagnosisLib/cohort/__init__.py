@@ -5,8 +5,11 @@
 a dict of plain Python values: group means and t-tests (Holm-corrected), inter-reader ICC, refitted logistic
 models, ROC/AUC with DeLong CIs and pairwise tests, sensitivity/specificity/accuracy at P > 0.5, at the
 Youden point and (FF) at the derived published rule FF < 23.2 %, and the published values beside them.
-:func:`write_cohort_outputs` writes ``stats.json``, ``stats.md``, ``roc.png``, ``boxplots.png`` and
-``stats.pdf``. statsmodels and matplotlib are optional extras imported when needed. Research use only:
+ The validation section (:mod:`.validation`) adds, for the published probabilities, calibration-in-the-large,
+the calibration slope, Brier scores, calibration and decision curves (the FF rule as a strategy too), and for
+the refitted models bootstrap optimism-corrected AUC / slope / Brier and stratified cross-validated AUC.
+:func:`write_cohort_outputs` writes ``stats.json``, ``stats.md``, ``roc.png``, ``boxplots.png``,
+``calibration.png``, ``decision_curve.png`` and ``stats.pdf``. statsmodels and matplotlib are optional extras imported when needed. Research use only:
 not a diagnosis.
 """
 
@@ -30,10 +33,11 @@ from ..analysis.study_models import (
 from . import published
 from .group_tests import compare_groups
 from .icc import icc
-from .logistic import refit_models
+from .logistic import MODELS, refit_models
 from .outputs import write_cohort_outputs
 from .roc import auc_with_ci, delong_test, performance, roc_curve, youden_point
 from .tables import CohortTable, select_cases
+from .validation import bootstrap_optimism, cross_validated_auc, external_validation, rule_decision_curve
 
 __all__ = ["analyze_cohort", "write_cohort_outputs", "select_cases", "CohortTable", "ICC_PARAMETERS", "SCORES"]
 
@@ -50,6 +54,9 @@ SCORES: dict[str, tuple[str, str, str]] = {
     "refit_combined": ("IVIM+MRS: refitted logistic (FF, D, D*, f)", "combined", "refit"),
 }
 PAIRS = (("MRS", "IVIM"), ("MRS", "combined"), ("IVIM", "combined"))
+#: Bootstrap resamples of the optimism correction (Harrell: at least 200) and the folds of the cross-validation.
+BOOTSTRAP_RESAMPLES = 200
+CV_FOLDS = 5
 
 
 def _published_probability(table: CohortTable, column: str, model) -> np.ndarray:
@@ -123,13 +130,36 @@ def _pairwise(scores: dict[str, np.ndarray], y: np.ndarray, keys: dict[str, str]
     return out
 
 
-def analyze_cohort(rows: list[dict], source: str = "results table", alpha: float = 0.05) -> dict:
+def _validation_section(table: CohortTable, scores: dict, y: np.ndarray, alpha: float, n_boot: int,
+                        seed: int) -> dict:
+    """External validation of the published probabilities and the FF rule; internal validation of the refits."""
+    external = {key: external_validation(scores[key], y, alpha) for key in ("P_IVIM", "P_combined")}
+    ff = table.values["FF"]
+    called = np.where(np.isfinite(ff), (ff < FF_CUTOFF_PERCENT).astype(float), np.nan)
+    external["FF_rule"] = {"rule": f"FF < {FF_CUTOFF_PERCENT:g} %", "n": int(np.isfinite(called).sum()),
+                           "decision_curve": rule_decision_curve(called, y)}
+    internal = {}
+    for name, columns in MODELS.items():
+        x = np.column_stack([table.values[c] for c in columns])
+        internal[name] = {"inputs": list(columns),
+                          "bootstrap": bootstrap_optimism(x, y, columns, n_boot=n_boot, seed=seed),
+                          "cross_validation": cross_validated_auc(x, y, columns, k=CV_FOLDS, seed=seed)}
+    predictions = {key: scores[key] for key in ("P_IVIM", "P_combined")}
+    return {"external": external, "internal": internal, "predictions": predictions,
+            "note": "External: the published models as they are, on this cohort. Internal: the models refitted on "
+                    "this cohort, with Harrell's bootstrap optimism correction and stratified cross-validation; "
+                    "the in-sample (apparent) figures are optimistic."}
+
+
+def analyze_cohort(rows: list[dict], source: str = "results table", alpha: float = 0.05,
+                   n_boot: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
     """Return the cohort statistics of labelled results rows as a dict of plain Python values.
 
     ``source`` names the input in error messages (e.g. the TSV path). Raises ValueError for missing
     columns, unknown labels or fewer than 2 cases per group; ImportError (with the install command) if
     statsmodels is missing. One row per case (the first reader's) feeds the group analyses; all readers
-    feed the ICC (see :mod:`.tables`). The refitted models' ROC and cut-offs are in-sample (optimistic).
+    feed the ICC (see :mod:`.tables`). The refitted models' ROC and cut-offs are in-sample (optimistic); the
+    ``validation`` section corrects them (``n_boot`` bootstrap resamples and the folds seeded with ``seed``).
     """
     table = select_cases(rows, source)
     y = table.y
@@ -141,6 +171,7 @@ def analyze_cohort(rows: list[dict], source: str = "results table", alpha: float
     roc = {key: _score_entry(key, scores[key], y, alpha) for key in SCORES}
     pairwise = (_pairwise(scores, y, {"MRS": "FF", "IVIM": "P_IVIM", "combined": "P_combined"}, "published")
                 + _pairwise(scores, y, {m: f"refit_{m}" for m in ("MRS", "IVIM", "combined")}, "refit"))
+    validation = _validation_section(table, scores, y, alpha, n_boot, seed)
     for name, fit in models.items():
         fit.pop("fitted")
         fit["published"] = published.COEFFICIENTS.get(name)
@@ -159,6 +190,7 @@ def analyze_cohort(rows: list[dict], source: str = "results table", alpha: float
         "logistic": models,
         "roc": roc,
         "pairwise_auc": pairwise,
+        "validation": validation,
         "published": published.as_dict(),
     }
 

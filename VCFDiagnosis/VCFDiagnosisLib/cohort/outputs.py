@@ -1,4 +1,5 @@
-"""Cohort outputs: ``stats.json``, ``stats.md``, ``roc.png``, ``boxplots.png`` and a one-page ``stats.pdf``.
+"""Cohort outputs: ``stats.json``, ``stats.md``, ``roc.png``, ``boxplots.png``, ``calibration.png``,
+``decision_curve.png`` and a two-page ``stats.pdf`` (summary; validation).
 
 Every file is written atomically (:func:`VCFDiagnosisLib.outputs.atomic.atomic_output`) and carries the research
 use note. JSON holds plain types only, NaN/inf as null. Figures use matplotlib's object API (``Figure`` +
@@ -22,7 +23,10 @@ from .tables import PARAMETERS, select_cases
 MATPLOTLIB_MISSING = ("the cohort figures need matplotlib: `pip install matplotlib` (a base dependency of the "
                       "command line; inside Slicer, in its Python console: import VCFDiagnosis; "
                       "VCFDiagnosis.installCohortExtras())")
-OUTPUT_FILES = ("stats.json", "stats.md", "roc.png", "boxplots.png", "stats.pdf")
+OUTPUT_FILES = ("stats.json", "stats.md", "roc.png", "boxplots.png", "calibration.png", "decision_curve.png",
+                "stats.pdf")
+VALIDATED = {"P_IVIM": ("IVIM: published P_IVIM", "tab:orange"), "P_combined": ("IVIM+MRS: published P_combined",
+                                                                                "tab:purple")}
 GROUP_COLOURS = {OSTEOPOROTIC: "tab:blue", METASTATIC: "tab:red"}
 
 
@@ -144,8 +148,53 @@ def render_markdown(stats: dict) -> str:
              _num(p.get("z")), _p(p.get("p", math.nan)), f"{p['published_p']:.3f}"] for p in stats["pairwise_auc"]]
     lines += _table(["scores", "models", "n", "AUC a", "AUC b", "a - b", "z", "p", "study P"], rows) + [""]
     lines += [f"Study: {pub['table4_note']}. The FF < 23.2 % rule is a derived cut-off (not printed in the study).",
-              "", f"**{RESEARCH_USE_NOTE}**", ""]
+              ""]
+    lines += _validation_markdown(stats.get("validation")) + [f"**{RESEARCH_USE_NOTE}**", ""]
     return "\n".join(lines)
+
+
+def _interval(entry: dict, key: str) -> str:
+    ci = entry.get(f"{key}_ci")
+    return f"{_num(entry.get(key, math.nan))} ({_num(ci[0])} to {_num(ci[1])})" if ci else _num(entry.get(key, math.nan))
+
+
+def _validation_markdown(validation: dict | None) -> list[str]:
+    """Return the markdown of the external and internal validation tables (TRIPOD)."""
+    if not validation:
+        return []
+    lines = ["## External validation of the published models on this cohort", "",
+             "Calibration-in-the-large (0 ideal; > 0: the model under-predicts metastasis here), calibration slope "
+             "(1 ideal; < 1: predictions too extreme), Brier score (lower is better) and scaled Brier (1 - Brier / "
+             "Brier of the prevalence). Curves: calibration.png, decision_curve.png.", ""]
+    rows = []
+    for key, entry in validation["external"].items():
+        if key not in VALIDATED:
+            continue
+        if "calibration" not in entry:
+            rows.append([key, str(entry["n"]), entry.get("message", ""), "", "", "", "", ""])
+            continue
+        cal = entry["calibration"]
+        rows.append([key, str(entry["n"]), _ci(entry["auc"], "auc"), _interval(cal, "citl"), _interval(cal, "slope"),
+                     _num(cal["observed_minus_expected"]), _num(entry["brier"]), _num(entry["scaled_brier"])])
+    lines += _table(["probability", "n", "AUC (95 % CI)", "calibration-in-the-large (95 % CI)",
+                     "calibration slope (95 % CI)", "observed - expected", "Brier", "scaled Brier"], rows) + [""]
+    lines += ["## Internal validation of the refitted models", "",
+              validation["note"], ""]
+    rows = []
+    for name, entry in validation["internal"].items():
+        boot, cv = entry["bootstrap"], entry["cross_validation"]
+        if "apparent" not in boot:
+            rows.append([name, str(boot["n"]), boot.get("message", ""), "", "", "", ""])
+            continue
+        a, c, o = boot["apparent"], boot["corrected"], boot["optimism"]
+        rows.append([name, str(boot["n"]), f"{_num(a['auc'])} / {_num(c['auc'])} (optimism {_num(o['auc'])})",
+                     f"{_num(a['slope'])} / {_num(c['slope'])}", f"{_num(a['brier'])} / {_num(c['brier'])}",
+                     f"{cv['k']}-fold: {_ci(cv, 'auc')}" if "auc" in cv else cv.get("message", "-"),
+                     f"{boot['n_boot'] - boot['skipped']} of {boot['n_boot']} (seed {boot['seed']})"])
+    lines += _table(["model", "n", "AUC apparent / corrected", "slope apparent / corrected",
+                     "Brier apparent / corrected", "cross-validated AUC (95 % CI)",
+                     "bootstrap refits"], rows) + [""]
+    return lines
 
 
 # --------------------------------------------------------------------------------------------- figures
@@ -195,6 +244,84 @@ def draw_boxplots(axes, rows: list[dict], source: str = "results table") -> None
         ax.set_xticklabels([f"osteoporotic\n(n={data[0].size})", f"metastatic\n(n={data[1].size})"], fontsize=7)
         ax.set_title(f"{display} ({unit})", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
+
+
+def draw_calibration(ax, histogram_ax, stats: dict) -> None:
+    """Draw the calibration curves (quantile bins with Wilson CIs, LOWESS) of the published probabilities, and
+    the histogram of predictions by group below them."""
+    external = stats.get("validation", {}).get("external", {})
+    for key, (label, colour) in VALIDATED.items():
+        curve = external.get(key, {}).get("calibration_curve")
+        if not curve:
+            continue
+        bins = curve["bins"]
+        x = [b["mean_predicted"] for b in bins]
+        yv = [b["observed"] for b in bins]
+        err = [[b["observed"] - b["ci"][0] for b in bins], [b["ci"][1] - b["observed"] for b in bins]]
+        ax.errorbar(x, yv, yerr=err, fmt="o", color=colour, ms=4, capsize=2, label=f"{label} (bins)")
+        ax.plot(curve["lowess"]["predicted"], curve["lowess"]["observed"], color=colour, lw=1.2,
+                label=f"{label} (LOWESS)")
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, linestyle="--", label="ideal")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("observed fraction metastatic")
+    ax.legend(fontsize=6.5, loc="upper left")
+    ax.set_title("Calibration of the published models on this cohort", fontsize=9)
+    predictions = stats.get("validation", {}).get("predictions", {})
+    for key, (label, colour) in VALIDATED.items():
+        values = np.asarray(predictions.get(key, []), float)
+        if values.size:
+            histogram_ax.hist(values[np.isfinite(values)], bins=20, range=(0, 1), color=colour, alpha=0.5,
+                              label=label)
+    histogram_ax.set_xlim(0, 1)
+    histogram_ax.set_xlabel("predicted probability of metastasis")
+    histogram_ax.set_ylabel("cases", fontsize=7)
+    histogram_ax.tick_params(labelsize=7)
+
+
+def draw_decision_curve(ax, stats: dict) -> None:
+    """Draw the net benefit of the published probabilities, the FF rule, treat all and treat none."""
+    external = stats.get("validation", {}).get("external", {})
+    curves = [(key, *VALIDATED[key]) for key in VALIDATED] + [("FF_rule", "MRS: FF < 23.2 % (rule)", "tab:green")]
+    treat_all = None
+    for key, label, colour in curves:
+        curve = external.get(key, {}).get("decision_curve")
+        if not curve:
+            continue
+        ax.plot(curve["thresholds"], curve["model"], color=colour, lw=1.3, label=label)
+        treat_all = treat_all or curve
+    if treat_all:
+        ax.plot(treat_all["thresholds"], treat_all["treat_all"], color="0.4", lw=1, linestyle=":",
+                label="treat all as metastatic")
+        ax.axhline(0, color="0.2", lw=0.8, label="treat none")
+        top = max(max(treat_all["treat_all"]), 0.05)
+        ax.set_ylim(-0.05, top * 1.15)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("threshold probability")
+    ax.set_ylabel("net benefit")
+    ax.legend(fontsize=6.5, loc="upper right")
+    ax.set_title("Decision curves", fontsize=9)
+
+
+def validation_page(stats: dict):
+    """Return the second A4 page of stats.pdf: calibration, decision curves and the validation tables."""
+    Figure, FigureCanvasAgg = _figure_api()
+    figure = Figure(figsize=(8.27, 11.69), dpi=100)
+    FigureCanvasAgg(figure)
+    figure.suptitle("Validation on this cohort (TRIPOD)", fontsize=12, fontweight="bold")
+    figure.text(0.5, 0.955, RESEARCH_USE_NOTE, ha="center", fontsize=8.5, color="darkred")
+    grid = figure.add_gridspec(2, 2, height_ratios=[3, 1], left=0.09, right=0.97, top=0.92, bottom=0.55,
+                               hspace=0.08, wspace=0.3)
+    calibration_ax = figure.add_subplot(grid[0, 0])
+    histogram_ax = figure.add_subplot(grid[1, 0], sharex=calibration_ax)
+    calibration_ax.tick_params(labelbottom=False)
+    draw_calibration(calibration_ax, histogram_ax, stats)
+    draw_decision_curve(figure.add_subplot(grid[:, 1]), stats)
+    text = [line.replace("|", " ") for line in _validation_markdown(stats.get("validation"))
+            if not line.startswith(("|--", "|---")) and not line.startswith("## ")]
+    figure.text(0.05, 0.5, "\n".join(textwrap.fill(line, 150) for line in text), family="monospace",
+                fontsize=5.6, va="top")
+    return figure
 
 
 def _save(figure, path: Path, fmt: str, overwrite: bool) -> str:
@@ -250,7 +377,7 @@ def summary_page(stats: dict, rows: list[dict]):
 
 def write_cohort_outputs(stats: dict, rows: list[dict], out_dir: str | os.PathLike,
                          overwrite: bool = False) -> dict[str, str]:
-    """Write the five cohort files into ``out_dir``; return ``{name: absolute path}``.
+    """Write the cohort files (:data:`OUTPUT_FILES`) into ``out_dir``; return ``{name: absolute path}``.
 
     ``rows`` are the same rows given to ``analyze_cohort`` (for the box plots). Refuses (FileExistsError,
     naming the file) before writing anything if an output exists and ``overwrite`` is False.
@@ -288,6 +415,26 @@ def write_cohort_outputs(stats: dict, rows: list[dict], out_dir: str | os.PathLi
     figure.subplots_adjust(hspace=0.45, wspace=0.3, bottom=0.1)
     written["boxplots.png"] = _save(figure, targets["boxplots.png"], "png", overwrite)
 
-    figure = summary_page(stats, rows)
-    written["stats.pdf"] = _save(figure, targets["stats.pdf"], "pdf", overwrite)
+    figure = Figure(figsize=(6.5, 7.5), dpi=110)
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(2, 1, height_ratios=[3, 1], hspace=0.08)
+    calibration_ax = figure.add_subplot(grid[0])
+    histogram_ax = figure.add_subplot(grid[1], sharex=calibration_ax)
+    calibration_ax.tick_params(labelbottom=False)
+    draw_calibration(calibration_ax, histogram_ax, stats)
+    figure.text(0.5, 0.01, RESEARCH_USE_NOTE, ha="center", fontsize=7, color="darkred")
+    written["calibration.png"] = _save(figure, targets["calibration.png"], "png", overwrite)
+
+    figure = Figure(figsize=(6.5, 5.5), dpi=110)
+    FigureCanvasAgg(figure)
+    draw_decision_curve(figure.add_subplot(1, 1, 1), stats)
+    figure.text(0.5, 0.01, RESEARCH_USE_NOTE, ha="center", fontsize=7, color="darkred")
+    written["decision_curve.png"] = _save(figure, targets["decision_curve.png"], "png", overwrite)
+
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with atomic_output(targets["stats.pdf"], overwrite) as temporary, PdfPages(temporary) as pdf:
+        pdf.savefig(summary_page(stats, rows))
+        pdf.savefig(validation_page(stats))
+    written["stats.pdf"] = str(targets["stats.pdf"].resolve())
     return written

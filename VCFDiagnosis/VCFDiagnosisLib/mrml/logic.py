@@ -535,18 +535,20 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                 if node is not None and node.GetID() not in before and not node.GetSingletonTag():
                     scene.RemoveNode(node)
 
-    def analyzeCohort(self, resultsPath: str, outputDir: str, overwrite: bool = False) -> dict:
+    def analyzeCohort(self, resultsPath: str, outputDir: str, overwrite: bool = False,
+                      bootstrapResamples: int = 200, seed: int = 0) -> dict:
         """Run the study's statistics on a labelled results table (``results.tsv`` of a batch) into ``outputDir``.
 
         Returns ``{"stats": dict, "files": {name: path}}`` (stats.json, stats.md, roc.png, boxplots.png,
-        stats.pdf). Needs statsmodels; inside Slicer the user installs it from the Python console with
+        calibration.png, decision_curve.png, stats.pdf); the validation uses ``bootstrapResamples`` resamples and
+        ``seed``. Needs statsmodels; inside Slicer the user installs it from the Python console with
         ``import VCFDiagnosis; VCFDiagnosis.installCohortExtras()``: nothing is installed automatically.
         """
         from ..analysis.results import read_results_tsv
         from ..cohort import analyze_cohort, write_cohort_outputs
 
         rows = read_results_tsv(resultsPath)
-        stats = analyze_cohort(rows, source=str(resultsPath))
+        stats = analyze_cohort(rows, source=str(resultsPath), n_boot=bootstrapResamples, seed=seed)
         return {"stats": stats, "files": write_cohort_outputs(stats, rows, outputDir, overwrite=overwrite)}
 
     def roiFromMrsVoxel(self, spectrumNodes: SpectrumNodes, dwiSequence, name: str = "MRS voxel"):

@@ -52,11 +52,13 @@ def print_case(case, written: dict, seconds: float) -> None:
               + (f" ({row['message']})" if row["message"] else ""))
         print(f"  D {row['D']:.4g} mm2/s, D* {row['Dstar']:.4g} mm2/s, f {row['f']:.3f}, ADC {row['ADC']:.4g} mm2/s,"
               f" LWR {row['LWR']:.4g}, FF {row['FF']:.3g} %")
+        models = "" if row.get("model", "").startswith("Tan et al.") else f", {row.get('model')}"
         print(f"  P_IVIM {row['P_IVIM']:.3g}, P_combined {row['P_combined']:.3g} -> {row['prediction'] or '-'}"
-              f" ({row['prediction_model'] or 'no model'})")
+              f" ({row['prediction_model'] or 'no model'}{models})")
     for what, path in written.items():
         print(f"  {what:<12} {path}")
-    print(f"Done in {seconds:.1f} s. {RESEARCH_USE_NOTE}")
+    note = next((row["note"] for row in case.rows if row.get("note")), RESEARCH_USE_NOTE)
+    print(f"Done in {seconds:.1f} s. {note}")
 
 
 def run(args) -> int:
