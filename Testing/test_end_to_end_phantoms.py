@@ -34,7 +34,12 @@ def test_phantom_patient_is_recovered_and_classified_like_the_truth(logic, tmp_p
         assert "D* poorly determined" in row["flags"]
         return
     assert row["P_combined"] == pytest.approx(truth.P_combined, abs=0.2)
-    if abs(truth.P_combined - 0.5) > 0.2:  # clear cases must be classified as the truth is
+    assert row["P_combined_lo"] <= row["P_combined"] <= row["P_combined_hi"]
+    if row["prediction"] == "indeterminate":  # the interval straddles 0.5: it must hold the truth's probability
+        assert row["P_combined_lo"] <= 0.5 <= row["P_combined_hi"]
+        assert row["P_combined_lo"] <= truth.P_combined <= row["P_combined_hi"], (row["P_combined_lo"],
+                                                                                  row["P_combined_hi"])
+    elif abs(truth.P_combined - 0.5) > 0.2:  # clear cases must be classified as the truth is
         assert row["prediction"] == truth.prediction
 
 

@@ -398,9 +398,14 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode.outputTable = case.table
         self.ui.resultsTableView.setMRMLTableNode(case.table)
         self.ui.diagnosisLabel.text = "<br>".join(
-            _("<b>{roi}</b>: P_IVIM {pivim:.3g}, P_combined {pcomb:.3g} &rarr; {prediction} ({status})").format(
-                roi=row["roi"], pivim=row["P_IVIM"], pcomb=row["P_combined"], prediction=row["prediction"] or "-",
-                status=row["status"]) for row in case.rows)
+            _("<b>{roi}</b>: P_IVIM {pivim:.3g} ({pivimLo:.2f}-{pivimHi:.2f}), P_combined {pcomb:.3g} "
+              "({pcombLo:.2f}-{pcombHi:.2f}) &rarr; {prediction} ({status})").format(
+                roi=row["roi"], pivim=row["P_IVIM"], pivimLo=row["P_IVIM_lo"], pivimHi=row["P_IVIM_hi"],
+                pcomb=row["P_combined"], pcombLo=row["P_combined_lo"], pcombHi=row["P_combined_hi"],
+                prediction=row["prediction"] or "-", status=row["status"]) for row in case.rows)
+        self.ui.diagnosisLabel.toolTip = _("95 % intervals from the uncertainty of the inputs (model coefficients "
+                                           "fixed); 'indeterminate' when the deciding interval contains 0.5. "
+                                           "Research use only: not a diagnosis.")
         slicer.modules.plots.logic().ShowChartInLayout(case.decay_chart)
         if case.spectrum and case.spectrum.chart:
             self.ui.statusLabel.text = _("Plot view: ROI signal decay. The spectrum fit is the chart "

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..dwi.volume import DwiVolume
 from ..ivim import FitStatus, IvimMaps, fit_roi_mean_signal, roi_statistics
-from . import roi_geometry, study_models
+from . import roi_geometry, study_models, uncertainty
 from .results import empty_row
 from .settings import CaseSettings
 from .site_models import load_site_models
@@ -39,6 +39,17 @@ class MrsVoxel:
 
 def _finite(value) -> float:
     return float(value) if value is not None and np.isfinite(value) else math.nan
+
+
+def _intervals(dwi: DwiVolume, mask: np.ndarray, maps: IvimMaps | None, settings: CaseSettings, row: dict,
+               models) -> dict:
+    """Return the SDs of D, D*, f and the 95 % intervals of the probabilities (see :mod:`.uncertainty`)."""
+    voxel_maps = None
+    if settings.model_inputs != "roi_mean_fit" and maps is not None:
+        voxel_maps = {name: np.asarray(getattr(maps, name))[mask] for name in ("D_mm2_s", "Dstar_mm2_s", "f_fraction")}
+    samples = uncertainty.resampled_inputs(dwi.bvalues_s_mm2, dwi.signal_last()[mask], settings, voxel_maps)
+    ff = row["FF"] if np.isfinite(row["FF"]) else None
+    return uncertainty.probability_intervals(samples, ff, row.get("FF_sd"), models)
 
 
 def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: str, *,
@@ -111,13 +122,21 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
         stat = options.model_inputs.split("_")[1]
         inputs = {p: row[f"{p}_map_{stat}"] for p in inputs}
     row["model_inputs"] = options.model_inputs
+    prediction_models = load_site_models(options.model)
     prediction = study_models.predict(inputs["D"], inputs["Dstar"], inputs["f"],
                                       FF_percent=row["FF"] if np.isfinite(row["FF"]) else None,
-                                      ADC_mm2_s=row["ADC"], models=load_site_models(options.model))
+                                      ADC_mm2_s=row["ADC"], models=prediction_models)
     row.update(model=prediction.model, note=prediction.note)
     row.update(P_IVIM=_finite(prediction.P_IVIM), P_combined=_finite(prediction.P_combined),
                prediction=prediction.prediction or "", prediction_model=prediction.prediction_model or "",
                mrs_rule=prediction.mrs_rule or "", adc_rule=prediction.adc_rule or "")
+    if prediction.prediction is not None:
+        row.update(_intervals(dwi, mask, maps, options, row, prediction_models))
+        low, high = uncertainty.decided_interval(row)
+        if low <= 0.5 <= high:
+            row["prediction"] = uncertainty.INDETERMINATE
+            warnings.append(f"indeterminate: the 95 % interval of {row['prediction_model']} "
+                            f"({low:.2f}-{high:.2f}) contains 0.5")
     if np.isfinite(inputs["f"]) and inputs["f"] < MIN_F_FOR_DSTAR:
         warnings.append(f"D* poorly determined (f = {inputs['f']:.3f} < {MIN_F_FOR_DSTAR}): P_IVIM and P_combined "
                         "are unreliable for this ROI")

@@ -88,6 +88,9 @@ _BOTTOM_IN = 0.3
 _ROW1_MAX_IN, _ROW2_MAX_IN = 3.0, 2.6    # image heights
 _ROW3_MIN_IN, _ROW3_MAX_IN = 2.1, 3.0    # plot heights
 _TEXT_FONT = {"family": "monospace", "fontsize": 7.2}
+#: Up to this many lines the numbers use _TEXT_FONT's size; a longer block (many ROIs) gets a smaller font, down to
+#: _TEXT_MIN_PT, so that it stays on the page.
+_TEXT_LINES_AT_FULL_SIZE, _TEXT_MIN_PT = 36, 5.0
 
 
 def _page_layout(aspect: float, text_height_in: float) -> dict:
@@ -174,6 +177,10 @@ def _numbers_lines(rows: list[dict]) -> list[str]:
                      f"{_fmt(row['D'], 1e3):>7}{_fmt(row['Dstar'], 1e3):>7}{_fmt(row['f'], digits=2):>6}"
                      f"{_fmt(row['ADC'], 1e3):>7}{_fmt(row['FF']):>7}{_fmt(row['P_IVIM']):>8}"
                      f"{_fmt(row['P_combined']):>8}  {row['prediction'] or '-'} ({row['status']})")
+        intervals = [f"{key} {_fmt(row.get(f'{key}_lo'))}-{_fmt(row.get(f'{key}_hi'))}" for key in ("P_IVIM", "P_combined")
+                     if math.isfinite(row.get(f"{key}_lo", math.nan))]
+        if intervals:
+            lines.append("   95 % intervals: " + ", ".join(intervals) + " (inputs resampled; model fixed)")
         if row["message"]:
             lines += textwrap.wrap(row["message"], 105, initial_indent="   ", subsequent_indent="   ")
     models = next((row["model"] for row in rows if row.get("model")), "")
@@ -287,10 +294,12 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
     # the numbers block first: its height sets the room left for the panels
     numbers = figure.add_axes((0.0, 0.0, 1.0, 0.1), label="numbers")
     numbers.set_axis_off()
-    block = numbers.text(0.0, 1.0, "\n".join(_numbers_lines(rows)), va="top", ha="left", transform=numbers.transAxes,
-                         **_TEXT_FONT)
+    lines = _numbers_lines(rows)
+    font = {**_TEXT_FONT, "fontsize": max(_TEXT_MIN_PT, _TEXT_FONT["fontsize"]
+                                          * min(1.0, _TEXT_LINES_AT_FULL_SIZE / max(len(lines), 1)))}
+    block = numbers.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", transform=numbers.transAxes, **font)
     note = numbers.annotate(_note(rows), xy=(0.0, 0.0), xycoords=block, xytext=(0.0, -2.0),
-                            textcoords="offset points", va="top", ha="left", color="darkred", **_TEXT_FONT)
+                            textcoords="offset points", va="top", ha="left", color="darkred", **font)
     renderer = canvas.get_renderer()
     text_height_in = (block.get_window_extent(renderer).height + note.get_window_extent(renderer).height
                       + 2.0 * figure.dpi / 72.0) / figure.dpi

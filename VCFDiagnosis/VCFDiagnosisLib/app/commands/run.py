@@ -53,8 +53,9 @@ def print_case(case, written: dict, seconds: float) -> None:
         print(f"  D {row['D']:.4g} mm2/s, D* {row['Dstar']:.4g} mm2/s, f {row['f']:.3f}, ADC {row['ADC']:.4g} mm2/s,"
               f" LWR {row['LWR']:.4g}, FF {row['FF']:.3g} %")
         models = "" if row.get("model", "").startswith("Tan et al.") else f", {row.get('model')}"
-        print(f"  P_IVIM {row['P_IVIM']:.3g}, P_combined {row['P_combined']:.3g} -> {row['prediction'] or '-'}"
-              f" ({row['prediction_model'] or 'no model'}{models})")
+        print(f"  P_IVIM {row['P_IVIM']:.3g} (95 % {row['P_IVIM_lo']:.3g}-{row['P_IVIM_hi']:.3g}), P_combined "
+              f"{row['P_combined']:.3g} (95 % {row['P_combined_lo']:.3g}-{row['P_combined_hi']:.3g}) -> "
+              f"{row['prediction'] or '-'} ({row['prediction_model'] or 'no model'}{models})")
     for what, path in written.items():
         print(f"  {what:<12} {path}")
     note = next((row["note"] for row in case.rows if row.get("note")), RESEARCH_USE_NOTE)
