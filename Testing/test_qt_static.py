@@ -131,16 +131,26 @@ def _assignment(name: str) -> ast.AST:
 
 
 def test_parameter_node_is_the_inputs_plus_the_generated_settings():
+    """The parameter node's inputs are the Logic's PanelInputs (their node types read by get_type_hints, which is
+    run here on slicer-core's real MRML classes), each bound to one .ui widget; its settings are generated."""
+    import typing
+
+    import slicer
+
     from VCFDiagnosisLib.mrml.logic import PanelInputs
 
-    inputs_class = next(n for n in _module_ast().body if isinstance(n, ast.ClassDef) and n.name == "_PanelInputFields")
-    inputs = [s.target.id for s in inputs_class.body if isinstance(s, ast.AnnAssign)]
-    assert inputs == [f.name for f in dataclasses.fields(PanelInputs)], "the parameter node's inputs are PanelInputs"
+    inputs = [f.name for f in dataclasses.fields(PanelInputs)]
+    hints = typing.get_type_hints(PanelInputs)
+    node_fields = {name for name, kind in hints.items()
+                   if any(isinstance(k, type) and issubclass(k, slicer.vtkMRMLNode) for k in (kind, *typing.get_args(kind)))}
+    assert node_fields == {"dwiSequence", "roiSegmentation", "outputTable"}
+    assert typing.get_origin(hints["dwiSequence"]) is typing.Union, "parameterNodeWrapper needs typing.Union, not |"
     bound = [p.findtext("string") for p in _ui_tree().iter("property") if p.get("name") == "SlicerParameterName"]
     assert sorted(bound) == sorted(inputs), "every input is bound to one .ui widget, and nothing else is"
     assert ast.unparse(_assignment("PANEL_SETTINGS")) == "setting_specs(panel_only=True)"
     wrapper = _assignment("VCFDiagnosisParameterNode")
     assert isinstance(wrapper, ast.Call) and ast.unparse(wrapper.func) == "parameterNodeWrapper"
+    assert "**typing.get_type_hints(PanelInputs)" in ast.unparse(wrapper), "the inputs come from PanelInputs"
     generated = [c for c in ast.walk(wrapper) if isinstance(c, ast.DictComp)]
     assert any(ast.unparse(c.generators[0].iter) == "PANEL_SETTINGS" and "settingParameterType" in ast.unparse(c.value)
                for c in generated), "the settings' parameter types must be generated from PANEL_SETTINGS"

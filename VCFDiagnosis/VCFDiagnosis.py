@@ -13,22 +13,18 @@ Segmentations/Widgets/qMRMLSegmentEditorWidget.h, Base/QTCore/qSlicerScriptedFil
 Modules/Scripted/ImportItkSnapLabel/ImportItkSnapLabel.py (file reader), Modules/Scripted/SampleData/SampleData.py.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
-from typing import Annotated, Union
+import typing
+from typing import Annotated
 
 import ctk
 import qt
 import slicer
 import vtk
-from slicer import (
-    vtkMRMLDiffusionWeightedVolumeNode,
-    vtkMRMLSegmentationNode,
-    vtkMRMLSequenceNode,
-    vtkMRMLTableNode,
-)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, Maximum, Minimum, WithinRange, createGui, parameterNodeWrapper
@@ -152,26 +148,15 @@ def settingParameterType(spec: SettingSpec):
     return valueType
 
 
-class _PanelInputFields:
-    """The panel's inputs, field for field ``VCFDiagnosisLib.mrml.logic.PanelInputs``: bound by name to the .ui."""
-
-    dwiSequence: Union[vtkMRMLSequenceNode, vtkMRMLDiffusionWeightedVolumeNode, None]  # None: nothing chosen
-    bValues: str = ""
-    spectrumPath: str = ""
-    caseId: str = ""
-    roiSegmentation: vtkMRMLSegmentationNode
-    outputTable: vtkMRMLTableNode
-    newOutputs: bool = False
-
-
-#: The panel's parameter node, saved with the scene: the inputs above plus one typed, validated parameter per
-#: setting of the settings model (its name, default, choices and range), so a new setting needs no edit here.
+#: The panel's parameter node, saved with the scene: the Logic's PanelInputs (node types and defaults, bound by name
+#: to the .ui) plus one typed, validated parameter per setting of the settings model (its name, default, choices
+#: and range), so neither a new input nor a new setting needs an edit here.
 VCFDiagnosisParameterNode = parameterNodeWrapper(type("VCFDiagnosisParameterNode", (), {
     "__module__": __name__,
     "__doc__": "The panel's inputs and settings (see PanelInputs and CaseSettings for meanings and units).",
-    "__annotations__": {**_PanelInputFields.__annotations__,
+    "__annotations__": {**typing.get_type_hints(PanelInputs),
                         **{spec.name: settingParameterType(spec) for spec in PANEL_SETTINGS}},
-    **{name: value for name, value in vars(_PanelInputFields).items() if name in _PanelInputFields.__annotations__},
+    **{f.name: f.default for f in dataclasses.fields(PanelInputs) if f.default is not None},  # nodes: no default
     **{spec.name: spec.default for spec in PANEL_SETTINGS},
 }))
 

@@ -51,7 +51,7 @@ def main() -> int:
         print(f"vcfdiagnosis batch --jobs {args.jobs}: {seconds:.1f} s for {args.patients} cases "
               f"({seconds / args.patients:.2f} s per case; target <= 600 s)")
         rows = [r for r in read_results_tsv(work / "out" / "results.tsv")]
-        agree = total = errors = 0
+        agree = total = errors = indeterminate = covered = 0
         for row in rows:
             if row["status"] == "error":
                 errors += 1
@@ -60,8 +60,12 @@ def main() -> int:
             truth = predict(lesion["D_mm2_s"], lesion["Dstar_mm2_s"], lesion["f_fraction"], lesion["FF_percent"])
             total += 1
             agree += int(truth.prediction == row["prediction"])
+            if row["prediction"] == "indeterminate":  # its 95 % interval straddles 0.5: does it hold the truth?
+                indeterminate += 1
+                covered += int(row["P_combined_lo"] <= truth.P_combined <= row["P_combined_hi"])
         print(f"rows ok {total}, errors {errors}; P_combined prediction equals the truth-computed one in "
-              f"{agree}/{total} cases")
+              f"{agree}/{total} cases, {indeterminate} indeterminate (interval holds the truth's P in {covered}), "
+              f"{total - agree - indeterminate} other")
         from VCFDiagnosisLib.cohort.truth_agreement import published_models_recovered_vs_truth
 
         agreement = published_models_recovered_vs_truth(rows, work / "cohort")

@@ -87,6 +87,8 @@ def checksum_listing(folder: Path, exclude: Path | None = None) -> dict[str, str
                 listing[rel] = f"link -> {os.readlink(path)}"
             elif path.is_dir():
                 listing[rel] = "dir"
+            elif not path.is_file():  # a FIFO or device: reading it would block or never end
+                listing[rel] = f"special {oct(path.stat().st_mode)}"
             else:
                 listing[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return listing

@@ -17,6 +17,7 @@ Units are in the field names (``_s_mm2``, ``_ms``, ``_mm``) and in :attr:`Settin
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -48,7 +49,10 @@ class Setting:
     ``choices`` maps each allowed value to a one-line description; ``minimum``/``maximum`` bound a number
     (inclusive); ``decimals``/``step`` shape its spin box; ``flag`` is the command-line option (for a bool
     that defaults to True, the flag that turns it off, e.g. ``--no-report``); ``panel`` False keeps an option
-    that only concerns files written by the commands (the report) off the Slicer panel.
+    that only concerns files written by the commands (the report) off the Slicer panel. ``reader`` makes a text
+    setting a file: a non-empty value becomes an absolute path (worker processes may run elsewhere) and is read
+    by the function ``"module:function"`` (relative to this package), which raises InputError for a bad file,
+    when the settings are made: a bad file is refused before any case is loaded.
     """
 
     label: str
@@ -62,6 +66,7 @@ class Setting:
     flag: str = ""
     group: str = "fit"
     panel: bool = True
+    reader: str = ""
 
 
 def setting(default: Any, **metadata: Any):
@@ -110,7 +115,7 @@ class CaseSettings:
         0.25, label="MRS voxel ROI overlap", unit="fraction", minimum=0.0, maximum=1.0, decimals=2, step=0.05,
         group="advanced", help="warn when less than this fraction of the ROI lies inside the MRS voxel")
     model: str = setting(
-        "", label="Site model file", group="advanced", flag="--model",
+        "", label="Site model file", group="advanced", flag="--model", reader=".site_models:load_site_models",
         help="a site model (.json written by vcfdiagnosis cohort --export-model) used instead of the published "
              "Tan et al. 2019 models; empty: the published models")
     report: bool = setting(
@@ -145,10 +150,10 @@ class CaseSettings:
         return cls(**{f.name: getattr(source, f.name) for f in fields(cls) if hasattr(source, f.name)})
 
 
-def range_text(spec: Setting | SettingSpec, unit: str = "") -> str:
+def range_text(spec: Setting | SettingSpec, unit: str = "", dash: str = "-") -> str:
     """Return the allowed range as text: '1-1000', '>= 0' or '<= 10' (with ``unit`` after each number)."""
     if spec.minimum is not None and spec.maximum is not None:
-        return f"{spec.minimum:g}-{spec.maximum:g}{unit}"
+        return f"{spec.minimum:g}{dash}{spec.maximum:g}{unit}"
     if spec.minimum is not None:
         return f">= {spec.minimum:g}{unit}"
     return f"<= {spec.maximum:g}{unit}" if spec.maximum is not None else "any number"
@@ -181,13 +186,15 @@ def checked_value(f: dataclasses.Field, value: Any) -> Any:
         value = str(value)
         if spec.choices and value not in spec.choices:
             raise InputError(flag, f"'{value}' is not one of {', '.join(spec.choices)}")
-        return value
+        return _read_file(spec, value) if spec.reader and value else value
     try:
-        number = kind(value) if kind is float else value
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
         if kind is int:
-            if isinstance(value, bool) or float(value) != int(float(value)):
+            if number != int(number):
                 raise ValueError
-            number = int(float(value))
+            number = int(number)
     except (TypeError, ValueError, OverflowError):
         raise InputError(flag, f"must be {'a whole number' if kind is int else 'a number'}, not {value!r}") from None
     if not math.isfinite(number):
@@ -195,6 +202,14 @@ def checked_value(f: dataclasses.Field, value: Any) -> Any:
     if (spec.minimum is not None and number < spec.minimum) or (spec.maximum is not None and number > spec.maximum):
         raise InputError(flag, f"{number:g}{unit} is outside {range_text(spec, unit)}")
     return number
+
+
+def _read_file(spec: Setting, value: str) -> str:
+    """Return the absolute path of a file setting after its reader accepted the file (InputError otherwise)."""
+    module, function = spec.reader.split(":")
+    path = os.path.abspath(value)
+    getattr(importlib.import_module(module, __package__), function)(path)
+    return path
 
 
 def setting_fields(settings_class: type | None = None) -> tuple[dataclasses.Field, ...]:
@@ -231,25 +246,15 @@ def add_setting_arguments(parser, settings_class: type | None = None, names: tup
 
 
 def settings_from_args(args, settings_class: type | None = None, base: CaseSettings | None = None) -> CaseSettings:
-    """Return the settings given on the command line (options not offered by the command keep ``base``'s).
-
-    A site model file (``--model``) is made absolute (worker processes may run elsewhere) and read now, so a
-    bad file is refused before any case is loaded.
-    """
+    """Return the settings given on the command line (options not offered by the command keep ``base``'s)."""
     base = base or (settings_class or CaseSettings)()
-    settings = base.replace(**{f.name: getattr(args, f.name) for f in setting_fields(settings_class)
-                               if hasattr(args, f.name)})
-    if getattr(settings, "model", ""):
-        from .site_models import load_site_models
-
-        settings = settings.replace(model=os.path.abspath(settings.model))
-        load_site_models(settings.model)
-    return settings
+    return base.replace(**{f.name: getattr(args, f.name) for f in setting_fields(settings_class)
+                           if hasattr(args, f.name)})
 
 
 @dataclass(frozen=True)
 class SettingSpec:
-    """One setting as a user interface shows it (the panel, the browser station): plain values only."""
+    """One setting as a user interface shows it (the panel, a web front end): plain values only."""
 
     name: str
     type: str  # "bool", "int", "float", "str"
@@ -265,6 +270,7 @@ class SettingSpec:
     step: float
     group: str
     flag: str
+    reader: str
 
     @property
     def tooltip(self) -> str:
@@ -284,7 +290,7 @@ def setting_specs(settings_class: type | None = None, panel_only: bool = False) 
             name=f.name, type=value_type(f).__name__, default=f.default, label=spec.label, help=spec.help,
             unit=spec.unit, choices=tuple(spec.choices), choice_help=tuple(spec.choices.values()),
             minimum=spec.minimum, maximum=spec.maximum, decimals=spec.decimals, step=spec.step, group=spec.group,
-            flag=flag_of(f)))
+            flag=flag_of(f), reader=spec.reader))
     order = list(GROUPS)
     return sorted(specs, key=lambda s: order.index(s.group))
 
@@ -299,7 +305,6 @@ def settings_markdown_table(settings_class: type | None = None) -> str:
     lines = ["| setting | flag | unit | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for spec in setting_specs(settings_class):
         allowed = (", ".join(spec.choices) if spec.choices else "true/false" if spec.type == "bool"
-                   else range_text(spec).replace("-", "–", 1) if None not in (spec.minimum, spec.maximum)
-                   else range_text(spec))
+                   else "a file" if spec.reader else "text" if spec.type == "str" else range_text(spec, dash="–"))
         lines.append(f"| `{spec.name}` | `{spec.flag}` | {spec.unit} | {spec.default} | {allowed} | {spec.help} |")
     return "\n".join(lines)

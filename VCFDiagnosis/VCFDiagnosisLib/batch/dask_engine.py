@@ -24,12 +24,14 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..analysis.settings import CaseSettings
 from ..errors import InputError
 from ..outputs.scratch import make_cache_dir
 from .cases import CaseProcessor, error_row, run_one_case
 from .manifest import ManifestRow
+from .runner import machine_jobs_limit
 
 DASK_MISSING = "--scheduler needs Dask: pip install 'dask[distributed]' (or the project's extra: .[dask])"
 #: Seconds the client waits to reach a scheduler before the batch is refused.
@@ -73,6 +75,16 @@ def _worker_name() -> str:
         return socket.gethostname()
 
 
+class Attempt(NamedTuple):
+    """One submission of a case: its manifest index and row, its folder, the attempt number, when it was sent."""
+
+    index: int
+    row: ManifestRow
+    case_dir: object
+    attempt: int
+    submitted: float = 0.0
+
+
 @dataclass
 class DaskEngine:
     """A connection to a Dask cluster that runs a batch's pending cases (see the module docstring).
@@ -87,6 +99,7 @@ class DaskEngine:
     client: object = field(default=None, repr=False)
     cluster: object = field(default=None, repr=False)
     scratch: str | None = field(default=None, repr=False)
+    notes: list = field(default_factory=list)  # remarks for the user (e.g. a capped local:N)
 
     def connect(self) -> DaskEngine:
         """Reach the scheduler (or start the local cluster); raise InputError when that is impossible."""
@@ -103,6 +116,11 @@ class DaskEngine:
             workers = self.scheduler.split(":", 1)[1]
             if not workers.isdigit() or int(workers) < 1:
                 raise InputError("--scheduler", f"'{self.scheduler}': use local:N with N worker processes (N >= 1)")
+            limit = machine_jobs_limit()  # as --jobs: never more worker processes than the cores and memory hold
+            if int(workers) > limit:
+                self.notes.append(f"--scheduler {self.scheduler}: capped to {limit} worker processes, what this "
+                                  "machine's cores and memory hold")
+                workers = str(limit)
             # a worker that dies is reported at once (the retries are counted here, the same for any scheduler)
             scratch = self.scratch = make_cache_dir()  # Dask's worker folders: removed at close (or next run)
             with dask.config.set({"distributed.scheduler.allowed-failures": 0, "temporary-directory": scratch}):
@@ -146,46 +164,51 @@ class DaskEngine:
         At most as many cases as the cluster has worker threads are submitted at once, so a case's running time
         starts when it is submitted (the timeout measures it).
         """
-        from distributed import KilledWorker, wait
+        from distributed import wait
 
         client = self.client
-        queue = collections.deque((index, row, case_dir, 0) for index, row, case_dir in pending)
-        running: dict = {}  # future -> (index, row, case_dir, attempt, submitted at)
+        queue = collections.deque(Attempt(index, row, case_dir, 0) for index, row, case_dir in pending)
+        running: dict = {}  # future -> Attempt
         try:
             while queue or running:
-                capacity = self.workers()
-                while queue and len(running) < capacity:
-                    index, row, case_dir, attempt = queue.popleft()
-                    future = client.submit(run_case_on_worker, processor, row, str(case_dir), settings, quiet,
-                                           pure=False, key=f"case-{index}-{attempt}-{os.urandom(4).hex()}")
-                    running[future] = (index, row, case_dir, attempt, time.monotonic())
+                while queue and len(running) < self.workers():
+                    item = queue.popleft()._replace(submitted=time.monotonic())
+                    future = client.submit(run_case_on_worker, processor, item.row, str(item.case_dir), settings,
+                                           quiet, pure=False,
+                                           key=f"case-{item.index}-{item.attempt}-{os.urandom(4).hex()}")
+                    running[future] = item
                 try:
                     done = wait(list(running), timeout=POLL_S, return_when="FIRST_COMPLETED").done
                 except TimeoutError:
                     done = set()
                 for future in done:
-                    index, row, case_dir, attempt, _ = running.pop(future)
-                    try:
-                        record(index, row, *future.result())
-                    except KilledWorker:
-                        if attempt < self.retries:
-                            queue.appendleft((index, row, case_dir, attempt + 1))
-                        else:
-                            record(index, row, [error_row(row, f"the worker process died on this case "
-                                                               f"{attempt + 1} times (KilledWorker)")], 0.0)
-                    except Exception as error:  # noqa: BLE001 - e.g. a result that could not travel back
-                        record(index, row, [error_row(row, f"{type(error).__name__}: {error}")], 0.0)
+                    self._collect(future, running.pop(future), queue, record)
                 self._stop_overdue(running, record)
         finally:
             if running:
                 client.cancel(list(running))
+
+    def _collect(self, future, item: Attempt, queue: collections.deque, record) -> None:
+        """Record a finished case; a case whose worker died is queued again until ``retries`` is spent."""
+        from distributed import KilledWorker
+
+        try:
+            record(item.index, item.row, *future.result())
+        except KilledWorker:
+            if item.attempt < self.retries:
+                queue.appendleft(item._replace(attempt=item.attempt + 1))
+            else:
+                record(item.index, item.row, [error_row(item.row, f"the worker process died on this case "
+                                                                  f"{item.attempt + 1} times (KilledWorker)")], 0.0)
+        except Exception as error:  # noqa: BLE001 - e.g. a result that could not travel back
+            record(item.index, item.row, [error_row(item.row, f"{type(error).__name__}: {error}")], 0.0)
 
     def _stop_overdue(self, running: dict, record) -> None:
         """Turn cases running longer than ``case_timeout_s`` into error rows; restart the workers running them."""
         if self.case_timeout_s is None:
             return
         now = time.monotonic()
-        overdue = [f for f, item in running.items() if now - item[4] > self.case_timeout_s]
+        overdue = [f for f, item in running.items() if now - item.submitted > self.case_timeout_s]
         if not overdue:
             return
         processing = self.client.processing()
@@ -193,9 +216,10 @@ class DaskEngine:
         workers = sorted({worker for worker, tasks in processing.items() if keys & set(tasks)})
         self.client.cancel(overdue)
         for future in overdue:
-            index, row, _case_dir, _attempt, submitted = running.pop(future)
-            record(index, row, [error_row(row, f"the case did not finish within {self.case_timeout_s:g} s "
-                                               "(--case-timeout); its worker was restarted")], now - submitted)
+            item = running.pop(future)
+            record(item.index, item.row, [error_row(item.row, f"the case did not finish within {self.case_timeout_s:g} "
+                                                              "s (--case-timeout); its worker was restarted")],
+                   now - item.submitted)
         if workers:
             self.client.restart_workers(workers, raise_for_error=False)
 

@@ -260,8 +260,9 @@ def run_batch(manifest_path: str | Path, out_dir: str | Path, processor: CasePro
         notes(note)
     if engine is not None:
         engine.connect()
-        if engine.dashboard and notes is not None:
-            notes(f"Dask dashboard: {engine.dashboard}")
+        for text in [*engine.notes, *([f"Dask dashboard: {engine.dashboard}"] if engine.dashboard else [])]:
+            if notes is not None:
+                notes(text)
     try:
         return _run_batch(manifest_path, rows, out_dir, processor, force, settings, workers, in_process, progress,
                           engine, started)

@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from .group_tests import STATSMODELS_MISSING
 from .logistic import fit_logit
-from .roc import auc_with_ci
+from .roc import auc_with_ci, structural_components
 
 #: Threshold probabilities of the decision curves.
 DECISION_THRESHOLDS = np.round(np.arange(0.02, 0.96, 0.02), 2)
@@ -72,7 +72,7 @@ def calibration(p, y, alpha: float = 0.05) -> dict:
         return out
     lp = _logit(p)
     citl = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
-    slope = sm.GLM(y, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()).fit()
+    slope = _slope_fit(lp, y)
     ci_citl, ci_slope = np.asarray(citl.conf_int(alpha)), np.asarray(slope.conf_int(alpha))
     out.update(citl=float(citl.params[0]), citl_ci=[float(ci_citl[0, 0]), float(ci_citl[0, 1])],
                slope=float(slope.params[1]), slope_ci=[float(ci_slope[1, 0]), float(ci_slope[1, 1])],
@@ -145,27 +145,22 @@ def _performance(p: np.ndarray, y: np.ndarray) -> dict:
     """AUC, calibration slope and Brier score of predictions p (NaN where undefined)."""
     if y.sum() in (0, y.size) or not np.all(np.isfinite(p)):
         return {"auc": math.nan, "slope": math.nan, "brier": math.nan}
-    from .roc import structural_components
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # a bootstrap refit can be near-separated: its slope is then NaN
+        try:
+            params = np.asarray(_slope_fit(_logit(p), y).params, float)
+        except (ValueError, np.linalg.LinAlgError):
+            params = np.full(2, math.nan)
+    return {"auc": float(structural_components(p, y)[0][0]),
+            "slope": float(params[1]) if np.all(np.isfinite(params)) else math.nan,
+            "brier": float(np.mean((p - y) ** 2))}
 
-    auc = float(structural_components(p, y)[0][0])
-    with np.errstate(all="ignore"):
-        lp = _logit(p)
-        design = np.column_stack([np.ones(y.size), lp])
-        slope = _logistic_slope(design, y)
-    return {"auc": auc, "slope": slope, "brier": float(np.mean((p - y) ** 2))}
 
-
-def _logistic_slope(design: np.ndarray, y: np.ndarray) -> float:
-    """Return the slope of a two-parameter logistic fit (statsmodels), NaN if it cannot be fitted."""
+def _slope_fit(lp: np.ndarray, y: np.ndarray):
+    """Return the statsmodels fit of ``logit P(y) = a + b lp`` (the calibration slope is ``b``)."""
     import statsmodels.api as sm
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fit = sm.GLM(y, design, family=sm.families.Binomial()).fit()
-        except (ValueError, np.linalg.LinAlgError):
-            return math.nan
-    return float(fit.params[1]) if np.all(np.isfinite(fit.params)) else math.nan
+    return sm.GLM(y, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()).fit()
 
 
 def _predict(fit: dict, x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:

@@ -22,6 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import slicer
@@ -98,14 +99,16 @@ class PanelInputs:
     node's own); ``spectrumPath`` a spectrum file (empty: none); ``caseId`` written into results instead of
     the patient's name; ``roiSegmentation`` one segment per lesion or reader; ``outputTable`` the results table
     (None: a new one); ``newOutputs`` keep the outputs of an earlier Apply and add new nodes (default: update).
+    The annotations are the MRML node classes the panel's parameter node stores (``VCFDiagnosis.py`` reads them
+    with ``typing.get_type_hints``), so the panel and the Logic share this one list of inputs.
     """
 
-    dwiSequence: object = None
+    dwiSequence: Union[slicer.vtkMRMLSequenceNode, slicer.vtkMRMLDiffusionWeightedVolumeNode, None] = None
     bValues: str = ""
     spectrumPath: str = ""
     caseId: str = ""
-    roiSegmentation: object = None
-    outputTable: object = None
+    roiSegmentation: slicer.vtkMRMLSegmentationNode = None
+    outputTable: slicer.vtkMRMLTableNode = None
     newOutputs: bool = False
 
     @classmethod
