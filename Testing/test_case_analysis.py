@@ -44,6 +44,29 @@ def test_fraction_inside_an_oriented_box():
     assert roi_geometry.fraction_inside_box(mask, matrix, [100, 0, 0], [10, 10, 10]) == 0.0
 
 
+def test_box_mask_on_grid_equals_testing_every_voxel_of_the_grid():
+    """The MRS-voxel mask (report, "ROI from MRS voxel") tests only the voxels near the box: the same mask as
+    testing every voxel centre of the grid, on random oblique grids and boxes, partly outside or missing."""
+    rng = np.random.default_rng(8)
+    hits = 0
+    for trial in range(60):
+        rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        matrix = np.eye(4)
+        matrix[:3, :3] = rotation @ np.diag(rng.uniform(0.5, 4.0, 3))
+        matrix[:3, 3] = rng.normal(0, 20, 3)
+        shape = tuple(int(n) for n in rng.integers(2, 25, 3))
+        inside_grid = roi_geometry.voxel_centres_ras(rng.integers(0, shape, (1, 3)), matrix)[0]
+        centre = inside_grid + (rng.normal(0, 5, 3) if trial % 4 else rng.normal(0, 60, 3))  # near, or anywhere
+        size = rng.uniform(1, 40, 3)
+        axes = None if trial % 3 == 0 else np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        every = np.argwhere(np.ones(shape, bool))
+        brute = roi_geometry.inside_box(roi_geometry.voxel_centres_ras(every, matrix), centre, size, axes)
+        np.testing.assert_array_equal(roi_geometry.box_mask_on_grid(shape, matrix, centre, size, axes),
+                                      brute.reshape(shape))
+        hits += bool(brute.any()) and not brute.all()
+    assert hits >= 30  # most boxes cut through their grid
+
+
 @pytest.fixture(scope="module")
 def noiseless_case(tmp_path_factory):
     root = tmp_path_factory.mktemp("case")

@@ -174,3 +174,52 @@ def test_help_builds_every_parser_without_importing_an_engine():
               "                                                            'matplotlib', 'slicer', 'vtk')))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_cli_jobs_must_be_positive_and_one_job_gives_the_same_maps(dwi_case, tmp_path, capsys):
+    path, _ = dwi_case
+    assert main(["fit", "--dwi", str(path), "--out", str(tmp_path / "x"), "--jobs", "0"]) == 2
+    assert "--jobs: must be at least 1" in capsys.readouterr().err
+    assert main(["fit", "--dwi", str(path), "--out", str(tmp_path / "one"), "--jobs", "1"]) == 0
+    assert main(["fit", "--dwi", str(path), "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    for stem in MAPS:
+        one = nib.load(str(tmp_path / "one" / f"{stem}.nii.gz")).get_fdata()
+        two = nib.load(str(tmp_path / "two" / f"{stem}.nii.gz")).get_fdata()
+        np.testing.assert_array_equal(one, two)
+
+
+def test_ctrl_c_during_a_forked_fit_exits_130_and_leaves_no_worker(tmp_path):
+    """The workers ignore SIGINT; the command stops them and exits 130 with nothing written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(1)
+    shape = (96, 96, 40)
+    sig = ivim_signal(np.array([0, 50, 100, 150, 200, 400, 600, 800.0]), 1000.0, rng.uniform(0.5e-3, 2e-3, shape),
+                      0.03, 0.12)
+    sig = np.abs(sig + rng.normal(0, 30, sig.shape)).astype(np.float32)
+    path = tmp_path / "big.nii"
+    nib.save(nib.Nifti1Image(sig, np.eye(4)), path)
+    (tmp_path / "big.bval").write_text("0 50 100 150 200 400 600 800\n")
+    out = tmp_path / "interrupted-maps"
+    command = [sys.executable, "-m", "VCFDiagnosisLib.app.cli", "fit", "--dwi", str(path), "--out", str(out),
+               "--jobs", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the workers exist (children of the command)
+        children = subprocess.run(["ps", "--ppid", str(process.pid), "-o", "pid="], capture_output=True,
+                                  text=True).stdout.split()
+        if len(children) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(children) >= 2, "the fit never started its worker processes"
+    os.kill(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert not out.exists() or not any(out.iterdir())
+    time.sleep(0.2)
+    for child in children:
+        assert not os.path.exists(f"/proc/{child}") or "zombie" in open(f"/proc/{child}/status").read().lower()

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from VCFDiagnosisLib.ivim import METHODS, FitStatus, fit_ivim, ivim_signal, monoexp_signal
+from VCFDiagnosisLib.ivim import (
+    METHODS,
+    VOXEL_DSTAR_PRIOR,
+    DstarPrior,
+    FitStatus,
+    fit_ivim,
+    ivim_signal,
+    monoexp_signal,
+)
 
 B = np.array([0, 50, 100, 150, 200, 400, 600, 800], dtype=float)
 GOOD = ivim_signal(B, 1000.0, 1.2e-3, 0.04, 0.15)
@@ -82,7 +90,11 @@ def test_f_zero_signal_hits_the_f_bound_and_dstar_is_undefined(method):
     maps = fit_ivim(B, y, method=method)
     assert maps.status == FitStatus.HIT_BOUND
     assert maps.f_fraction == pytest.approx(0.0, abs=1e-9)
-    assert np.isnan(maps.Dstar_mm2_s)
+    if method == "map":  # the prior defines D* where the data say nothing; the status marks it
+        assert maps.Dstar_mm2_s == VOXEL_DSTAR_PRIOR.median_mm2_s
+        assert fit_ivim(B, y, method=method, dstar_prior=DstarPrior(0.05, 2.0)).Dstar_mm2_s == 0.05
+    else:
+        assert np.isnan(maps.Dstar_mm2_s)
     assert maps.D_mm2_s == pytest.approx(1.1e-3, rel=1e-6)
     assert maps.S0 == pytest.approx(1000.0, rel=1e-6)
 

@@ -56,6 +56,25 @@ def fraction_inside_box(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, center_ras
 
 def box_mask_on_grid(shape_kji: tuple, ijk_to_ras: np.ndarray, center_ras, size_mm,
                      orientation_ras=None) -> np.ndarray:
-    """Return the ``[k, j, i]`` mask of grid voxels whose centres lie inside the oriented box."""
-    indices = np.indices(shape_kji).reshape(3, -1).T
-    return inside_box(voxel_centres_ras(indices, ijk_to_ras), center_ras, size_mm, orientation_ras).reshape(shape_kji)
+    """Return the ``[k, j, i]`` mask of grid voxels whose centres lie inside the oriented box.
+
+    Only the voxels inside the index bounding box of the box's eight corners are tested (the box is convex), so
+    the cost is the MRS voxel's size, not the grid's.
+    """
+    mask = np.zeros(shape_kji, dtype=bool)
+    axes = np.eye(3) if orientation_ras is None else np.asarray(orientation_ras, float)
+    axes = axes / np.linalg.norm(axes, axis=0)
+    half = np.asarray(size_mm, float) / 2.0
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    corners_ras = np.asarray(center_ras, float) + (signs * half) @ axes.T
+    ras_to_ijk = np.linalg.inv(np.asarray(ijk_to_ras, float))
+    corners_ijk = (np.c_[corners_ras, np.ones(8)] @ ras_to_ijk.T)[:, :3]
+    low = np.maximum(np.floor(corners_ijk.min(axis=0)).astype(int) - 1, 0)[::-1]  # k, j, i
+    high = np.minimum(np.ceil(corners_ijk.max(axis=0)).astype(int) + 2, np.asarray(shape_kji)[::-1])[::-1]
+    if np.any(high <= low):
+        return mask
+    sub = tuple(slice(a, b) for a, b in zip(low, high))
+    indices = np.indices(tuple(high - low)).reshape(3, -1).T + low
+    mask[sub] = inside_box(voxel_centres_ras(indices, ijk_to_ras), center_ras, size_mm,
+                           orientation_ras).reshape(tuple(high - low))
+    return mask

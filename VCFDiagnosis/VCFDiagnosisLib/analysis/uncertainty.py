@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ..ivim import fit_ivim
+from ..ivim import fit_roi_signals
 from .study_models import LogisticModel, StudyModels
 
 #: Bootstrap resamples of the ROI's voxels per ROI.
@@ -34,11 +34,12 @@ COLUMNS = ("D_sd", "Dstar_sd", "f_sd", "P_IVIM_lo", "P_IVIM_hi", "P_combined_lo"
 
 
 def resampled_inputs(bvalues_s_mm2, voxel_signals: np.ndarray, settings, voxel_maps: dict | None = None,
-                     resamples: int = RESAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
+                     resamples: int = RESAMPLES, seed: int = SEED, noise_sigma=None) -> dict[str, np.ndarray]:
     """Return ``{"D_mm2_s", "Dstar_mm2_s", "f_fraction"}`` arrays of ``resamples`` bootstrap samples.
 
     ``voxel_signals`` is (voxels, b); ``voxel_maps`` (for ``map_mean``/``map_median`` inputs) maps each of the
-    three names to the ROI's voxel values.
+    three names to the ROI's voxel values; ``noise_sigma`` the DWI's noise SD (per b, or None), whose Rician
+    floor is removed from every resampled mean as from the ROI's own (:func:`VCFDiagnosisLib.ivim.fit_roi_signals`).
     """
     rng = np.random.default_rng(seed)
     if voxel_maps is not None:
@@ -51,8 +52,8 @@ def resampled_inputs(bvalues_s_mm2, voxel_signals: np.ndarray, settings, voxel_m
     signals = voxel_signals[finite]
     draws = rng.integers(0, signals.shape[0], (resamples, signals.shape[0]))
     means = signals[draws].mean(axis=1)
-    fits = fit_ivim(bvalues_s_mm2, means, method=settings.method, b_threshold_s_mm2=settings.b_threshold_s_mm2,
-                    auto_mask=False)
+    fits = fit_roi_signals(bvalues_s_mm2, means, method=settings.method, noise_sigma=noise_sigma,
+                           b_threshold_s_mm2=settings.b_threshold_s_mm2)
     return {"D_mm2_s": fits.D_mm2_s, "Dstar_mm2_s": fits.Dstar_mm2_s, "f_fraction": fits.f_fraction}
 
 

@@ -13,10 +13,12 @@ from ..lazy import lazy_exports
 _EXPORTS = {
     ".options": ("DEFAULT_METHOD", "METHODS", "DEFAULT_B_THRESHOLD_S_MM2", "DEFAULT_BACKGROUND_FRACTION"),
     ".bounds": ("IvimBounds",),
-    ".engine": ("FitCancelled", "IvimMaps", "fit_dwi_volume", "fit_ivim", "fit_roi_mean_signal",
-        "prepare_bvalues"),
+    ".engine": ("FitCancelled", "IvimMaps", "fit_dwi_volume", "fit_ivim", "prepare_bvalues"),
+    ".masking": ("background_noise_sigma",),
+    ".noise_floor": ("rician_mean", "rician_mean_to_signal"),
+    ".prior": ("ROI_DSTAR_PRIOR", "VOXEL_DSTAR_PRIOR", "DstarPrior"),
     ".model": ("dstar_pseudo_from_total", "dstar_total_from_pseudo", "ivim_signal", "monoexp_signal"),
-    ".roi": ("roi_statistics",),
+    ".roi": ("fit_roi_mean_signal", "fit_roi_signals", "roi_statistics", "roi_voxel_signals"),
     ".status": ("STATUS_DESCRIPTIONS", "FitStatus"),
 }
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)

@@ -13,10 +13,12 @@ Bounds: :class:`.bounds.IvimBounds`. Methods (:data:`METHODS`):
 * ``"seg-nlls"``: D from the segmented step, then S0, f, D* by bounded LM (:mod:`.nlls`) with D fixed;
 * ``"nlls"``: bounded LM on all four parameters, initialised by the segmented fit;
 * ``"map"`` (default): ``"nlls"``, then the 4-parameter bounded fit again from there with a log-normal
-  prior on D* (median 0.03 mm2/s, log-SD 1): cost ``SSR + (sigma^2 / 1^2) (ln D* - ln 0.03)^2`` where
-  sigma^2 is the voxel's noise variance estimated from the residual of the ``"nlls"`` fit (n_b - 4
-  degrees of freedom, floored at a quarter of the median over the chunk). It is the maximum a posteriori estimate
-  under flat priors on S0, D, f; on noiseless data sigma = 0 and it equals NLLS exactly;
+  prior on D* (:mod:`.prior`; voxel maps: median 0.03 mm2/s, log-SD 1): cost
+  ``SSR + (sigma^2 / log_sd^2) (ln D* - ln median)^2`` where sigma^2 is the voxel's noise variance estimated
+  from the residual of the ``"nlls"`` fit (n_b - 4 degrees of freedom, floored at a quarter of the median over
+  the chunk). It is the maximum a posteriori estimate under flat priors on S0, D, f; on noiseless data
+  sigma = 0 and it equals NLLS exactly. Where f is fitted at 0 the data say nothing of D*, and ``map`` reports
+  the prior's median (status HIT_BOUND, so it can be excluded) instead of NaN;
 * ``"adc"``: mono-exponential ADC only (:mod:`.adc`); every method also returns the ADC map.
 
 Voxels are screened first (:mod:`.masking`): invalid signals -> INVALID_INPUT, background ->
@@ -36,15 +38,18 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
 
 from .adc import adc_range_mask, fit_adc_rows
 from .bounds import IvimBounds
-from .masking import background_mask, invalid_signal
+from .masking import background_mask, background_noise_sigma, invalid_signal
 from .nlls import lm_fit
 from .options import DEFAULT_B_THRESHOLD_S_MM2, DEFAULT_BACKGROUND_FRACTION, DEFAULT_METHOD, METHODS
+from .prior import VOXEL_DSTAR_PRIOR, DstarPrior
+from .processes import fork_available, forked_chunk_results
 from .segmented import fit_segmented
 from .status import FitStatus
 
@@ -54,12 +59,9 @@ MAX_REFERENCE_B_S_MM2 = 20.0
 NO_B0_WARNING = "no b = 0: S0 fitted, D*/f less reliable"
 #: Without b = 0, S0, f and D* need at least this many b-values below the segmented threshold.
 MIN_LOW_B_WITHOUT_B0 = 2
-#: f at or below this is "no perfusion": D* is then undefined and reported NaN (f above 1 - this: D NaN).
+#: f at or below this is "no perfusion": D* is then undefined and reported NaN, except by ``map``, whose
+#: prior defines it (f above 1 - this: D NaN).
 F_UNDEFINED_TOL = 1e-6
-#: MAP method: log-normal prior on D*, median 0.03 mm2/s, log-SD 1 (95 % interval 0.004-0.21 mm2/s,
-#: about the default bound box); weakly informative, centred on typical tissue/marrow D* values.
-DSTAR_PRIOR_MEDIAN_MM2_S = 0.03
-DSTAR_PRIOR_LOG_SD = 1.0
 _B_SCALE = 1e-3  # s/mm2 -> ms/um2 (internal units)
 #: voxels per vectorised block (cache-sized); blocks of one iteration run in parallel threads.
 BLOCK_SIZE = 8192
@@ -214,7 +216,8 @@ def _blockwise(func, n: int, block: int, pool) -> list:
     return [func(sl) for sl in slices]
 
 
-def _refine(bk, y, p, status, lower, upper, free, max_iterations, kappa=None, pool=None) -> None:
+def _refine(bk, y, p, status, lower, upper, free, max_iterations, kappa=None, pool=None,
+            prior_mu: float = 0.0) -> None:
     """Run the bounded LM from ``p`` on rows not INVALID; update ``p`` and ``status`` in place."""
     go = status != FitStatus.INVALID_INPUT
     if not go.any():
@@ -224,7 +227,7 @@ def _refine(bk, y, p, status, lower, upper, free, max_iterations, kappa=None, po
     p0[:, 3] = np.where(np.isfinite(p0[:, 3]), p0[:, 3], np.sqrt(lower[3] * upper[3]))
     pf, _, conv = lm_fit(bk, y[go], p0, lower, upper, free=free, max_iterations=max_iterations,
                          prior_kappa=None if kappa is None else kappa[go],
-                         prior_mu=float(np.log(DSTAR_PRIOR_MEDIAN_MM2_S / _B_SCALE)), pool=pool,
+                         prior_mu=prior_mu, pool=pool,
                          block_size=BLOCK_SIZE)
     width = upper - lower
     fit_mask = np.ones(4, bool) if free is None else np.asarray(free, bool)
@@ -249,10 +252,16 @@ def _fit_rows(
     max_iterations: int,
     pool=None,
     s0_free: bool = False,
+    dstar_prior: DstarPrior = VOXEL_DSTAR_PRIOR,
+    noise_var: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit rows of valid, normalised signals (internal units). Returns internal-unit arrays.
 
+    ``noise_var`` (n,): each row's known noise variance (normalised units) for the ``map`` prior's weight; None:
+    estimated from the residual of an unregularised fit first.
+
     ``s0_free``: no b = 0 image, the segmented step extrapolates S0 (it is free in every later stage anyway).
+    ``dstar_prior``: the ``map`` method's prior on D*.
     """
     n = y.shape[0]
     out = {"p": np.full((n, 4), np.nan), "status": np.full(n, FitStatus.INVALID_INPUT, np.uint8)}
@@ -269,8 +278,9 @@ def _fit_rows(
         out["r2"] = np.full(n, np.nan)
         return out
     ref_ok = y[:, 0] > 0
-    parts = _blockwise(lambda sl: fit_segmented(bk, y[sl], threshold_k, lower, upper, s0_free), n, BLOCK_SIZE,
-                       pool)
+    polish = method == "segmented"  # the LM methods refine the start themselves
+    parts = _blockwise(lambda sl: fit_segmented(bk, y[sl], threshold_k, lower, upper, s0_free, polish), n,
+                       BLOCK_SIZE, pool)
     p = np.concatenate([q[0] for q in parts])
     status = np.concatenate([q[1] for q in parts])
     status[~ref_ok] = FitStatus.INVALID_INPUT
@@ -280,15 +290,19 @@ def _fit_rows(
     elif method == "nlls":
         _refine(bk, y, p, status, lower, upper, None, max_iterations, pool=pool)
     elif method == "map":
-        # unregularised 4-parameter fit first: its residual gives the noise level (n_b - 4 dof)
-        _refine(bk, y, p, status, lower, upper, None, max_iterations, pool=pool)
-        go = status != FitStatus.INVALID_INPUT
-        sig2 = _residual_variance(bk, y[go], p[go])
-        if sig2.size:
-            sig2 = np.maximum(sig2, 0.25 * np.median(sig2))
-        kappa = np.zeros(y.shape[0])
-        kappa[go] = sig2 / DSTAR_PRIOR_LOG_SD**2
-        _refine(bk, y, p, status, lower, upper, None, max_iterations, kappa=kappa, pool=pool)
+        if noise_var is None:
+            # unregularised 4-parameter fit first: its residual gives the noise level (n_b - 4 dof)
+            _refine(bk, y, p, status, lower, upper, None, max_iterations, pool=pool)
+            go = status != FitStatus.INVALID_INPUT
+            sig2 = _residual_variance(bk, y[go], p[go])
+            if sig2.size:
+                sig2 = np.maximum(sig2, 0.25 * np.median(sig2))
+            kappa = np.zeros(y.shape[0])
+            kappa[go] = sig2 / dstar_prior.log_sd**2
+        else:  # the noise is known (image background): one fit from the segmented start
+            kappa = noise_var / dstar_prior.log_sd**2
+        _refine(bk, y, p, status, lower, upper, None, max_iterations, kappa=kappa, pool=pool,
+                prior_mu=float(np.log(dstar_prior.median_mm2_s / _B_SCALE)))
     bad = status == FitStatus.INVALID_INPUT
     p[bad] = np.nan
     q = p.copy()
@@ -296,6 +310,22 @@ def _fit_rows(
     model = _ivim_model(bk, q)
     out["p"], out["status"], out["r2"] = p, status, _r2(y, model)
     return out
+
+
+def _fit_chunk(rows: np.ndarray, *, bk, method, threshold_k, lower, upper, adc_sel, ivim_possible, max_iterations,
+               s0_free, dstar_prior, noise_var_signal, pool=None) -> dict[str, np.ndarray]:
+    """Fit one chunk of valid rows (signal units, any float type); return its maps in mm2/s and fractions.
+
+    ``noise_var_signal``: the known noise variance (signal units squared) or None.
+    """
+    yr = rows.astype(np.float64)
+    ref = yr.max(axis=1)
+    noise_var = None if noise_var_signal is None else noise_var_signal / (ref * ref)
+    res = _fit_rows(bk, yr / ref[:, None], method, threshold_k, lower, upper, adc_sel, ivim_possible, max_iterations,
+                    pool, s0_free, dstar_prior, noise_var)
+    p = res["p"]
+    return {"S0": p[:, 0] * ref, "D": p[:, 1] * _B_SCALE, "f": p[:, 2], "Dstar": p[:, 3] * _B_SCALE,
+            "ADC": res["adc"] * _B_SCALE, "R2": res["r2"], "status": res["status"]}
 
 
 def fit_ivim(
@@ -312,7 +342,10 @@ def fit_ivim(
     max_iterations: int = 100,
     chunk_size: int | None = None,
     n_threads: int | None = None,
+    processes: int = 1,
     progress: Callable[[float, str], bool] | None = None,
+    dstar_prior: DstarPrior | None = None,
+    noise_sigma=None,
 ) -> IvimMaps:
     """Fit the IVIM model (and the mono-exponential ADC) voxel-wise; return :class:`IvimMaps`.
 
@@ -332,9 +365,18 @@ def fit_ivim(
     chunk_size: voxels fitted together (default :data:`CHUNK_VOXELS`; bounds the memory: ~1 kB per voxel);
         each chunk is processed in cache-sized blocks spread over ``n_threads`` worker threads (default: all
         CPUs). The MAP method's noise floor (a quarter of the median residual variance) is the chunk's.
+    processes: with more than 1 (and more than one chunk, on POSIX), the chunks are fitted by that many forked
+        worker processes instead (:mod:`.processes`: about twice the speed of threads on 2 cores, for headless
+        use; the results are the same).
     progress: optional ``progress(fraction_done, message) -> bool``, called in this thread before each
         chunk and once at the end. Returning False stops the fit and raises :class:`FitCancelled` (a panel's
         Cancel button). Reporting progress changes nothing else: the chunks are the same with or without it.
+    dstar_prior: the ``map`` method's log-normal prior on D* (default :data:`.prior.VOXEL_DSTAR_PRIOR`; ROI-mean
+        fits use :data:`.prior.ROI_DSTAR_PRIOR`, see :mod:`.roi`).
+    noise_sigma: the images' noise SD per channel (signal units; a scalar or one per b-value, e.g. from
+        :func:`.masking.background_noise_sigma`), or None (unknown). When known, ``map`` weighs its prior by it
+        (the mean variance over the b-values) and fits once from the segmented start, about twice as fast;
+        unknown, each voxel's noise variance comes from the residual of an unregularised fit first.
 
     Raises ValueError for invalid calls: mismatched shapes, negative or non-finite b-values, fewer than
     3 distinct b-values (IVIM) or 2 (ADC), a threshold leaving < 2 b-values above or none below it,
@@ -343,6 +385,8 @@ def fit_ivim(
     b, y = prepare_bvalues(bvalues_s_mm2, signal)
     bounds = bounds or IvimBounds()
     bounds.validate()
+    dstar_prior = dstar_prior or VOXEL_DSTAR_PRIOR
+    dstar_prior.validate()
     adc_sel = adc_range_mask(b, adc_b_range_s_mm2)
     threshold = float(b_threshold_s_mm2)
     _check_protocol(b, method, threshold, adc_sel)
@@ -383,43 +427,51 @@ def fit_ivim(
                       bounds.Dstar_mm2_s[1] / _B_SCALE])
     ivim_possible, s0_free, protocol_warnings = reference_mode(b, method, threshold)
 
-    def work(sel: np.ndarray, pool) -> None:
-        yr = rows[sel].astype(np.float64)
-        ref = yr.max(axis=1)
-        res = _fit_rows(bk, yr / ref[:, None], method, threshold * _B_SCALE, lower, upper, adc_sel,
-                        ivim_possible, max_iterations, pool, s0_free)
-        p = res["p"]
-        s0[sel] = p[:, 0] * ref
-        d[sel] = p[:, 1] * _B_SCALE
-        f[sel] = p[:, 2]
-        ds[sel] = p[:, 3] * _B_SCALE
-        adc[sel] = res["adc"] * _B_SCALE
-        r2[sel] = res["r2"]
-        status[sel] = res["status"]
+    noise_var_signal = None
+    if noise_sigma is not None:
+        sigma = np.broadcast_to(np.asarray(noise_sigma, dtype=float), b.shape)
+        if np.all(np.isfinite(sigma)) and np.all(sigma > 0):
+            noise_var_signal = float(np.mean(sigma * sigma))
+    fit_chunk = partial(_fit_chunk, bk=bk, method=method, threshold_k=threshold * _B_SCALE, lower=lower, upper=upper,
+                        adc_sel=adc_sel, ivim_possible=ivim_possible, max_iterations=max_iterations, s0_free=s0_free,
+                        dstar_prior=dstar_prior, noise_var_signal=noise_var_signal)
+
+    def store(sel: np.ndarray, res: dict) -> None:
+        s0[sel], d[sel], f[sel], ds[sel] = res["S0"], res["D"], res["f"], res["Dstar"]
+        adc[sel], r2[sel], status[sel] = res["ADC"], res["R2"], res["status"]
 
     step = max(int(CHUNK_VOXELS if chunk_size is None else chunk_size), 1)
     chunks = [todo[i:i + step] for i in range(0, todo.size, step)]
     workers = n_threads or os.cpu_count() or 1
 
-    def run_chunks(pool) -> None:
+    def reported(results) -> None:
         done = 0
         for c in chunks:
             if progress is not None and not progress(done / todo.size, f"IVIM fit: {done} of {todo.size} voxels"):
                 raise FitCancelled("the IVIM fit was cancelled")
-            work(c, pool)
+            store(c, next(results))
             done += c.size
 
-    if workers > 1 and todo.size > BLOCK_SIZE:
+    if processes > 1 and len(chunks) > 1 and fork_available():
+        results = forked_chunk_results(fit_chunk, rows, chunks, min(processes, len(chunks)))
+        try:
+            reported(results)
+        finally:
+            results.close()
+    elif workers > 1 and todo.size > BLOCK_SIZE:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            run_chunks(pool)
+            reported(fit_chunk(rows[c], pool=pool) for c in chunks)
     else:
-        run_chunks(None)
+        reported(fit_chunk(rows[c]) for c in chunks)
     if progress is not None:
         progress(1.0, f"IVIM fit: {todo.size} of {todo.size} voxels")
 
     no_values = (status == FitStatus.NOT_FITTED) | (status == FitStatus.INVALID_INPUT)
-    if method != "adc":
+    if method not in ("adc", "map"):
         ds[f <= F_UNDEFINED_TOL] = np.nan
+    elif method == "map":  # no perfusion: the data say nothing of D*, its posterior mode is the prior's median
+        ds[f <= F_UNDEFINED_TOL] = dstar_prior.median_mm2_s
+    if method != "adc":
         d[f >= 1.0 - F_UNDEFINED_TOL] = np.nan
     for arr in (s0, d, ds, f, r2):
         arr[no_values] = np.nan
@@ -444,26 +496,14 @@ def fit_ivim(
     )
 
 
-def fit_roi_mean_signal(
-    bvalues_s_mm2, signal, mask, method: str = DEFAULT_METHOD, **kwargs
-) -> IvimMaps:
-    """Fit the mean signal of the voxels inside ``mask`` (leading shape of ``signal``); 0-d maps.
+def fit_dwi_volume(dwi, noise_sigma="background", **kwargs) -> IvimMaps:
+    """Fit a :class:`VCFDiagnosisLib.dwi.volume.DwiVolume`; the maps are indexed ``[k, j, i]``.
 
-    Voxels with any non-finite value are left out of the mean. ``kwargs`` go to :func:`fit_ivim`
-    (``auto_mask`` is off: the ROI is the user's choice). Raises ValueError for an empty ROI.
+    ``noise_sigma``: ``"background"`` (default) estimates the noise SD per b-value from the image background
+    (:func:`.masking.background_noise_sigma`, None when there is no noise class); an array or None is passed
+    on to :func:`fit_ivim` as given. Other ``kwargs`` go to :func:`fit_ivim`.
     """
-    y = np.asarray(signal)
-    m = np.asarray(mask).astype(bool)
-    if y.ndim == 0 or m.shape != y.shape[:-1]:
-        raise ValueError(f"mask shape {m.shape} does not match the signal's voxel shape {y.shape[:-1]}")
-    roi = y[m].astype(np.float64)
-    roi = roi[np.isfinite(roi).all(axis=1)]
-    if roi.shape[0] == 0:
-        raise ValueError("the ROI contains no voxel with a finite signal")
-    kwargs.setdefault("auto_mask", False)
-    return fit_ivim(bvalues_s_mm2, roi.mean(axis=0), method=method, **kwargs)
-
-
-def fit_dwi_volume(dwi, **kwargs) -> IvimMaps:
-    """Fit a :class:`VCFDiagnosisLib.dwi.volume.DwiVolume`; the maps are indexed ``[k, j, i]``."""
-    return fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), **kwargs)
+    signal = dwi.signal_last()
+    if isinstance(noise_sigma, str):
+        noise_sigma = background_noise_sigma(signal.reshape(-1, signal.shape[-1]))
+    return fit_ivim(dwi.bvalues_s_mm2, signal, noise_sigma=noise_sigma, **kwargs)

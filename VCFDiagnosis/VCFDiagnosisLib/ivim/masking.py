@@ -25,6 +25,10 @@ from .options import DEFAULT_BACKGROUND_FRACTION
 MIN_VOXELS_FOR_NOISE_CLASS = 200
 #: ... and the dim class must keep this fraction of its low-b signal at high b (noise does not decay)
 NOISE_FLATNESS = 0.8
+#: the background rule needs the classes' mean log feature this far apart (a factor 4) ...
+MIN_CLASS_SEPARATION = float(np.log(4.0))
+#: ... the noise SD estimate a factor 2 (it only reads the dim class, it masks nothing)
+MIN_NOISE_SEPARATION = float(np.log(2.0))
 
 
 def invalid_signal(y: np.ndarray) -> np.ndarray:
@@ -57,6 +61,33 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[1:][np.argmax(between)])
 
 
+def noise_class_threshold(y: np.ndarray, feature: np.ndarray, ok: np.ndarray,
+                          min_separation: float = MIN_CLASS_SEPARATION) -> float | None:
+    """Return the threshold of the pure-noise class of rule 2 (module doc), or None when there is none.
+
+    ``y`` (n, n_b) signals, ``feature`` (n,) their b-averaged signal, ``ok`` (n,) the rows considered;
+    ``min_separation`` the least difference of the two classes' mean log feature.
+    """
+    if ok.sum() < MIN_VOXELS_FOR_NOISE_CLASS or y.shape[-1] < 2:
+        return None
+    logf = np.log(feature[ok])
+    t = _otsu(logf)
+    low = logf < t
+    if not (low.mean() >= 0.02 and (~low).mean() >= 0.02 and logf[~low].mean() - logf[low].mean() > min_separation):
+        return None
+    yl = y[np.flatnonzero(ok)[low]].astype(np.float64)
+    half = y.shape[-1] // 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flatness = np.median(yl[:, half:].mean(axis=1) / yl[:, :half].mean(axis=1))
+    return float(np.exp(t)) if flatness > NOISE_FLATNESS else None  # noise does not decay with b
+
+
+def _feature(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(invalid="ignore"):
+        feature = np.mean(y, axis=-1, dtype=np.float64)
+    return feature, np.isfinite(feature) & (feature > 0)
+
+
 def background_mask(y: np.ndarray, background_fraction: float = DEFAULT_BACKGROUND_FRACTION,
                     considered: np.ndarray | None = None) -> np.ndarray:
     """Return True for rows of ``y`` (n, n_b) whose b-averaged signal is at noise level (see module doc).
@@ -66,26 +97,39 @@ def background_mask(y: np.ndarray, background_fraction: float = DEFAULT_BACKGROU
     """
     if not 0 <= background_fraction < 1:
         raise ValueError(f"background_fraction must be in [0, 1), got {background_fraction}")
-    with np.errstate(invalid="ignore"):
-        feature = np.mean(y, axis=-1, dtype=np.float64)
-    ok = np.isfinite(feature) & (feature > 0)
+    feature, ok = _feature(y)
     if considered is not None:
         ok &= considered
     if not ok.any():
         return np.ones(y.shape[0], dtype=bool)
     threshold = background_fraction * np.percentile(feature[ok], 99)
-    if ok.sum() >= MIN_VOXELS_FOR_NOISE_CLASS and y.shape[-1] >= 2:
-        logf = np.log(feature[ok])
-        t = _otsu(logf)
-        low = logf < t
-        if low.mean() >= 0.02 and (~low).mean() >= 0.02 and logf[~low].mean() - logf[low].mean() > np.log(4):
-            yl = y[np.flatnonzero(ok)[low]].astype(np.float64)
-            half = y.shape[-1] // 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                flatness = np.median(yl[:, half:].mean(axis=1) / yl[:, :half].mean(axis=1))
-            if flatness > NOISE_FLATNESS:  # the dim class does not decay with b: it is noise
-                threshold = max(threshold, float(np.exp(t)))
+    noise_threshold = noise_class_threshold(y, feature, ok)
+    if noise_threshold is not None:
+        threshold = max(threshold, noise_threshold)
     background = ~(feature >= threshold)
     if considered is not None:
         background |= ~considered
     return background
+
+
+def background_noise_sigma(y: np.ndarray, max_rows: int = 262144) -> np.ndarray | None:
+    """Return the per-b noise SD (signal units, one per column of ``y`` (n, n_b)) of the image background.
+
+    The background is rule 2's pure-noise class (module doc; the classes need only be a factor 2 apart, as
+    nothing is masked here); exactly-zero rows (zero-filled padding) are left out. Each column's SD comes from
+    the Rayleigh median, ``sigma = median(M) / sqrt(2 ln 2)`` (exact for the magnitude of complex Gaussian noise,
+    robust to a few tissue voxels in the class). An evenly strided subset of at most ``max_rows`` rows is used.
+    Returns None when no noise class is found (a masked or zero-filled background, too few voxels): callers
+    then apply no noise-floor correction.
+    """
+    stride = max(1, -(-y.shape[0] // max_rows))
+    rows = np.asarray(y[::stride], dtype=np.float64)
+    feature, ok = _feature(rows)
+    threshold = noise_class_threshold(rows, feature, ok, MIN_NOISE_SEPARATION)
+    if threshold is None:
+        return None
+    noise = rows[ok & (feature < threshold)]
+    noise = noise[np.isfinite(noise).all(axis=1)]
+    if noise.shape[0] < MIN_VOXELS_FOR_NOISE_CLASS:
+        return None
+    return np.median(noise, axis=0) / np.sqrt(2.0 * np.log(2.0))

@@ -1,11 +1,63 @@
-"""Summary statistics of IVIM maps inside a region of interest."""
+"""An ROI's IVIM: the fit of its mean signal (what the study's models take) and statistics of its voxel maps.
+
+The ROI-mean signal is the mean of the ROI's voxels with the Rician noise floor removed when the noise SD is
+known (:mod:`.noise_floor`); it is fitted with the ROI prior of the ``map`` method (:data:`.prior.ROI_DSTAR_PRIOR`,
+neutral between the study's two diagnoses). The uncertainty bootstrap fits its resampled means through
+:func:`fit_roi_signals` too, so a case's value and its interval come from one estimator.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .engine import IvimMaps
+from .engine import IvimMaps, fit_ivim
+from .noise_floor import rician_mean_to_signal
+from .options import DEFAULT_METHOD
+from .prior import ROI_DSTAR_PRIOR
 from .status import FitStatus
+
+
+def roi_voxel_signals(signal, mask) -> np.ndarray:
+    """Return the (voxels, b) float64 signals inside ``mask`` (leading shape of ``signal``) with all values finite.
+
+    Raises ValueError for a mask of the wrong shape or an ROI with no finite voxel.
+    """
+    y = np.asarray(signal)
+    m = np.asarray(mask).astype(bool)
+    if y.ndim == 0 or m.shape != y.shape[:-1]:
+        raise ValueError(f"mask shape {m.shape} does not match the signal's voxel shape {y.shape[:-1]}")
+    roi = y[m].astype(np.float64)
+    roi = roi[np.isfinite(roi).all(axis=1)]
+    if roi.shape[0] == 0:
+        raise ValueError("the ROI contains no voxel with a finite signal")
+    return roi
+
+
+def fit_roi_signals(bvalues_s_mm2, mean_signals, method: str = DEFAULT_METHOD, noise_sigma=None,
+                    **kwargs) -> IvimMaps:
+    """Fit ROI-mean magnitude signals (b on the last axis, any leading shape) as ROI means are fitted.
+
+    ``noise_sigma``: the noise SD per channel (signal units; scalar or one per b-value, or None: unknown); the
+    Rician floor it implies is removed first. The ``map`` method uses :data:`.prior.ROI_DSTAR_PRIOR`.
+    ``kwargs`` go to :func:`.engine.fit_ivim` (``auto_mask`` off: the ROI is the user's choice).
+    """
+    y = np.asarray(mean_signals, dtype=np.float64)
+    if noise_sigma is not None:
+        y = rician_mean_to_signal(y, noise_sigma)
+    kwargs.setdefault("auto_mask", False)
+    kwargs.setdefault("dstar_prior", ROI_DSTAR_PRIOR)
+    return fit_ivim(bvalues_s_mm2, y, method=method, **kwargs)
+
+
+def fit_roi_mean_signal(bvalues_s_mm2, signal, mask, method: str = DEFAULT_METHOD, noise_sigma=None,
+                        **kwargs) -> IvimMaps:
+    """Fit the mean signal of the voxels inside ``mask`` (leading shape of ``signal``); 0-d maps.
+
+    Voxels with any non-finite value are left out of the mean; ``noise_sigma`` and ``kwargs`` as in
+    :func:`fit_roi_signals`. Raises ValueError for an empty ROI.
+    """
+    roi = roi_voxel_signals(signal, mask)
+    return fit_roi_signals(bvalues_s_mm2, roi.mean(axis=0), method=method, noise_sigma=noise_sigma, **kwargs)
 
 _STAT_MAPS = ("S0", "D_mm2_s", "Dstar_mm2_s", "f_fraction", "ADC_mm2_s", "R2")
 

@@ -30,9 +30,12 @@ XTOL = 1e-7
 
 
 def fit_dstar_fixed_amplitude(
-    bk: np.ndarray, resid: np.ndarray, amp: np.ndarray, lo: float, hi: float
+    bk: np.ndarray, resid: np.ndarray, amp: np.ndarray, lo: float, hi: float, polish: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ``resid ~ amp * exp(-bk * Dstar)`` for each row (amp fixed); return ``(Dstar, converged)``."""
+    """Fit ``resid ~ amp * exp(-bk * Dstar)`` for each row (amp fixed); return ``(Dstar, converged)``.
+
+    ``polish=False`` returns the best grid value (a start for a full fit, which refines it anyway).
+    """
     grid = np.geomspace(lo, hi, N_GRID)
     eg = np.exp(-bk[None, :] * grid[:, None])  # (G, nb)
     # cost(g) = sum (r - a e_g)^2 = sum r^2 - 2 a r.e_g + a^2 e_g.e_g
@@ -40,6 +43,8 @@ def fit_dstar_fixed_amplitude(
     norm = np.einsum("gb,gb->g", eg, eg)
     cost = -2.0 * amp[:, None] * cross + (amp * amp)[:, None] * norm[None, :]
     ds = grid[np.argmin(cost, axis=1)]
+    if not polish:
+        return ds, np.ones(ds.shape, dtype=bool)
     lam = np.full(ds.shape, 1e-3)
     conv = np.zeros(ds.shape, dtype=bool)
 
@@ -115,11 +120,13 @@ def fit_segmented(
     lower: np.ndarray,
     upper: np.ndarray,
     s0_free: bool = False,
+    polish: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Segmented fit of every row of ``y`` (internal units); return ``(p (n, 4), status (n,))``.
 
     ``lower``/``upper`` are the (4,) bounds in the order ``[S0, D, f, Dstar]``. ``s0_free``: there is no
-    b = 0 image, S0 is extrapolated (module docstring).
+    b = 0 image, S0 is extrapolated (module docstring). ``polish=False`` leaves D* at its grid value (step 3
+    without the polish): the start of the NLLS/MAP fits, which refine every parameter anyway.
     """
     n = y.shape[0]
     p = np.full((n, 4), np.nan)
@@ -146,7 +153,7 @@ def fit_segmented(
     s0 = np.clip(s0, lower[0], upper[0])
     amp = s0 * f
     resid = y[:, lo_b] - (a[:, None] * np.exp(-bk[lo_b] * d_cl[:, None]))
-    ds, conv = fit_dstar_fixed_amplitude(bk[lo_b], resid, amp, lower[3], upper[3])
+    ds, conv = fit_dstar_fixed_amplitude(bk[lo_b], resid, amp, lower[3], upper[3], polish)
     tol = 1e-9
     at_bound = clipped_d | (f <= lower[2] + tol) | (f >= upper[2] - tol)
     at_bound |= (ds <= lower[3] * (1 + tol)) | (ds >= upper[3] * (1 - tol))

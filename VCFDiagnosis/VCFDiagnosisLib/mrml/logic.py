@@ -328,7 +328,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         new ones. This is the call the module panel's Apply button makes. The returned rows carry the study's probabilities:
         research output, not a diagnosis.
         """
-        from ..analysis.case_analysis import MrsVoxel, analyze_roi
+        from ..analysis.case_analysis import MrsVoxel, analyze_roi, dwi_noise_sigma
         from ..analysis.decay import roi_decay_curves
 
         settings = _settings(settings, changes)
@@ -359,9 +359,10 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
+        noise_sigma = dwi_noise_sigma(volume)
         rows = [analyze_roi(volume, mask, name, caseId, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
-                            settings=settings) for name, mask in masks.items()]
+                            settings=settings, noise_sigma=noise_sigma) for name, mask in masks.items()]
         key = f"{sequence.GetID()}|{segmentation.GetID()}"
         previous = {} if newOutputs else nodes.outputs_of(key)
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable or previous.get("results"))

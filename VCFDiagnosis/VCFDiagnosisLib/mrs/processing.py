@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks, peak_widths
 
 from . import model
+from .peaks import find_peaks, peak_width
 
 #: Water - methylene separation in ppm (4.7 - 1.3).
 WATER_FAT_SEPARATION_PPM = model.WATER_PPM - model.METHYLENE_PPM
@@ -115,7 +115,7 @@ def _magnitude_wing(mag: np.ndarray, index: int, offset_hz: float, bin_hz: float
     The magnitude of a Lorentzian falls off as ``H gamma / sqrt(gamma^2 + df^2)`` (its dispersion part: ~1/df,
     not 1/df^2); ``gamma`` (half width, Hz) comes from the magnitude FWHM, which is ``2 sqrt(3) gamma``.
     """
-    fwhm_bins = float(peak_widths(mag, [index], rel_height=0.5)[0][0])
+    fwhm_bins = peak_width(mag, index, rel_height=0.5)
     gamma = fwhm_bins * bin_hz / (2.0 * np.sqrt(3.0))
     return float(mag[index] * gamma / np.hypot(gamma, offset_hz))
 
@@ -167,7 +167,7 @@ def assign_water_and_fat(fid: np.ndarray, dwell_s: float, frequency_mhz: float,
     gain = np.sqrt(np.mean(np.exp(-2 * np.pi * lb * t)))
     noise_b = max(noise * gain, 1e-300)
     bin_hz = 1.0 / (n * dwell_s)
-    peaks, _ = find_peaks(mag, prominence=4.0 * noise_b, distance=max(1, int(0.15 * f0 / bin_hz)))
+    peaks = find_peaks(mag, prominence=4.0 * noise_b, distance=max(1, int(0.15 * f0 / bin_hz)))
     if peaks.size == 0:
         peaks = np.array([int(np.argmax(mag))])
     heights = mag[peaks]

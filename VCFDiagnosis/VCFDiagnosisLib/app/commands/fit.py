@@ -9,6 +9,7 @@ b = 0 is fitted with S0 free and a warning (D*/f less reliable).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -35,14 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder for S0, D, Dstar, f, ADC, R2, status .nii.gz")
     parser.add_argument("--force", action="store_true", help="overwrite existing maps in DIR")
-    parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all CPUs)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes of the fit (default: all CPUs; 1: threads in this process, see "
+                             "--threads). Processes are about twice as fast as threads on 2 cores")
+    parser.add_argument("--threads", type=int, default=None, help="worker threads with --jobs 1 (default: all CPUs)")
     add_setting_arguments(parser, names=FIT_SETTINGS)
 
 
 def check_options(args: argparse.Namespace) -> CaseSettings:
     """Return the fit settings; refuse option values no input could make valid (before anything is read)."""
-    if args.threads is not None and args.threads < 1:
-        raise InputError("--threads", f"must be at least 1, got {args.threads}")
+    for flag, value in (("--threads", args.threads), ("--jobs", args.jobs)):
+        if value is not None and value < 1:
+            raise InputError(flag, f"must be at least 1, got {value}")
     return settings_from_args(args)
 
 
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     mask = read_mask_nifti(args.mask, dwi) if args.mask else None
     try:
         maps = fit_dwi_volume(dwi, method=settings.method, b_threshold_s_mm2=settings.b_threshold_s_mm2, mask=mask,
-                              background_fraction=settings.background_fraction, n_threads=args.threads)
+                              background_fraction=settings.background_fraction, n_threads=args.threads,
+                              processes=args.jobs or os.cpu_count() or 1)
     except ValueError as exc:  # the protocol cannot be fitted (too few b-values, ...): the DWI's problem
         raise NiftiDwiError(args.dwi, str(exc)) from exc
     written = write_maps(args.out, maps.as_dict(), dwi.ijk_to_ras, force=args.force)

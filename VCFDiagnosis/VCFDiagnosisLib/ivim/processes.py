@@ -1,0 +1,54 @@
+"""Chunks of a voxelwise fit in forked worker processes (the fit's inner loops hold the GIL: threads do not scale).
+
+Measured on the 2-core machine: two threads fit the default method 1.1x as fast as one, two processes 2x. Worker
+processes are forked (POSIX only) after the signal is in memory, so they read it without a copy; each returns its
+chunk's results (a few MB) through a pipe. They ignore Ctrl-C: the parent stops them and reports the interrupt.
+Use them only from a headless process that owns its threads (the command line); inside the Slicer application
+(Qt, its own threads) fitting stays in threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+#: (function, rows) of the fit being run, read by the forked workers
+_JOB: tuple[Callable[[np.ndarray], dict], np.ndarray] | None = None
+
+
+def fork_available() -> bool:
+    """Return True where worker processes can be forked (POSIX)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_chunk(sel: np.ndarray) -> dict:
+    func, rows = _JOB
+    return func(rows[sel])
+
+
+def forked_chunk_results(func: Callable[[np.ndarray], dict], rows: np.ndarray, chunks: list[np.ndarray],
+                         processes: int) -> Iterator[dict]:
+    """Yield ``func(rows[chunk])`` for each chunk, in order, computed by ``processes`` forked workers.
+
+    ``func`` must be picklable by reference (a module-level function or a ``functools.partial`` of one). Closing
+    the generator early (a cancelled fit) cancels the chunks not started and stops the workers.
+    """
+    global _JOB
+    _JOB = (func, rows)
+    executor = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_ignore_interrupts)
+    try:
+        futures = [executor.submit(_run_chunk, sel) for sel in chunks]
+        for future in futures:
+            yield future.result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        _JOB = None
