@@ -363,12 +363,12 @@ def test_dwi_and_fit_commands_raise_instead_of_printing(tmp_path, capsys):
         dwi_command.run(argparse.Namespace(path=str(missing), series=None, json=False, out=None, force=False,
                                            list=False, allow_single_b=False))
     args = argparse.Namespace(dwi=str(missing), series=None, mask=None, method="nlls", b_threshold_s_mm2=200.0,
-                              out=str(tmp_path / "o"), force=False, threads=None)
+                              out=str(tmp_path / "o"), force=False, threads=None, jobs=None)
     with pytest.raises(ValueError, match=str(missing)):
         fit_command.run(args)
     assert capsys.readouterr().err == ""
-    for bad in ({"b_threshold_s_mm2": float("nan")}, {"threads": 0}):
-        with pytest.raises(ValueError, match="--b-threshold|--threads"):
+    for bad in ({"b_threshold_s_mm2": float("nan")}, {"threads": 0}, {"jobs": 0}):
+        with pytest.raises(ValueError, match="--b-threshold|--threads|--jobs"):
             fit_command.run(argparse.Namespace(**{**vars(args), **bad}))
 
 

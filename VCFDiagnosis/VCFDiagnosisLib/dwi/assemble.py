@@ -157,7 +157,7 @@ def combine_shell(stack: np.ndarray, axis: int, bvalue: float, trace_only: bool)
     """
     count = stack.shape[axis]
     if count == 1:
-        return np.take(stack, 0, axis=axis).astype(np.float32), (
+        return np.take(stack, 0, axis=axis).astype(np.float32, copy=False), (
             "scanner trace" if trace_only and bvalue > 0 else "single image")
     if bvalue > 0 and not trace_only:
         logs = np.log(np.maximum(stack, GEOMETRIC_MEAN_FLOOR, dtype=np.float64))

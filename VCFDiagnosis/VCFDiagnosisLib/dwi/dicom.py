@@ -104,6 +104,22 @@ def _text(ds: pydicom.Dataset, keyword: str) -> str:
     return str(value) if value is not None else ""
 
 
+def stored_pixel_type(ds: pydicom.Dataset) -> str | None:
+    """Return the numpy name of the stored pixel integers ('uint16', 'int16', 'uint8', ...) from BitsAllocated
+    and PixelRepresentation (0 unsigned, 1 signed), or None when they are missing or unusual.
+
+    Only a preference for the NIfTI export (:mod:`.export` keeps this type when the values fit it exactly).
+    """
+    try:
+        bits = int(ds.get("BitsAllocated"))
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    except (TypeError, ValueError):
+        return None
+    if bits not in (8, 16, 32):
+        return None
+    return f"{'' if signed else 'u'}int{bits}"
+
+
 def series_metadata(ds: pydicom.Dataset, layout: str) -> dict:
     """Return the identifiers and acquisition parameters of a series from one of its headers (plain types)."""
     metadata = {
@@ -135,6 +151,7 @@ def series_metadata(ds: pydicom.Dataset, layout: str) -> dict:
         "number_of_averages": first_number(ds.get("NumberOfAverages")),
         "pixel_bandwidth_hz": first_number(ds.get("PixelBandwidth")),
         "enhanced": layout == "enhanced",
+        "stored_pixel_type": stored_pixel_type(ds),
     }
     if layout == "enhanced":
         for key, value in enhanced_acquisition(ds).items():

@@ -205,7 +205,8 @@ def read_dwi_nifti(path, bval_path=None, b_tolerance_s_mm2: float = DEFAULT_B_TO
     for g, idx in enumerate(groups):
         averaged[g] = data[idx].mean(axis=0, dtype=np.float64) if idx.size > 1 else data[idx[0]]
         b_out[g] = b[idx].mean()
-    meta = {"source": str(path), "bval_file": str(bval_file), "volumes_per_b": [len(g) for g in groups]}
+    meta = {"source": str(path), "bval_file": str(bval_file), "volumes_per_b": [len(g) for g in groups],
+            "stored_pixel_type": None if header.scaled or header.dtype.kind not in "iu" else header.dtype.name}
     return DwiVolume(b_out, averaged, _geometry_ras(geometry), meta)
 
 

@@ -166,9 +166,16 @@ def _file_images(path: str, frames: list[DicomFrame]) -> list[np.ndarray]:
             image = pixels
         if image.ndim != 2 or image.shape != tuple(frame.shape):
             raise ValueError(f"pixel array {image.shape} does not match the header ({frame.shape})")
-        slope, intercept = frame.rescale
-        out.append(image.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+        out.append(_rescaled(image, *frame.rescale))
     return out
+
+
+def _rescaled(image: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Return ``image * slope + intercept`` in float32 (signal units), computed in place on one new array."""
+    signal = image.astype(np.float32)
+    signal *= np.float32(slope)
+    signal += np.float32(intercept)
+    return signal
 
 
 def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None) -> tuple[np.ndarray, list[int], list[str]]:

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import slicer
 import vtk
-from vtk.util.numpy_support import numpy_to_vtk
+from vtk.util.numpy_support import get_vtk_array_type, numpy_to_vtk
 
+from ..dwi.export import exact_integer_voxels
 from ..dwi.volume import DwiVolume
 
 #: Attribute names written on nodes that carry physical quantities.
@@ -118,7 +119,9 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     """Return (sequence node, browser node) holding one volume per b-value, indexed by b (s/mm2).
 
     The sequence also carries ``MultiVolume.FrameLabels`` (the b-values) as Slicer's MultiVolumeImporter
-    does, so Slicer's own modules can browse it; the browser's proxy node shows the current b-image.
+    does, so Slicer's own modules can browse it; the browser's proxy node shows the current b-image. The volumes
+    keep the scanner's integer type when it holds every value exactly (as Slicer's DICOM import does), else
+    float32 (:func:`VCFDiagnosisLib.dwi.export.exact_integer_voxels`).
     """
     scene = slicer.mrmlScene
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
@@ -126,12 +129,16 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     sequence.SetIndexUnit("s/mm2")
     sequence.SetIndexType(sequence.NumericIndex)
     matrix = vtk_matrix(dwi.ijk_to_ras)
-    for b, volume in zip(dwi.bvalues_s_mm2, dwi.data):
+    # the scanner's integer type when it holds the values exactly (half the memory and scene file of float32)
+    voxels = exact_integer_voxels(dwi.data, dwi.metadata.get("stored_pixel_type"))
+    voxels = dwi.data if voxels is None else voxels
+    scalar_type = get_vtk_array_type(voxels.dtype)
+    for b, volume in zip(dwi.bvalues_s_mm2, voxels):
         frame = slicer.vtkMRMLScalarVolumeNode()
         frame.SetIJKToRASMatrix(matrix)
         image = vtk.vtkImageData()
         image.SetDimensions(volume.shape[2], volume.shape[1], volume.shape[0])
-        image.AllocateScalars(vtk.VTK_FLOAT, 1)
+        image.AllocateScalars(scalar_type, 1)
         frame.SetAndObserveImageData(image)
         slicer.util.arrayFromVolume(frame)[:] = volume
         sequence.SetDataNodeAtValue(frame, f"{b:g}")
