@@ -12,7 +12,7 @@ relative to the voxel's largest signal. Parameter order ``[S0, D, f, Dstar]``.
 Algorithm (projected Levenberg-Marquardt with an active set):
 
 * damping ``lambda * diag(J^T J)`` (Marquardt scaling, so the step is unit-invariant), lambda starts at
-  1e-3, is divided by 3 after an accepted step and multiplied by 8 after a rejected one;
+  :data:`INITIAL_DAMPING` (1e-3), is divided by 3 after an accepted step and multiplied by 8 after a rejected one;
 * a parameter sitting on a bound whose gradient points outwards is frozen for that iteration, and
   every trial point is projected (clipped) onto the box;
 * convergence (per voxel): an accepted step whose actual AND predicted (linearised-model) cost
@@ -28,14 +28,19 @@ from __future__ import annotations
 import numpy as np
 
 N_PARAMS = 4
+#: lambda of the first iteration. A larger start (1e-2 to 3e-2) saves 8-14 % of the iterations on noisy
+#: marrow-like voxels, but stops some noiseless fits early (a heavily damped, short step passes the convergence
+#: test): measured, and left at 1e-3.
+INITIAL_DAMPING = 1e-3
 S0, D, F, DSTAR = range(N_PARAMS)
 
 
 def _model_and_parts(bk: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (model, E1, E2), each (n_b, n) (b-major: reductions over b add contiguous rows)."""
-    e1 = np.exp(bk[:, None] * -p[:, D])
-    e2 = np.exp(bk[:, None] * -p[:, DSTAR])
-    return p[:, S0] * (e1 + p[:, F] * (e2 - e1)), e1, e2
+    """Return (model, E1, E2), each (n_b, n), for parameter-major ``p`` (4, n) (b-major: reductions over b add
+    contiguous rows)."""
+    e1 = np.exp(np.multiply.outer(bk, -p[D]))
+    e2 = np.exp(np.multiply.outer(bk, -p[DSTAR]))
+    return p[S0] * (e1 + p[F] * (e2 - e1)), e1, e2
 
 
 def _dot_b(x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -44,7 +49,7 @@ def _dot_b(x: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def _cost(bk: np.ndarray, yt: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Residual sum of squares for b-major signals ``yt`` (n_b, n)."""
+    """Residual sum of squares for b-major signals ``yt`` (n_b, n) and parameter-major ``p`` (4, n)."""
     model, _, _ = _model_and_parts(bk, p)
     r = yt - model
     return _dot_b(r, r)
@@ -76,7 +81,7 @@ def _chol4(h: dict, g: list) -> list:
 
 def _normal_equations(bk: np.ndarray, p: np.ndarray, e1: np.ndarray, e2: np.ndarray,
                       r: np.ndarray) -> tuple[dict, list]:
-    """Return ``J^T J`` (entries (i, j), i >= j) and ``J^T r`` of the IVIM model at ``p``.
+    """Return ``J^T J`` (entries (i, j), i >= j) and ``J^T r`` of the IVIM model at ``p`` (4, n).
 
     All arrays b-major (n_b, n). Uses the structure of the Jacobian: every entry is a combination of
     ``sum_b b^k E1 E1``, ``sum_b b^k E1 E2``, ``sum_b b^k E2 E2`` (k = 0, 1, 2) and ``sum_b b^k r E``
@@ -89,8 +94,8 @@ def _normal_equations(bk: np.ndarray, p: np.ndarray, e1: np.ndarray, e2: np.ndar
     s22 = (_dot_b(e2, e2), _dot_b(e2, be2), _dot_b(be2, be2))
     r1 = (_dot_b(r, e1), _dot_b(r, be1))
     r2 = (_dot_b(r, e2), _dot_b(r, be2))
-    a = p[:, S0]
-    f = p[:, F]
+    a = p[S0]
+    f = p[F]
     c = 1.0 - f
     a2 = a * a
     h = {
@@ -136,18 +141,21 @@ def lm_fit(
     """
     n = y.shape[0]
     bk = np.asarray(bk, dtype=float)
-    y = np.asarray(y, dtype=float)
     lower = np.asarray(lower, dtype=float).reshape(N_PARAMS)
     upper = np.asarray(upper, dtype=float).reshape(N_PARAMS)
     width = upper - lower
-    tol_b = 1e-12 * width
     free = np.ones(N_PARAMS, dtype=bool) if free is None else np.asarray(free, dtype=bool)
-    p = np.clip(np.asarray(p0, dtype=float), lower, upper)
-    lam = np.full(n, 1e-3)
+    # inside the loop everything is contiguous along voxels: signals b-major (n_b, n), parameters (4, n)
+    yt = np.ascontiguousarray(np.asarray(y, dtype=float).T)
+    pt = np.ascontiguousarray(np.clip(np.asarray(p0, dtype=float), lower, upper).T)
+    lo, hi, wd = lower[:, None], upper[:, None], width[:, None]
+    tol_lo, tol_hi = lo + 1e-12 * wd, hi - 1e-12 * wd
+    fixed = ~free
+    lam = np.full(n, INITIAL_DAMPING)
     cost = np.zeros(n)
     converged = np.zeros(n, dtype=bool)
     if n == 0:
-        return p, cost, converged
+        return pt.T.copy(), cost, converged
 
     def prior_term(idx: np.ndarray, dstar: np.ndarray) -> np.ndarray | float:
         if prior_kappa is None:
@@ -155,41 +163,44 @@ def lm_fit(
         return prior_kappa[idx] * np.square(np.log(dstar) - prior_mu)
 
     def initial_cost(idx: np.ndarray) -> None:
-        cost[idx] = _cost(bk, y[idx].T, p[idx]) + prior_term(idx, p[idx, DSTAR])
+        pa = pt[:, idx]
+        cost[idx] = _cost(bk, yt[:, idx], pa) + prior_term(idx, pa[DSTAR])
 
     def iterate(idx: np.ndarray) -> np.ndarray:
-        pa, ya, ca, la = p[idx], y[idx].T, cost[idx], lam[idx]
+        pa, ya, ca, la = pt[:, idx], yt[:, idx], cost[idx], lam[idx]
         model, e1, e2 = _model_and_parts(bk, pa)
         h, g = _normal_equations(bk, pa, e1, e2, ya - model)
         if prior_kappa is not None:
             ka = prior_kappa[idx]
-            dsa = pa[:, DSTAR]
+            dsa = pa[DSTAR]
             g[DSTAR] = g[DSTAR] - ka * (np.log(dsa) - prior_mu) / dsa
             h[DSTAR, DSTAR] = h[DSTAR, DSTAR] + ka / (dsa * dsa)
-        grad = np.stack(g, axis=1)
-        keep = free & ~(((pa <= lower + tol_b) & (grad < 0)) | ((pa >= upper - tol_b) & (grad > 0)))
+        grad = np.array(g)
+        frozen = ((pa <= tol_lo) & (grad < 0)) | ((pa >= tol_hi) & (grad > 0)) | fixed[:, None]
         diag = [h[i, i] for i in range(N_PARAMS)]
         for i in range(N_PARAMS):
             h[i, i] = h[i, i] * (1.0 + la) + 1e-12 * (1.0 + h[i, i])
-        if not keep.all():  # freeze parameters on a bound (and fixed ones): identity row, zero gradient
-            kc = [keep[:, i] for i in range(N_PARAMS)]
+        if frozen.any():  # freeze parameters on a bound (and fixed ones): identity row, zero gradient
+            kc = ~frozen
             for (i, j), v in h.items():
                 h[i, j] = np.where(kc[i], v, 1.0) if i == j else np.where(kc[i] & kc[j], v, 0.0)
             g = [np.where(kc[i], g[i], 0.0) for i in range(N_PARAMS)]
-        step = np.stack(_chol4(h, g), axis=1)
-        step = np.where(np.isfinite(step), step, 0.0)
+        step = np.array(_chol4(h, g))
+        step[~np.isfinite(step)] = 0.0
         # reduction of the cost predicted by the linearised model: (H + lam D) s = g  =>
         # 2 g.s - s.H.s = g.s + lam s.D.s
-        predicted = sum(g[i] * step[:, i] + la * diag[i] * step[:, i] ** 2 for i in range(N_PARAMS))
-        trial = np.clip(pa + step, lower, upper)
-        c_trial = _cost(bk, ya, trial) + prior_term(idx, trial[:, DSTAR])
+        predicted = sum(g[i] * step[i] + la * diag[i] * step[i] ** 2 for i in range(N_PARAMS))
+        trial = np.clip(pa + step, lo, hi)
+        c_trial = _cost(bk, ya, trial) + prior_term(idx, trial[DSTAR])
         accept = c_trial < ca
-        small_step = (np.abs(trial - pa) / width).max(axis=1) <= xtol
+        small_step = (np.abs(trial - pa) / wd).max(axis=0) <= xtol
         small_drop = accept & ((ca - c_trial) <= ftol * ca) & (predicted <= ftol * ca)
-        p[idx] = np.where(accept[:, None], trial, pa)
-        cost[idx] = np.where(accept, c_trial, ca)
-        lam[idx] = np.where(accept, la / 3.0, la * 8.0)
-        done = small_drop | small_step | (lam[idx] > 1e12) | (cost[idx] <= 1e-30)
+        pt[:, idx] = np.where(accept, trial, pa)
+        new_cost = np.where(accept, c_trial, ca)
+        new_lam = np.where(accept, la / 3.0, la * 8.0)
+        cost[idx] = new_cost
+        lam[idx] = new_lam
+        done = small_drop | small_step | (new_lam > 1e12) | (new_cost <= 1e-30)
         converged[idx[done]] = True
         return idx[~done]
 
@@ -205,4 +216,4 @@ def lm_fit(
         active = np.concatenate(run(iterate, active))
         if active.size == 0:
             break
-    return p, cost, converged
+    return pt.T.copy(), cost, converged

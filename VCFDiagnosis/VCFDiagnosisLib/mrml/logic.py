@@ -247,16 +247,18 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return self._addMapNodes(maps, dwi, dwiSequence)
 
     @staticmethod
-    def _fitMaps(dwi: DwiVolume, mask, settings: CaseSettings, progressCallback=None):
+    def _fitMaps(dwi: DwiVolume, mask, settings: CaseSettings, progressCallback=None, noiseSigma="background"):
         """Return the IvimMaps of the DWI inside ``mask`` (None: the whole volume, background skipped).
 
         ``progressCallback(fraction, message) -> bool`` reports the fit; returning False cancels it
-        (:class:`ProcessingCancelled`).
+        (:class:`ProcessingCancelled`). ``noiseSigma``: the DWI's noise SD per b-value if already estimated
+        (default: estimated from the background, :func:`VCFDiagnosisLib.ivim.fit_dwi_volume`).
         """
         from ..ivim import fit_dwi_volume
 
         return fit_dwi_volume(dwi, method=settings.method, b_threshold_s_mm2=settings.b_threshold_s_mm2, mask=mask,
-                              background_fraction=settings.background_fraction, progress=progressCallback)
+                              background_fraction=settings.background_fraction, progress=progressCallback,
+                              noise_sigma=noiseSigma)
 
     def _addMapNodes(self, maps, dwi: DwiVolume, dwiSequence, reuse: dict | None = None) -> dict:
         from ..ivim import STATUS_DESCRIPTIONS
@@ -351,15 +353,15 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=settings.water_t2_ms or None,
                                             fatT2ms=settings.fat_t2_ms or None)
                           if isinstance(spectrum, (str, Path)) else spectrum)
+        noise_sigma = dwi_noise_sigma(volume)  # once: the ROI fits and the maps use it
         fitted = None
         if settings.maps != "none" and any(m.any() for m in masks.values()):
             union = np.any(list(masks.values()), axis=0) if settings.maps == "roi" else None
-            fitted = self._fitMaps(volume, union, settings, progressCallback)
+            fitted = self._fitMaps(volume, union, settings, progressCallback, noise_sigma)
         mrs_voxel = None
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
-        noise_sigma = dwi_noise_sigma(volume)
         rows = [analyze_roi(volume, mask, name, caseId, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
                             settings=settings, noise_sigma=noise_sigma) for name, mask in masks.items()]
