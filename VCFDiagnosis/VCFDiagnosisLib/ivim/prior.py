@@ -10,11 +10,12 @@ ends, so they use different priors:
 * **ROI-mean fits** (:data:`ROI_DSTAR_PRIOR`, median 0.037 mm2/s, log-SD 1.5), which feed the study's models
   (D*'s coefficient is about 145 per mm2/s): here a shrinkage towards any fixed value is a bias towards one
   diagnosis. The median is the geometric mean of the study's two group means (25.8e-3 osteoporotic, 53.8e-3
-  metastatic; Tan et al. 2019, Table 3), so it favours neither; the log-SD is wide enough that the median bias
-  of D* stays within 3 % in both groups for ROIs of 30-150 voxels at voxel SNR 20-80 on the study's
-  b-values (``Testing/Benchmarks/bench_roi_fit_methods.py``). The price is spread: where D* is barely
-  identifiable (metastatic lesion, voxel SNR 20, 30 voxels: its Cramer-Rao SD is ~60 % of D*) the fit's IQR
-  is larger than a strong prior's, which honest intervals (:mod:`VCFDiagnosisLib.analysis.uncertainty`) show.
+  metastatic; Tan et al. 2019, Table 3), so it favours neither; with log-SD 1.5 the median bias of D* is within
+  3 % in both groups for ROIs of 30-150 voxels at voxel SNR 20-80 on the study's b-values, except in the weakest
+  cell (metastatic lesion, voxel SNR 20, 30 voxels: -7 %, was -14 % with the voxel prior), where D* is barely
+  identifiable (its Cramer-Rao SD is 60 % of D*) (``Testing/Benchmarks/bench_roi_fit_methods.py``). The price is
+  spread there: the fit's IQR is larger than a strong prior's, which honest intervals
+  (:mod:`VCFDiagnosisLib.analysis.uncertainty`) show.
 
 A prior learned from the ROI's own voxels would not help the ROI-mean fit: for a shared D* the voxels carry no
 more information than their mean signal, which the fit already uses.
