@@ -46,7 +46,8 @@ def test_fraction_inside_an_oriented_box():
 
 def test_box_mask_on_grid_equals_testing_every_voxel_of_the_grid():
     """The MRS-voxel mask (report, "ROI from MRS voxel") tests only the voxels near the box: the same mask as
-    testing every voxel centre of the grid, on random oblique grids and boxes, partly outside or missing."""
+    testing every voxel centre of the grid, on random oblique grids and boxes (orthonormal or skewed axes), partly
+    outside or missing."""
     rng = np.random.default_rng(8)
     hits = 0
     for trial in range(60):
@@ -58,7 +59,7 @@ def test_box_mask_on_grid_equals_testing_every_voxel_of_the_grid():
         inside_grid = roi_geometry.voxel_centres_ras(rng.integers(0, shape, (1, 3)), matrix)[0]
         centre = inside_grid + (rng.normal(0, 5, 3) if trial % 4 else rng.normal(0, 60, 3))  # near, or anywhere
         size = rng.uniform(1, 40, 3)
-        axes = None if trial % 3 == 0 else np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        axes = (None, np.linalg.qr(rng.normal(size=(3, 3)))[0], rng.normal(size=(3, 3)))[trial % 3]  # + skewed
         every = np.argwhere(np.ones(shape, bool))
         brute = roi_geometry.inside_box(roi_geometry.voxel_centres_ras(every, matrix), centre, size, axes)
         np.testing.assert_array_equal(roi_geometry.box_mask_on_grid(shape, matrix, centre, size, axes),

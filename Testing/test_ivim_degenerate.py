@@ -10,6 +10,7 @@ from VCFDiagnosisLib.ivim import (
     VOXEL_DSTAR_PRIOR,
     DstarPrior,
     FitStatus,
+    IvimBounds,
     fit_ivim,
     ivim_signal,
     monoexp_signal,
@@ -138,3 +139,18 @@ def test_rising_signal_gives_adc_zero_on_bound():
 def test_invalid_calls_raise_clear_value_errors(b, y, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fit_ivim(b, y, **kwargs)
+
+
+def test_prior_dstar_where_f_is_zero_is_never_a_measurement():
+    """``map`` fills D* with its prior's median where f = 0 (a map without holes, status HIT_BOUND); ROI
+    statistics and the ROI-mean fit (the models' inputs) treat it as undefined."""
+    from VCFDiagnosisLib.ivim import fit_roi_signals, roi_statistics
+
+    y = np.stack([monoexp_signal(B, 1000.0, 1.1e-3), ivim_signal(B, 1000.0, 1.0e-3, 0.05, 0.15)])
+    maps = fit_ivim(B, y, method="map", auto_mask=False)
+    assert maps.Dstar_mm2_s[0] == VOXEL_DSTAR_PRIOR.median_mm2_s and maps.status[0] == FitStatus.HIT_BOUND
+    stats = roi_statistics(maps, np.array([True, True]))
+    assert stats["Dstar_mm2_s"]["n"] == 1 and stats["Dstar_mm2_s"]["mean"] == pytest.approx(0.05, rel=1e-4)
+    assert np.isnan(fit_roi_signals(B, monoexp_signal(B, 1000.0, 1.1e-3)).Dstar_mm2_s)
+    narrow = fit_ivim(B, y[:1], method="map", auto_mask=False, bounds=IvimBounds(Dstar_mm2_s=(0.04, 0.2)))
+    assert narrow.Dstar_mm2_s[0] == 0.04  # the prior's median clipped into the user's bounds

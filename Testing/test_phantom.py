@@ -253,11 +253,16 @@ def test_noiseless_lesion_voxels_follow_the_ivim_model(noiseless_cases, vendor):
     assert signal[:, 0, 0, 0].max() <= 0.5 * slope + 1e-6
 
 
-def test_rician_noise_matches_the_snr_definition():
+def test_rician_noise_matches_the_snr_definition_and_b_images_are_traces():
     data = simulate_patient(seed=11, snr=20.0, matrix=96, n_slices=4)
     sigma = 1000.0 / 20.0
     background = data.dwi.data[:, data.tissue_labels == 0]
-    assert background.mean() == pytest.approx(sigma * math.sqrt(math.pi / 2), rel=0.02)  # Rayleigh mean
+    assert background[0].mean() == pytest.approx(sigma * math.sqrt(math.pi / 2), rel=0.02)  # b = 0: Rayleigh mean
+    # b > 0: traces, the geometric mean of 3 Rayleigh magnitudes: mean sqrt(2) Gamma(7/6)^3 sigma, CV 0.342
+    assert background[1:].mean() == pytest.approx(sigma * math.sqrt(2) * math.gamma(7 / 6) ** 3, rel=0.02)
+    assert background[1:].std() / background[1:].mean() == pytest.approx(0.342, rel=0.05)
+    assert data.dwi.metadata["combination"] == {"0": "single image", **{f"{b:g}": "scanner trace"
+                                                                         for b in data.dwi.bvalues_s_mm2[1:]}}
     lesion_b0 = data.dwi.data[0, data.lesion_mask]
     assert lesion_b0.mean() == pytest.approx(1000.0, rel=0.03)
     assert lesion_b0.std() == pytest.approx(sigma, rel=0.35)

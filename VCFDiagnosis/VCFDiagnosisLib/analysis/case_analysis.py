@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dwi.volume import DwiVolume
-from ..ivim import FitStatus, IvimMaps, background_noise_sigma, fit_roi_mean_signal, roi_statistics
+from ..ivim import BackgroundNoise, FitStatus, IvimMaps, dwi_background_noise, fit_roi_mean_signal, roi_statistics
 from . import roi_geometry, study_models, uncertainty
 from .results import empty_row
 from .settings import CaseSettings
@@ -41,35 +41,30 @@ def _finite(value) -> float:
     return float(value) if value is not None and np.isfinite(value) else math.nan
 
 
-def dwi_noise_sigma(dwi: DwiVolume) -> np.ndarray | None:
-    """Return the DWI's noise SD per b-value (signal units) from its background, or None (no noise class found)."""
-    signal = dwi.signal_last()
-    return background_noise_sigma(signal.reshape(-1, signal.shape[-1]))
-
-
 def _intervals(dwi: DwiVolume, mask: np.ndarray, maps: IvimMaps | None, settings: CaseSettings, row: dict,
-               models, noise_sigma) -> dict:
+               models, noise: BackgroundNoise | None) -> dict:
     """Return the SDs of D, D*, f and the 95 % intervals of the probabilities (see :mod:`.uncertainty`)."""
     voxel_maps = None
     if settings.model_inputs != "roi_mean_fit" and maps is not None:
         voxel_maps = {name: np.asarray(getattr(maps, name))[mask] for name in ("D_mm2_s", "Dstar_mm2_s", "f_fraction")}
     samples = uncertainty.resampled_inputs(dwi.bvalues_s_mm2, dwi.signal_last()[mask], settings, voxel_maps,
-                                           noise_sigma=noise_sigma)
+                                           noise=noise)
     ff = row["FF"] if np.isfinite(row["FF"]) else None
     return uncertainty.probability_intervals(samples, ff, row.get("FF_sd"), models)
 
 
 def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: str, *,
                 maps: IvimMaps | None = None, mrs=None, mrs_voxel: MrsVoxel | None = None,
-                settings: CaseSettings | None = None, noise_sigma: np.ndarray | None | str = "background") -> dict:
+                settings: CaseSettings | None = None, noise: BackgroundNoise | None | str = "background") -> dict:
     """Return the results row of one ROI (see :mod:`.results` for columns and units).
 
     ``mask_kji`` is the ROI on the DWI grid; ``maps`` optional voxelwise maps on that grid; ``mrs`` an
-    :class:`~VCFDiagnosisLib.mrs.result.MRSResult` (or None) and ``mrs_voxel`` its voxel. ``noise_sigma``: the
-    DWI's noise SD per b-value (signal units) whose Rician floor is removed from the ROI-mean signal;
-    ``"background"`` (default) estimates it with :func:`dwi_noise_sigma` (a caller with several ROIs passes it
-    once), None applies no correction. Problems with the ROI make an ``error`` row with a message; problems
-    with the data make a ``warning`` row.
+    :class:`~VCFDiagnosisLib.mrs.result.MRSResult` (or None) and ``mrs_voxel`` its voxel. ``noise``: the DWI's
+    :class:`~VCFDiagnosisLib.ivim.masking.BackgroundNoise`, whose floor is removed from the ROI-mean signal
+    when the images' making is known; ``"background"`` (default) estimates it
+    (:func:`~VCFDiagnosisLib.ivim.masking.dwi_background_noise`; a caller with several ROIs passes it once),
+    None applies no correction. Problems with the ROI make an ``error`` row with a message; problems with the
+    data make a ``warning`` row.
     """
     options = settings or CaseSettings()
     row = empty_row(case_id, roi_name)
@@ -88,11 +83,15 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
     row["roi_area_mm2"], _ = roi_geometry.largest_slice_area_mm2(mask, dwi.ijk_to_ras)
     warnings: list[str] = []
 
-    if isinstance(noise_sigma, str):
-        noise_sigma = dwi_noise_sigma(dwi)
-    row["noise_sd"] = float(np.median(noise_sigma)) if noise_sigma is not None else math.nan
+    if isinstance(noise, str):
+        noise = dwi_background_noise(dwi)
+    if noise is not None and not noise.correctable:
+        noise = None  # how the images were made is unknown (e.g. NIfTI): no floor correction
+    row["noise_sd"] = float(np.median(noise.sigma)) if noise is not None else math.nan
     fit = fit_roi_mean_signal(dwi.bvalues_s_mm2, dwi.signal_last(), mask, method=options.method,
-                              b_threshold_s_mm2=options.b_threshold_s_mm2, noise_sigma=noise_sigma)
+                              b_threshold_s_mm2=options.b_threshold_s_mm2,
+                              noise_sigma=None if noise is None else noise.sigma,
+                              images=1 if noise is None else noise.images)
     for column, attribute in (("D", "D_mm2_s"), ("Dstar", "Dstar_mm2_s"), ("f", "f_fraction"),
                               ("ADC", "ADC_mm2_s"), ("S0", "S0"), ("R2", "R2")):
         row[column] = _finite(getattr(fit, attribute))
@@ -144,7 +143,7 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
                prediction=prediction.prediction or "", prediction_model=prediction.prediction_model or "",
                mrs_rule=prediction.mrs_rule or "", adc_rule=prediction.adc_rule or "")
     if prediction.prediction is not None:
-        row.update(_intervals(dwi, mask, maps, options, row, prediction_models, noise_sigma))
+        row.update(_intervals(dwi, mask, maps, options, row, prediction_models, noise))
         low, high = uncertainty.decided_interval(row)
         if low <= 0.5 <= high:
             row["prediction"] = uncertainty.INDETERMINATE

@@ -69,9 +69,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("S0", "double", "a.u.", "signal at b = 0, ROI-mean fit"),
     Column("R2", "double", "fraction", "coefficient of determination of the ROI-mean IVIM fit"),
     Column("fit_status", "string", "", "status of the ROI-mean IVIM fit"),
-    Column("noise_sd", "double", "a.u.", "noise SD per channel in the DWI background (median over b-values), whose "
-                                         "Rician floor was removed from the ROI-mean signal; empty: no background "
-                                         "noise found, no correction"),
+    Column("noise_sd", "double", "a.u.", "noise SD per channel from the DWI background (median over b-values), whose "
+                                         "floor was removed from the ROI-mean signal; empty: no background noise "
+                                         "found or the images' making unknown (e.g. NIfTI), no correction"),
     *_MAP_STATS,
     Column("LWR_sd", "double", "ratio", "Cramer-Rao lower bound of LWR"),
     Column("FF_sd", "double", "percent", "Cramer-Rao lower bound of FF"),

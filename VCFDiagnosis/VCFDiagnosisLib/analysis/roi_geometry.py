@@ -66,7 +66,14 @@ def box_mask_on_grid(shape_kji: tuple, ijk_to_ras: np.ndarray, center_ras, size_
     axes = axes / np.linalg.norm(axes, axis=0)
     half = np.asarray(size_mm, float) / 2.0
     signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
-    corners_ras = np.asarray(center_ras, float) + (signs * half) @ axes.T
+    # the box is {x : |axes^T (x - c)| <= half}: its corners are c + axes^-T (signs * half) (axes^-T = axes for
+    # orthonormal axes, the usual case)
+    try:
+        corners_ras = np.asarray(center_ras, float) + (signs * half) @ np.linalg.inv(axes)
+    except np.linalg.LinAlgError:  # degenerate axes: test every voxel
+        every = np.indices(shape_kji).reshape(3, -1).T
+        return inside_box(voxel_centres_ras(every, ijk_to_ras), center_ras, size_mm,
+                          orientation_ras).reshape(shape_kji)
     ras_to_ijk = np.linalg.inv(np.asarray(ijk_to_ras, float))
     corners_ijk = (np.c_[corners_ras, np.ones(8)] @ ras_to_ijk.T)[:, :3]
     low = np.maximum(np.floor(corners_ijk.min(axis=0)).astype(int) - 1, 0)[::-1]  # k, j, i

@@ -34,12 +34,13 @@ COLUMNS = ("D_sd", "Dstar_sd", "f_sd", "P_IVIM_lo", "P_IVIM_hi", "P_combined_lo"
 
 
 def resampled_inputs(bvalues_s_mm2, voxel_signals: np.ndarray, settings, voxel_maps: dict | None = None,
-                     resamples: int = RESAMPLES, seed: int = SEED, noise_sigma=None) -> dict[str, np.ndarray]:
+                     resamples: int = RESAMPLES, seed: int = SEED, noise=None) -> dict[str, np.ndarray]:
     """Return ``{"D_mm2_s", "Dstar_mm2_s", "f_fraction"}`` arrays of ``resamples`` bootstrap samples.
 
     ``voxel_signals`` is (voxels, b); ``voxel_maps`` (for ``map_mean``/``map_median`` inputs) maps each of the
-    three names to the ROI's voxel values; ``noise_sigma`` the DWI's noise SD (per b, or None), whose Rician
-    floor is removed from every resampled mean as from the ROI's own (:func:`VCFDiagnosisLib.ivim.fit_roi_signals`).
+    three names to the ROI's voxel values; ``noise`` the DWI's
+    :class:`~VCFDiagnosisLib.ivim.masking.BackgroundNoise` (or None), whose floor is removed from every
+    resampled mean as from the ROI's own (:func:`VCFDiagnosisLib.ivim.fit_roi_signals`).
     """
     rng = np.random.default_rng(seed)
     if voxel_maps is not None:
@@ -52,8 +53,9 @@ def resampled_inputs(bvalues_s_mm2, voxel_signals: np.ndarray, settings, voxel_m
     signals = voxel_signals[finite]
     draws = rng.integers(0, signals.shape[0], (resamples, signals.shape[0]))
     means = signals[draws].mean(axis=1)
-    fits = fit_roi_signals(bvalues_s_mm2, means, method=settings.method, noise_sigma=noise_sigma,
-                           b_threshold_s_mm2=settings.b_threshold_s_mm2)
+    fits = fit_roi_signals(bvalues_s_mm2, means, method=settings.method,
+                           noise_sigma=None if noise is None else noise.sigma,
+                           images=1 if noise is None else noise.images, b_threshold_s_mm2=settings.b_threshold_s_mm2)
     return {"D_mm2_s": fits.D_mm2_s, "Dstar_mm2_s": fits.Dstar_mm2_s, "f_fraction": fits.f_fraction}
 
 

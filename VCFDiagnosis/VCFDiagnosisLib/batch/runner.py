@@ -95,10 +95,9 @@ def _worker_initialize(parent_pid: int, cache_dir: str, quiet: bool, processor: 
 
 def machine_jobs_limit(memory_per_job_bytes: int = MEMORY_PER_JOB_BYTES) -> int:
     """Return how many worker processes this machine can hold: its usable cores and memory (>= 1)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    from ..ivim.processes import usable_cores
+
+    cores = usable_cores()
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

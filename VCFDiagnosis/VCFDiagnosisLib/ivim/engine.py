@@ -46,7 +46,7 @@ import numpy as np
 
 from .adc import adc_range_mask, fit_adc_rows
 from .bounds import IvimBounds
-from .masking import background_mask, background_noise_sigma, invalid_signal
+from .masking import background_mask, dwi_background_noise, invalid_signal
 from .nlls import lm_fit
 from .options import DEFAULT_B_THRESHOLD_S_MM2, DEFAULT_BACKGROUND_FRACTION, DEFAULT_METHOD, METHODS
 from .prior import VOXEL_DSTAR_PRIOR, DstarPrior
@@ -374,9 +374,9 @@ def fit_ivim(
         Cancel button). Reporting progress changes nothing else: the chunks are the same with or without it.
     dstar_prior: the ``map`` method's log-normal prior on D* (default :data:`.prior.VOXEL_DSTAR_PRIOR`; ROI-mean
         fits use :data:`.prior.ROI_DSTAR_PRIOR`, see :mod:`.roi`).
-    noise_sigma: the images' noise SD per channel (signal units; a scalar or one per b-value, e.g. from
-        :func:`.masking.background_noise_sigma`), or None (unknown). When known, ``map`` weighs its prior by it
-        (the mean variance over the b-values) and fits once from the segmented start (1.6x as fast);
+    noise_sigma: the images' noise SD (signal units; a scalar or one per b-value, e.g.
+        :attr:`.masking.BackgroundNoise.image_sd`), or None (unknown). When known, ``map`` weighs its prior by
+        it (the mean variance over the b-values) and fits once from the segmented start (1.6x as fast);
         unknown, each voxel's noise variance comes from the residual of an unregularised fit first.
 
     Raises ValueError for invalid calls: mismatched shapes, negative or non-finite b-values, fewer than
@@ -429,9 +429,9 @@ def fit_ivim(
     ivim_possible, s0_free, protocol_warnings = reference_mode(b, method, threshold)
 
     noise_var_signal = None
-    if noise_sigma is not None:
-        sigma = np.broadcast_to(np.asarray(noise_sigma, dtype=float), b.shape)
-        if np.all(np.isfinite(sigma)) and np.all(sigma > 0):
+    if noise_sigma is not None:  # one value, or one per b-value as given (before sorting): only the mean is used
+        sigma = np.asarray(noise_sigma, dtype=float).ravel()
+        if sigma.size and np.all(np.isfinite(sigma)) and np.all(sigma > 0):
             noise_var_signal = float(np.mean(sigma * sigma))
     fit_chunk = partial(_fit_chunk, bk=bk, method=method, threshold_k=threshold * _B_SCALE, lower=lower, upper=upper,
                         adc_sel=adc_sel, ivim_possible=ivim_possible, max_iterations=max_iterations, s0_free=s0_free,
@@ -468,10 +468,12 @@ def fit_ivim(
         progress(1.0, f"IVIM fit: {todo.size} of {todo.size} voxels")
 
     no_values = (status == FitStatus.NOT_FITTED) | (status == FitStatus.INVALID_INPUT)
+    no_perfusion = (f <= F_UNDEFINED_TOL) & ~no_values
     if method not in ("adc", "map"):
-        ds[f <= F_UNDEFINED_TOL] = np.nan
+        ds[no_perfusion] = np.nan
     elif method == "map":  # no perfusion: the data say nothing of D*, its posterior mode is the prior's median
-        ds[f <= F_UNDEFINED_TOL] = dstar_prior.median_mm2_s
+        ds[no_perfusion] = np.clip(dstar_prior.median_mm2_s, *bounds.Dstar_mm2_s)
+        status[no_perfusion & (status == FitStatus.OK)] = FitStatus.HIT_BOUND
     if method != "adc":
         d[f >= 1.0 - F_UNDEFINED_TOL] = np.nan
     for arr in (s0, d, ds, f, r2):
@@ -500,11 +502,11 @@ def fit_ivim(
 def fit_dwi_volume(dwi, noise_sigma="background", **kwargs) -> IvimMaps:
     """Fit a :class:`VCFDiagnosisLib.dwi.volume.DwiVolume`; the maps are indexed ``[k, j, i]``.
 
-    ``noise_sigma``: ``"background"`` (default) estimates the noise SD per b-value from the image background
-    (:func:`.masking.background_noise_sigma`, None when there is no noise class); an array or None is passed
+    ``noise_sigma``: ``"background"`` (default) takes the images' noise SD from the image background
+    (:func:`.masking.dwi_background_noise`; unknown when there is no noise class); an array or None is passed
     on to :func:`fit_ivim` as given. Other ``kwargs`` go to :func:`fit_ivim`.
     """
-    signal = dwi.signal_last()
     if isinstance(noise_sigma, str):
-        noise_sigma = background_noise_sigma(signal.reshape(-1, signal.shape[-1]))
-    return fit_ivim(dwi.bvalues_s_mm2, signal, noise_sigma=noise_sigma, **kwargs)
+        noise = dwi_background_noise(dwi)
+        noise_sigma = None if noise is None else noise.image_sd
+    return fit_ivim(dwi.bvalues_s_mm2, dwi.signal_last(), noise_sigma=noise_sigma, **kwargs)

@@ -17,6 +17,8 @@ Rician/Rayleigh samples sits near 1.25 sigma with a spread of ~0.25 sigma). On a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .options import DEFAULT_BACKGROUND_FRACTION
@@ -29,6 +31,9 @@ NOISE_FLATNESS = 0.8
 MIN_CLASS_SEPARATION = float(np.log(4.0))
 #: ... the noise SD estimate a factor 2 (it only reads the dim class, it masks nothing)
 MIN_NOISE_SEPARATION = float(np.log(2.0))
+#: the dim class is noise when its coefficient of variation is this fraction of pure noise's (averaged repeats
+#: lower it by sqrt(repeats): 0.5 for 4; tissue at SNR 15 has ~0.07 / 0.52 = 0.13)
+NOISE_CV_RANGE = (0.4, 1.3)
 
 
 def invalid_signal(y: np.ndarray) -> np.ndarray:
@@ -112,16 +117,21 @@ def background_mask(y: np.ndarray, background_fraction: float = DEFAULT_BACKGROU
     return background
 
 
-def background_noise_sigma(y: np.ndarray, max_rows: int = 262144) -> np.ndarray | None:
-    """Return the per-b noise SD (signal units, one per column of ``y`` (n, n_b)) of the image background.
+def background_noise_sigma(y: np.ndarray, images=1, max_rows: int = 262144) -> np.ndarray | None:
+    """Return the noise SD per channel (signal units, one per column of ``y`` (n, n_b)) from the image background.
 
-    The background is rule 2's pure-noise class (module doc; the classes need only be a factor 2 apart, as
-    nothing is masked here); exactly-zero rows (zero-filled padding) are left out. Each column's SD comes from
-    the Rayleigh median, ``sigma = median(M) / sqrt(2 ln 2)`` (exact for the magnitude of complex Gaussian noise,
-    robust to a few tissue voxels in the class). An evenly strided subset of at most ``max_rows`` rows is used.
-    Returns None when no noise class is found (a masked or zero-filled background, too few voxels): callers
-    then apply no noise-floor correction.
+    ``images``: how many magnitude images each column's image is the geometric mean of (1, or one per column; see
+    :func:`.noise_floor.images_per_bvalue`). The background is rule 2's pure-noise class (module doc; the classes
+    need only be a factor 2 apart, as nothing is masked here); exactly-zero rows (zero-filled padding) are left
+    out. Each column's SD comes from the class's mean, ``sigma = mean / E[GM_k](A = 0)`` (exact for complex
+    Gaussian noise, also for an arithmetic mean of repeated magnitudes). The class must look like noise: in the
+    median column its coefficient of variation lies between :data:`NOISE_CV_RANGE` times that of pure noise (a
+    dim tissue, e.g. fat in a zero-filled background, is far less variable and is refused). An evenly strided
+    subset of at most ``max_rows`` rows is used. Returns None when no such class is found (a masked or
+    zero-filled background, too few voxels): callers then make no noise-floor correction.
     """
+    from .noise_floor import background_cv, background_mean_factor
+
     stride = max(1, -(-y.shape[0] // max_rows))
     rows = np.asarray(y[::stride], dtype=np.float64)
     feature, ok = _feature(rows)
@@ -132,4 +142,43 @@ def background_noise_sigma(y: np.ndarray, max_rows: int = 262144) -> np.ndarray 
     noise = noise[np.isfinite(noise).all(axis=1)]
     if noise.shape[0] < MIN_VOXELS_FOR_NOISE_CLASS:
         return None
-    return np.median(noise, axis=0) / np.sqrt(2.0 * np.log(2.0))
+    mean = noise.mean(axis=0)
+    cv = noise.std(axis=0) / np.where(mean > 0, mean, np.nan)
+    k = np.broadcast_to(np.asarray(images, dtype=float), mean.shape)
+    relative = np.nanmedian(cv / background_cv(k))
+    if not (NOISE_CV_RANGE[0] <= relative <= NOISE_CV_RANGE[1]):
+        return None
+    return mean / background_mean_factor(k)
+
+
+@dataclass(frozen=True)
+class BackgroundNoise:
+    """A DWI's noise, from its background: ``sigma`` the noise SD per channel for each b-value (signal units), and
+    ``images`` how many magnitudes each b-value's image is the geometric mean of (None: unknown provenance, e.g. a
+    NIfTI file; then the ROI-mean signal is not corrected, the noise still weighs the map prior)."""
+
+    sigma: np.ndarray
+    images: np.ndarray | None
+
+    @property
+    def correctable(self) -> bool:
+        """True when the noise floor of the ROI-mean signal can be removed (the images' making is known)."""
+        return self.images is not None
+
+    @property
+    def image_sd(self) -> np.ndarray:
+        """The noise SD of each b-value's image (signal units, high SNR): the map prior's weight."""
+        from .noise_floor import image_noise_sd
+
+        return image_noise_sd(self.sigma, 1.0 if self.images is None else self.images)
+
+
+def dwi_background_noise(dwi) -> BackgroundNoise | None:
+    """Return the noise of a :class:`VCFDiagnosisLib.dwi.volume.DwiVolume` from its background, or None (no noise
+    class found). Uses ``metadata["combination"]`` (:func:`.noise_floor.images_per_bvalue`) for how each image was made."""
+    from .noise_floor import images_per_bvalue
+
+    images = images_per_bvalue(dwi.metadata.get("combination"), dwi.bvalues_s_mm2)
+    signal = dwi.signal_last()
+    sigma = background_noise_sigma(signal.reshape(-1, signal.shape[-1]), 1.0 if images is None else images)
+    return None if sigma is None else BackgroundNoise(sigma, images)

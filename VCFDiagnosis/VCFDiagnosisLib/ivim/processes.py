@@ -11,14 +11,24 @@ Use them only from a headless process that owns its threads (the command line); 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-#: (function, rows) of the fit being run, read by the forked workers
+#: (function, rows) of this worker's fit, set by the initializer in each forked worker (the fork hands the objects
+#: over without pickling them)
 _JOB: tuple[Callable[[np.ndarray], dict], np.ndarray] | None = None
+
+
+def usable_cores() -> int:
+    """Return the CPUs this process may run on (its affinity mask where the OS has one, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def fork_available() -> bool:
@@ -26,8 +36,10 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _ignore_interrupts() -> None:
+def _start_worker(func: Callable[[np.ndarray], dict], rows: np.ndarray) -> None:
+    global _JOB
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _JOB = (func, rows)
 
 
 def _run_chunk(sel: np.ndarray) -> dict:
@@ -40,16 +52,14 @@ def forked_chunk_results(func: Callable[[np.ndarray], dict], rows: np.ndarray, c
     """Yield ``func(rows[chunk])`` for each chunk, in order, computed by ``processes`` forked workers.
 
     ``func`` must be picklable by reference (a module-level function or a ``functools.partial`` of one). Closing
-    the generator early (a cancelled fit) cancels the chunks not started and stops the workers.
+    the generator early (a cancelled fit) cancels the chunks not yet queued and stops the workers once the running
+    ones finish (up to a few chunk-times). An error in a worker is raised here with its type and message.
     """
-    global _JOB
-    _JOB = (func, rows)
     executor = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_ignore_interrupts)
+                                   initializer=_start_worker, initargs=(func, rows))
     try:
         futures = [executor.submit(_run_chunk, sel) for sel in chunks]
         for future in futures:
             yield future.result()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        _JOB = None

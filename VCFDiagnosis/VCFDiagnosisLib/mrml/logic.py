@@ -251,8 +251,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """Return the IvimMaps of the DWI inside ``mask`` (None: the whole volume, background skipped).
 
         ``progressCallback(fraction, message) -> bool`` reports the fit; returning False cancels it
-        (:class:`ProcessingCancelled`). ``noiseSigma``: the DWI's noise SD per b-value if already estimated
-        (default: estimated from the background, :func:`VCFDiagnosisLib.ivim.fit_dwi_volume`).
+        (:class:`ProcessingCancelled`). ``noiseSigma``: the images' noise SD per b-value if already estimated
+        (default: from the background, :func:`VCFDiagnosisLib.ivim.fit_dwi_volume`).
         """
         from ..ivim import fit_dwi_volume
 
@@ -330,8 +330,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         new ones. This is the call the module panel's Apply button makes. The returned rows carry the study's probabilities:
         research output, not a diagnosis.
         """
-        from ..analysis.case_analysis import MrsVoxel, analyze_roi, dwi_noise_sigma
+        from ..analysis.case_analysis import MrsVoxel, analyze_roi
         from ..analysis.decay import roi_decay_curves
+        from ..ivim import dwi_background_noise
 
         settings = _settings(settings, changes)
         if isinstance(dwi, (str, Path)):
@@ -353,18 +354,18 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=settings.water_t2_ms or None,
                                             fatT2ms=settings.fat_t2_ms or None)
                           if isinstance(spectrum, (str, Path)) else spectrum)
-        noise_sigma = dwi_noise_sigma(volume)  # once: the ROI fits and the maps use it
+        noise = dwi_background_noise(volume)  # once: the ROI fits and the maps use it
         fitted = None
         if settings.maps != "none" and any(m.any() for m in masks.values()):
             union = np.any(list(masks.values()), axis=0) if settings.maps == "roi" else None
-            fitted = self._fitMaps(volume, union, settings, progressCallback, noise_sigma)
+            fitted = self._fitMaps(volume, union, settings, progressCallback, None if noise is None else noise.image_sd)
         mrs_voxel = None
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
         rows = [analyze_roi(volume, mask, name, caseId, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
-                            settings=settings, noise_sigma=noise_sigma) for name, mask in masks.items()]
+                            settings=settings, noise=noise) for name, mask in masks.items()]
         key = f"{sequence.GetID()}|{segmentation.GetID()}"
         previous = {} if newOutputs else nodes.outputs_of(key)
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable or previous.get("results"))

@@ -27,7 +27,7 @@ from ..dwi.volume import LPS_TO_RAS, DwiVolume
 from ..outputs.safe_paths import staged_case_folder
 from .anatomy import AnatomyParameters, build_label_map, draw_anatomy
 from .dicom_dwi import PatientInfo, write_dwi_series
-from .dwi_signal import add_rician_noise, noise_sigma_for_snr, noiseless_dwi
+from .dwi_signal import add_trace_noise, noise_sigma_for_snr, noiseless_dwi, trace_combination
 from .geometry import SlabGeometry
 from .mrs_files import MrsAcquisition, MrsVoxel, simulate_spectrum, write_dicom_mrs, write_rda
 from .options import DEFAULT_BVALUES, VENDORS
@@ -43,7 +43,7 @@ from .tissues import (
     tissue_table,
 )
 
-GENERATOR_VERSION = f"VCFDiagnosis phantom 1 (VCFDiagnosisLib {__version__})"
+GENERATOR_VERSION = f"VCFDiagnosis phantom 2 (VCFDiagnosisLib {__version__}; b > 0 images are 3-direction traces)"
 MANIFEST_NAME = "manifest.tsv"
 MANIFEST_READER = "phantom-truth"
 
@@ -176,8 +176,9 @@ def simulate_patient(
         )
     tissues = tissue_table(lesion)
     noiseless = noiseless_dwi(labels, tissues, b)
-    noisy = add_rician_noise(noiseless, sigma, _stream(seed, "noise"))
-    dwi = DwiVolume(b, noisy, geometry.ijk_to_ras, metadata={"source": "phantom", "case_id": case_id})
+    noisy = add_trace_noise(noiseless, sigma, _stream(seed, "noise"), b)
+    dwi = DwiVolume(b, noisy, geometry.ijk_to_ras,
+                    metadata={"source": "phantom", "case_id": case_id, "combination": trace_combination(b)})
 
     spectrum = simulate_spectrum(lesion.LWR, _stream(seed, "mrs"), snr=mrs_snr)
     centre_lps = LPS_TO_RAS[:3, :3] @ mask_centroid_ras(lesion_mask, geometry)

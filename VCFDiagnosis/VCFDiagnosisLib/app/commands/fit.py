@@ -9,7 +9,6 @@ b = 0 is fitted with S0 free and a warning (D*/f less reliable).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -37,9 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder for S0, D, Dstar, f, ADC, R2, status .nii.gz")
     parser.add_argument("--force", action="store_true", help="overwrite existing maps in DIR")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes of the fit (default: all CPUs; 1: threads in this process, see "
-                             "--threads). Processes are about twice as fast as threads on 2 cores")
-    parser.add_argument("--threads", type=int, default=None, help="worker threads with --jobs 1 (default: all CPUs)")
+                        help="worker processes of the fit (default: the usable cores; 1: threads in this process, "
+                             "see --threads). Processes are 1.4-1.7x as fast as threads on 2 cores")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="worker threads, used with --jobs 1 only (default: all CPUs)")
     add_setting_arguments(parser, names=FIT_SETTINGS)
 
 
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.out, args.force)
     from ...dwi.nifti import NiftiDwiError, read_mask_nifti, write_maps
     from ...ivim import fit_dwi_volume
+    from ...ivim.processes import usable_cores
     from .dwi import load_input
 
     dwi = load_input(args.dwi, args.series, 2)
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         maps = fit_dwi_volume(dwi, method=settings.method, b_threshold_s_mm2=settings.b_threshold_s_mm2, mask=mask,
                               background_fraction=settings.background_fraction, n_threads=args.threads,
-                              processes=args.jobs or os.cpu_count() or 1)
+                              processes=args.jobs or usable_cores())
     except ValueError as exc:  # the protocol cannot be fitted (too few b-values, ...): the DWI's problem
         raise NiftiDwiError(args.dwi, str(exc)) from exc
     written = write_maps(args.out, maps.as_dict(), dwi.ijk_to_ras, force=args.force)
