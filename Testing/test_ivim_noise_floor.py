@@ -189,3 +189,27 @@ def test_known_noise_map_fit_of_a_volume_is_as_accurate_and_fit_dwi_volume_uses_
     volume = fit_dwi_volume(dwi)
     direct = fit_ivim(B, dwi.signal_last(), noise_sigma=dwi_background_noise(dwi).image_sd)
     np.testing.assert_array_equal(volume.Dstar_mm2_s, direct.Dstar_mm2_s)
+
+
+def test_decay_curves_show_the_mean_the_fit_fitted():
+    """With a noise-floor correction the decay plot gets the floor-free means (what the ROI fit fitted) beside the
+    measured ones; the report's decay panel labels them."""
+    from VCFDiagnosisLib.analysis import report
+    from VCFDiagnosisLib.analysis.decay import roi_decay_curves
+
+    patient = simulate_patient(seed=2, group=OSTEOPOROTIC, snr=20, matrix=64, n_slices=6)
+    noise = dwi_background_noise(patient.dwi)
+    row = analyze_roi(patient.dwi, patient.lesion_mask, "lesion", patient.case_id, noise=noise)
+    curves = roi_decay_curves(patient.dwi, {"lesion": patient.lesion_mask}, [row], noise=noise)
+    roi = curves.rois[0]
+    np.testing.assert_allclose(roi.floor_free, rician_mean_to_signal(roi.mean, noise.sigma, noise.images))
+    assert (roi.floor_free < roi.mean).all()
+    # at high b the floor of a 3-direction trace is about sigma^2 / (6 A)
+    sigma = float(noise.sigma[-1])
+    assert roi.mean[-1] - roi.floor_free[-1] == pytest.approx(sigma**2 / (6 * roi.floor_free[-1]), rel=0.3)
+    assert roi_decay_curves(patient.dwi, {"lesion": patient.lesion_mask}, [row]).rois[0].floor_free is None
+    figure = report.build_case_figure(case_id="x", dwi=patient.dwi, masks={"lesion": patient.lesion_mask},
+                                      rows=[row], decay=curves)
+    decay_axes = next(ax for ax in figure.axes if ax.get_label() == "decay")
+    labels = [text.get_text() for text in decay_axes.get_legend().get_texts()]
+    assert labels == ["lesion mean +- SD, IVIM fit", "lesion mean without noise floor (fitted)"]

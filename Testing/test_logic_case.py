@@ -22,6 +22,13 @@ def patient(tmp_path_factory):
                             matrix=96, n_slices=8, snr=60)
 
 
+def patient_combination(patient) -> dict:
+    """How the loader reads the phantom's b-images from its DICOM files (the scene must keep it)."""
+    from VCFDiagnosisLib.dwi.loader import load_dwi
+
+    return load_dwi(str(patient.dwi_dir)).metadata["combination"]
+
+
 def _column(table, name):
     return [table.GetCellText(r, table.GetColumnIndex(name)) for r in range(table.GetNumberOfRows())]
 
@@ -54,6 +61,11 @@ def test_process_case_from_files_recovers_truth(logic, patient):
     assert case.spectrum.chart.GetNumberOfPlotSeriesNodes() >= 3
     assert case.spectrum.table.GetColumnIndex("fit") >= 0
     assert row["mrs_roi_distance_mm"] < 3
+    # how each b-image was made survives the scene (the sequence node), so the ROI fit removes the noise floor of
+    # the scanner traces with the background's noise SD (SNR 60: sigma = 1000 / 60 per channel)
+    assert case.dwi.metadata["combination"] == patient_combination(patient)
+    assert row["noise_sd"] == pytest.approx(1000.0 / 60, rel=0.12)
+    assert case.decay.rois[0].floor_free is not None
 
 
 def test_two_segments_give_two_rows_and_label_map_rois_are_accepted(logic, patient):
@@ -135,7 +147,8 @@ def test_repeated_apply_updates_its_outputs_and_adds_new_ones_only_when_asked(lo
     d_now = slicer.util.arrayFromVolume(second.map_nodes["D"])
     assert np.isnan(d_now).all(), "the adc method leaves D NaN: the node must hold the second run's voxels"
     assert second.map_nodes["D"].GetAttribute("VCFDiagnosis.FitMethod") == "adc"
-    assert second.decay_chart.GetNumberOfPlotSeriesNodes() == 2 and second.rows[0]["model_inputs"]
+    # the mean, the fit and the mean without the noise floor (the phantom's background gives the noise)
+    assert second.decay_chart.GetNumberOfPlotSeriesNodes() == 3 and second.rows[0]["model_inputs"]
     third = logic.processCase(sequence, roi, caseId="again", method="nlls", newOutputs=True)
     assert third.table is not second.table and third.map_nodes["D"] is not second.map_nodes["D"]
     assert _counts(scene)["vtkMRMLScalarVolumeNode"] == counts["vtkMRMLScalarVolumeNode"] + 7  # with the label map

@@ -19,12 +19,17 @@ CURVE_POINTS = 101
 
 @dataclass
 class RoiDecay:
-    """One ROI: mean and SD of the signal over its voxels at each b-value, and the fit on the fine b grid."""
+    """One ROI: mean and SD of the signal over its voxels at each b-value, and the fit on the fine b grid.
+
+    ``floor_free`` is the mean with the noise floor removed (what the ROI-mean fit fitted, see
+    :mod:`VCFDiagnosisLib.ivim.noise_floor`), or None when no correction was made.
+    """
 
     roi: str
     mean: np.ndarray
     sd: np.ndarray
     fit: np.ndarray | None
+    floor_free: np.ndarray | None = None
 
 
 @dataclass
@@ -36,8 +41,12 @@ class DecayCurves:
     rois: list[RoiDecay]
 
 
-def roi_decay_curves(dwi, masks: dict, rows: list[dict], points: int = CURVE_POINTS) -> DecayCurves:
-    """Return the decay of every non-empty ROI of ``masks`` ({name: [k, j, i] mask}) with the fit of its row."""
+def roi_decay_curves(dwi, masks: dict, rows: list[dict], points: int = CURVE_POINTS, noise=None) -> DecayCurves:
+    """Return the decay of every non-empty ROI of ``masks`` ({name: [k, j, i] mask}) with the fit of its row.
+
+    ``noise``: the DWI's :class:`~VCFDiagnosisLib.ivim.masking.BackgroundNoise` used by the case's ROI fits (or
+    None); when it corrected them, each ROI also gets its floor-free mean, so the plot shows what was fitted.
+    """
     curve_b = np.linspace(0.0, float(np.max(dwi.bvalues_s_mm2)), points)
     rois = []
     for name, mask in masks.items():
@@ -47,5 +56,11 @@ def roi_decay_curves(dwi, masks: dict, rows: list[dict], points: int = CURVE_POI
         row = next((r for r in rows if r["roi"] == name), {})
         params = [row.get(key, np.nan) for key in ("S0", "D", "Dstar", "f")]
         fit = ivim_signal(curve_b, *params) if np.all(np.isfinite(params)) else None
-        rois.append(RoiDecay(name, signal.mean(axis=1), signal.std(axis=1), fit))
+        mean = signal.mean(axis=1)
+        floor_free = None
+        if noise is not None and noise.correctable:
+            from ..ivim.noise_floor import rician_mean_to_signal
+
+            floor_free = rician_mean_to_signal(mean, noise.sigma, noise.images)
+        rois.append(RoiDecay(name, mean, signal.std(axis=1), fit, floor_free))
     return DecayCurves(np.asarray(dwi.bvalues_s_mm2, float), curve_b, rois)

@@ -196,7 +196,8 @@ def _note(rows: list[dict]) -> str:
 
 
 def _decay_panel(ax, decay) -> None:
-    """Plot the ROI-mean signal (mean +- SD) and the IVIM fit curves on a log signal axis with plain ticks."""
+    """Plot the ROI-mean signal (mean +- SD; open markers: without the noise floor, what the fit fitted) and the
+    IVIM fit curves on a log signal axis with plain ticks."""
     ax.set_yscale("log")
     values, handles, labels = [], [], []
     for index, roi in enumerate(decay.rois):
@@ -205,11 +206,17 @@ def _decay_panel(ax, decay) -> None:
         values += [roi.mean, roi.mean - roi.sd, roi.mean + roi.sd]
         handles.append(points)
         labels.append(f"{roi.roi} mean +- SD")
+        if roi.floor_free is not None:  # what the fit fitted: the mean without the noise floor
+            free = ax.plot(decay.bvalues_s_mm2, roi.floor_free, "o", ms=4, mfc="none", color=color)[0]
+            values.append(roi.floor_free)
+            handles.append(free)
+            labels.append(f"{roi.roi} mean without noise floor (fitted)")
         if roi.fit is not None:
             (line,) = ax.plot(decay.curve_b_s_mm2, roi.fit, color=color, lw=1)
             values.append(roi.fit)
-            handles[-1] = (points, line)  # one legend entry per ROI: its points on its fit line
-            labels[-1] += ", IVIM fit"
+            entry = -2 if roi.floor_free is not None else -1
+            handles[entry] = (points, line)  # one legend entry per ROI: its points on its fit line
+            labels[entry] += ", IVIM fit"
     finite = np.concatenate([np.ravel(np.asarray(v, float)) for v in values]) if values else np.zeros(0)
     finite = finite[np.isfinite(finite) & (finite > 0)]
     if finite.size:

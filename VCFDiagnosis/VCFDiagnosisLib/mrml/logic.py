@@ -371,7 +371,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable or previous.get("results"))
         result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=volume,
                             masks=masks, maps=fitted, empty_segments=nodes.empty_segment_names(segmentation))
-        result.decay = roi_decay_curves(volume, masks, rows)
+        result.decay = roi_decay_curves(volume, masks, rows, noise=noise)
         result.decay_table, result.decay_chart = nodes.add_decay_plot(
             result.decay, caseId, previous.get("decay_table"), previous.get("decay_chart"))
         previous_maps = {role[4:]: node for role, node in previous.items() if role.startswith("map:")}

@@ -7,6 +7,7 @@ Uses only ``slicer`` MRML classes, module logics and ``slicer.util`` array helpe
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -23,6 +24,8 @@ UNIT_ATTRIBUTE = "VCFDiagnosis.Unit"
 QUANTITY_ATTRIBUTE = "VCFDiagnosis.Quantity"
 #: The attribute Slicer's MultiVolumeImporter uses for per-frame labels (here: b-values in s/mm2).
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
+#: Sequence attribute: JSON {b label: how the b-image was made} (DwiVolume.metadata["combination"]), read back with it
+COMBINATION_ATTRIBUTE = "VCFDiagnosis.combination"
 
 
 def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
@@ -149,6 +152,8 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     for key, value in dwi.metadata.items():
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             sequence.SetAttribute(f"VCFDiagnosis.DICOM.{key}", str(value))
+    if isinstance(dwi.metadata.get("combination"), dict):  # how each b-image was made: the noise floor needs it
+        sequence.SetAttribute(COMBINATION_ATTRIBUTE, json.dumps(dwi.metadata["combination"]))
     browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", f"{name} browser")
     browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
     slicer.modules.sequences.logic().UpdateProxyNodesFromSequences(browser)
@@ -192,8 +197,14 @@ def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
         raise ValueError(f"sequence '{sequence.GetName()}' does not hold scalar volumes")
     data = np.stack([slicer.util.arrayFromVolume(f).astype(np.float32) for f in frames])
     order = np.argsort(bvalues, kind="stable")
-    return DwiVolume(np.asarray(bvalues)[order], data[order], ijk_to_ras(frames[0]),
-                     metadata={"name": sequence.GetName()})
+    metadata = {"name": sequence.GetName()}
+    combination = sequence.GetAttribute(COMBINATION_ATTRIBUTE)
+    if combination:
+        try:
+            metadata["combination"] = dict(json.loads(combination))
+        except (ValueError, TypeError):
+            pass  # a hand-edited attribute: how the images were made is unknown (no noise-floor correction)
+    return DwiVolume(np.asarray(bvalues)[order], data[order], ijk_to_ras(frames[0]), metadata=metadata)
 
 
 def dwi_from_dwi_volume_node(node) -> DwiVolume:
@@ -488,7 +499,8 @@ def write_node(node, path: str, overwrite: bool = False) -> str:
 
 def add_decay_plot(curves, name: str, table=None, chart=None):
     """Return (table node, plot chart node) of :class:`~VCFDiagnosisLib.analysis.decay.DecayCurves`: the
-    ROI-mean signal per b-value (mean and SD, markers) and each ROI's IVIM fit curve (line), log signal axis.
+    ROI-mean signal per b-value (mean and SD, markers; the mean without the noise floor too when the fit used it)
+    and each ROI's IVIM fit curve (line), log signal axis.
     A given ``table`` and ``chart`` are emptied and refilled (a repeated Apply) instead of new ones added."""
     scene = slicer.mrmlScene
     if table is None:
@@ -510,11 +522,13 @@ def add_decay_plot(curves, name: str, table=None, chart=None):
         columns[f"{roi.roi} mean"] = roi.mean
         columns[f"{roi.roi} sd"] = roi.sd
         columns[f"{roi.roi} fit"] = roi.fit if roi.fit is not None else np.full(curve_b.size, np.nan)
+        if roi.floor_free is not None:
+            columns[f"{roi.roi} mean without noise floor"] = roi.floor_free
     length = max(len(v) for v in columns.values())
     for column, values in columns.items():
         add_table_column(table, column, np.r_[values, np.full(length - len(values), np.nan)])
     for column in columns:
-        if column.endswith(" mean"):
+        if column.endswith((" mean", " mean without noise floor")):
             add_plot_series(chart, table, f"{name} {column}", "b_s_mm2", column, markers=True, line=False)
         elif column.endswith(" fit"):
             add_plot_series(chart, table, f"{name} {column}", "fit_b_s_mm2", column)

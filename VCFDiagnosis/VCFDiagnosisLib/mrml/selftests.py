@@ -163,7 +163,9 @@ def check_panel_apply_on_phantom(logic, work_dir, log=print) -> None:
                 f"prediction {row['prediction']} but the truth gives {expected.prediction}")
     _expect(result.table.GetNumberOfRows() == 1 and result.table.GetColumnUnitLabel("D") == "mm2/s",
             "results table missing or without units")
-    _expect(result.decay_chart.GetNumberOfPlotSeriesNodes() == 2, "decay chart should show the mean and the fit")
+    floor_free = result.decay.rois[0].floor_free is not None
+    _expect(result.decay_chart.GetNumberOfPlotSeriesNodes() == 2 + floor_free,
+            "decay chart should show the mean, the fit and (when removed) the mean without the noise floor")
     _expect("not a diagnosis" in row["note"], "the research-use note is missing from the row")
 
 
