@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ivim.model import ivim_signal
+from ..ivim.noise_floor import rician_mean_to_signal
 
 #: Points of the fit curve between b = 0 and the largest b-value.
 CURVE_POINTS = 101
@@ -59,8 +60,6 @@ def roi_decay_curves(dwi, masks: dict, rows: list[dict], points: int = CURVE_POI
         mean = signal.mean(axis=1)
         floor_free = None
         if noise is not None and noise.correctable:
-            from ..ivim.noise_floor import rician_mean_to_signal
-
             floor_free = rician_mean_to_signal(mean, noise.sigma, noise.images)
         rois.append(RoiDecay(name, mean, signal.std(axis=1), fit, floor_free))
     return DecayCurves(np.asarray(dwi.bvalues_s_mm2, float), curve_b, rois)

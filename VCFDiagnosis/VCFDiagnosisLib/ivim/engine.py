@@ -47,7 +47,7 @@ import numpy as np
 from .adc import adc_range_mask, fit_adc_rows
 from .bounds import IvimBounds
 from .masking import background_mask, dwi_background_noise, invalid_signal
-from .nlls import lm_fit
+from .nlls import _model_and_parts, lm_fit
 from .options import DEFAULT_B_THRESHOLD_S_MM2, DEFAULT_BACKGROUND_FRACTION, DEFAULT_METHOD, METHODS
 from .prior import VOXEL_DSTAR_PRIOR, DstarPrior
 from .processes import fork_available, forked_chunk_results
@@ -197,8 +197,8 @@ _FREE_NO_D = np.array([True, False, True, True])
 
 
 def _ivim_model(bk: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return p[:, 0, None] * ((1 - p[:, 2, None]) * np.exp(-bk * p[:, 1, None])
-                            + p[:, 2, None] * np.exp(-bk * p[:, 3, None]))
+    """Return the model (n, n_b) of rows of parameters ``p`` (n, 4) (internal units; the LM's model)."""
+    return _model_and_parts(bk, p.T)[0].T
 
 
 def _residual_variance(bk: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -367,7 +367,7 @@ def fit_ivim(
         each chunk is processed in cache-sized blocks spread over ``n_threads`` worker threads (default: all
         CPUs). The MAP method's noise floor (a quarter of the median residual variance) is the chunk's.
     processes: with more than 1 (and more than one chunk, on POSIX), the chunks are fitted by that many forked
-        worker processes instead (:mod:`.processes`: 1.4-1.7x the speed of threads on 2 cores, for headless
+        worker processes instead (:mod:`.processes`: 1.3-1.7x the speed of threads on 2 cores, for headless
         use; the results are the same).
     progress: optional ``progress(fraction_done, message) -> bool``, called in this thread before each
         chunk and once at the end. Returning False stops the fit and raises :class:`FitCancelled` (a panel's

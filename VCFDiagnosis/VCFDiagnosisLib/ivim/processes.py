@@ -1,7 +1,7 @@
 """Chunks of a voxelwise fit in forked worker processes (the fit's inner loops hold the GIL: threads do not scale).
 
 Measured on the 2-core machine (``Testing/Benchmarks/bench_ivim_speed.py``): two processes fit the default method
-1.4-1.7x as fast as two threads (each process alone runs as fast as one process on an idle machine). Worker
+1.3-1.7x as fast as two threads (each process alone runs as fast as one process on an idle machine). Worker
 processes are forked (POSIX only) after the signal is in memory, so they read it without a copy; each returns its
 chunk's results (a few MB) through a pipe. They ignore Ctrl-C: the parent stops them and reports the interrupt.
 Use them only from a headless process that owns its threads (the command line); inside the Slicer application

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing maps in DIR")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes of the fit (default: the usable cores; 1: threads in this process, "
-                             "see --threads). Processes are 1.4-1.7x as fast as threads on 2 cores")
+                             "see --threads). Processes are 1.3-1.7x as fast as threads on 2 cores")
     parser.add_argument("--threads", type=int, default=None,
                         help="worker threads, used with --jobs 1 only (default: all CPUs)")
     add_setting_arguments(parser, names=FIT_SETTINGS)
