@@ -200,3 +200,39 @@ def test_ctrl_c_of_the_client_keeps_finished_cases_and_a_rerun_resumes(cohort, l
     assert f"{4 - len(finished)} processed, {len(finished)} already finished" in rerun.stdout
     assert {k: v for k, v in _digests(out).items() if k in finished} == finished
     assert (out / "results.tsv").read_text() == local_results
+
+
+def test_a_worker_with_several_threads_runs_one_case_at_a_time(tmp_path):
+    """A remote ``dask worker`` has one thread per core by default: two of its threads must never run two cases
+    in the one MRML scene at once (each case removes the nodes it added, the other's too)."""
+    from VCFDiagnosisLib.analysis.settings import CaseSettings
+    from VCFDiagnosisLib.batch import dask_engine
+    from VCFDiagnosisLib.batch.cases import CaseProcessor
+    from VCFDiagnosisLib.batch.manifest import ManifestRow
+
+    inside, most = [0], [0]
+    counter = threading.Lock()
+
+    def process(row, case_dir, settings):
+        with counter:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with counter:
+            inside[0] -= 1
+        return [{"case_id": row.case_id}]
+
+    processor = CaseProcessor(process=process, prepare=lambda cache_dir, quiet: None)
+    (tmp_path / "dwi").mkdir()
+    rows = [ManifestRow(f"c{i}", str(tmp_path / "dwi")) for i in range(6)]
+    threads = [threading.Thread(target=dask_engine.run_case_on_worker,
+                                args=(processor, row, str(tmp_path / row.case_id), CaseSettings(), True))
+               for row in rows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1
+    missing = dask_engine.run_case_on_worker(processor, ManifestRow("gone", str(tmp_path / "nowhere")),
+                                             str(tmp_path / "gone"), CaseSettings(), True)[0][0]
+    assert "tcp://" not in missing["message"] and "nowhere" in missing["message"]  # no cluster address in results

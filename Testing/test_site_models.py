@@ -106,6 +106,14 @@ def test_cohort_export_and_run_with_the_site_model(cohort, tmp_path, capsys, pat
     assert "site model" in capsys.readouterr().out
     assert main(["cohort", str(table), "--out", str(tmp_path / "stats2"), "--export-model", str(site)]) == 2
     assert "exists; use --force" in capsys.readouterr().err and not (tmp_path / "stats2").exists()
+    # as a hostile user: the model exported over the cohort's own stats.json, or into a folder, even with --force
+    stats_json = tmp_path / "stats" / "stats.json"
+    before = stats_json.read_bytes()
+    for target in (stats_json, tmp_path / "stats" / ".." / "stats" / "stats.json", tmp_path / "stats"):
+        assert main(["cohort", str(table), "--out", str(tmp_path / "stats"), "--force",
+                     "--export-model", str(target)]) == 2
+        assert "--export-model" in capsys.readouterr().err
+    assert stats_json.read_bytes() == before
     models = load_site_models(site)
     out = tmp_path / "case"
     assert main(["run", "--dwi", str(patient_case.dwi_dir), "--roi", str(patient_case.label_path), "--out", str(out),

@@ -29,6 +29,11 @@ def main() -> int:
     started = time.perf_counter()
     headless.initialize()
     cases = [c for c in load_cases() if not args.area or c.area == args.area]
+    skipped = [c for c in cases if c.missing_extra()]
+    if skipped:
+        print(f"SKIPPED {len(skipped)} case(s) needing an extra not installed: "
+              + ", ".join(f"{c.name} ({c.missing_extra()})" for c in skipped))
+        cases = [c for c in cases if not c.missing_extra()]
     handled, failures, by_area = 0, [], {}
     root = Path(tempfile.mkdtemp(prefix="vcfdiag-bench-hostile-"))
     try:

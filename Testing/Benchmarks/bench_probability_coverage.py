@@ -6,7 +6,7 @@ resampled ROIs); the truth-computed logit P (the published models on the phantom
 compared with the row's interval. Target (issue 16): coverage 90-98 % in every band of voxel SNR 20-80.
 Also prints the median interval width (logit) and how many predictions became "indeterminate".
 
-    python Testing/Benchmarks/bench_probability_coverage.py [--patients 80]
+    python Testing/Benchmarks/bench_probability_coverage.py [--patients 160]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=80)
+    parser.add_argument("--patients", type=int, default=160)
     args = parser.parse_args()
     from VCFDiagnosisLib.analysis import study_models
     from VCFDiagnosisLib.analysis.case_analysis import analyze_roi

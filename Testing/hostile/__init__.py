@@ -68,6 +68,12 @@ class HostileCase:
     timeout_s: float = 300.0
     tags: tuple[str, ...] = field(default_factory=tuple)
 
+    def missing_extra(self) -> str:
+        """Return the optional package this case needs and this environment lacks ('' when none)."""
+        import importlib.util
+
+        return "dask[distributed]" if "dask" in self.tags and importlib.util.find_spec("distributed") is None else ""
+
 
 def checksum_listing(folder: Path, exclude: Path | None = None) -> dict[str, str]:
     """Return ``{relative path: sha256 (files) or 'dir' / 'link -> target'}`` below ``folder``, minus ``exclude``."""

@@ -22,16 +22,17 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..analysis.settings import CaseSettings
 from ..errors import InputError
-from ..outputs.scratch import make_cache_dir
+from ..outputs.scratch import CACHE_PREFIX, make_cache_dir
 from .cases import CaseProcessor, error_row, run_one_case
 from .manifest import ManifestRow
-from .runner import machine_jobs_limit
+from .runner import resolve_jobs
 
 DASK_MISSING = "--scheduler needs Dask: pip install 'dask[distributed]' (or the project's extra: .[dask])"
 #: Seconds the client waits to reach a scheduler before the batch is refused.
@@ -40,6 +41,9 @@ CONNECT_TIMEOUT_S = 10
 POLL_S = 0.5
 
 _PREPARED: set[tuple[str, str]] = set()  # the processors this (worker) process has prepared
+#: one case at a time per worker process: a worker with several threads must not run two cases in the one MRML
+#: scene (each case removes the nodes it added, which would take the other case's too)
+_CASE_LOCK = threading.Lock()
 
 
 def run_case_on_worker(processor: CaseProcessor, row: ManifestRow, case_dir: str, settings: CaseSettings,
@@ -47,13 +51,14 @@ def run_case_on_worker(processor: CaseProcessor, row: ManifestRow, case_dir: str
     """Run one case on a Dask worker (the task): inputs checked, the worker prepared once, then the case."""
     missing = next((p for p in (row.dwi, row.roi, row.spectrum) if p and not os.path.exists(p)), None)
     if missing:
-        return [error_row(row, f"worker {_worker_name()}: {missing}: no such file or folder on this worker "
-                               "(inputs and --out must be on storage every worker sees)")], 0.0
+        return [error_row(row, f"worker on {socket.gethostname()}: {missing}: no such file or folder on this "
+                               "worker (inputs and --out must be on storage every worker sees)")], 0.0
     key = (processor.prepare.__module__, processor.prepare.__qualname__)
-    if key not in _PREPARED:
-        processor.prepare(_worker_cache_dir(), quiet)
-        _PREPARED.add(key)
-    return run_one_case(processor, row, case_dir, settings)
+    with _CASE_LOCK:
+        if key not in _PREPARED:
+            processor.prepare(_worker_cache_dir(), quiet)
+            _PREPARED.add(key)
+        return run_one_case(processor, row, case_dir, settings)
 
 
 def _worker_cache_dir() -> str:
@@ -61,18 +66,9 @@ def _worker_cache_dir() -> str:
     try:
         from distributed import get_worker
 
-        return tempfile.mkdtemp(prefix="vcfdiag-cache-", dir=get_worker().local_directory)
+        return tempfile.mkdtemp(prefix=CACHE_PREFIX, dir=get_worker().local_directory)
     except (ImportError, ValueError, OSError):
         return make_cache_dir()
-
-
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return f"{get_worker().address} on {socket.gethostname()}"
-    except (ImportError, ValueError):
-        return socket.gethostname()
 
 
 class Attempt(NamedTuple):
@@ -116,11 +112,10 @@ class DaskEngine:
             workers = self.scheduler.split(":", 1)[1]
             if not workers.isdigit() or int(workers) < 1:
                 raise InputError("--scheduler", f"'{self.scheduler}': use local:N with N worker processes (N >= 1)")
-            limit = machine_jobs_limit()  # as --jobs: never more worker processes than the cores and memory hold
-            if int(workers) > limit:
-                self.notes.append(f"--scheduler {self.scheduler}: capped to {limit} worker processes, what this "
-                                  "machine's cores and memory hold")
-                workers = str(limit)
+            count, note = resolve_jobs(int(workers))  # as --jobs: no more processes than the cores and memory hold
+            if note:
+                self.notes.append(f"--scheduler {self.scheduler}: {note.split(': ', 1)[1]}")
+            workers = str(count)
             # a worker that dies is reported at once (the retries are counted here, the same for any scheduler)
             scratch = self.scratch = make_cache_dir()  # Dask's worker folders: removed at close (or next run)
             with dask.config.set({"distributed.scheduler.allowed-failures": 0, "temporary-directory": scratch}):
@@ -137,8 +132,9 @@ class DaskEngine:
         return self
 
     def workers(self) -> int:
-        """Return how many cases the cluster runs at once (its worker threads)."""
-        return max(1, sum(self.client.nthreads().values())) if self.client is not None else 0
+        """Return how many cases the cluster runs at once: its worker processes (each runs one case at a time,
+        whatever its threads, see :data:`_CASE_LOCK`)."""
+        return max(1, len(self.client.nthreads())) if self.client is not None else 0
 
     @property
     def dashboard(self) -> str:
@@ -171,7 +167,8 @@ class DaskEngine:
         running: dict = {}  # future -> Attempt
         try:
             while queue or running:
-                while queue and len(running) < self.workers():
+                capacity = self.workers()  # one scheduler round-trip per pass
+                while queue and len(running) < capacity:
                     item = queue.popleft()._replace(submitted=time.monotonic())
                     future = client.submit(run_case_on_worker, processor, item.row, str(item.case_dir), settings,
                                            quiet, pure=False,

@@ -57,12 +57,24 @@ def site_model_for(stats: dict, rows: list[dict], source: str, target: str, name
     from ...cohort import select_cases
     from ...cohort.outputs import to_jsonable
 
-    if Path(target).exists() and not overwrite:
+    if Path(target).exists() and not overwrite:  # early, before the cohort files: atomic_output checks again
         raise InputError(target, "exists; use --force to replace it")
     try:
         return to_jsonable(site_model_document(stats, select_cases(rows, source).values, name or Path(target).stem))
     except ValueError as error:
         raise InputError("--export-model", str(error)) from None
+
+
+def check_export_target(target: str, out: str) -> None:
+    """Refuse an ``--export-model`` path that is a folder or one of the cohort's own output files (before any work:
+    with --force the model would silently replace, say, stats.json)."""
+    from ...cohort.outputs import OUTPUT_FILES
+
+    export = Path(target).resolve()
+    if export.is_dir():
+        raise InputError("--export-model", f"{target} is a folder; name the model file (e.g. site.json)")
+    if export in {(Path(out) / name).resolve() for name in OUTPUT_FILES}:
+        raise InputError("--export-model", f"{target} is one of the cohort's outputs in --out; choose another name")
 
 
 def write_site_model(document: dict, target: str, overwrite: bool) -> str:
@@ -85,6 +97,8 @@ def run(args) -> int:
     path = Path(args.results)
     if not path.is_file():
         raise InputError(path, "no such results file")
+    if args.export_model:
+        check_export_target(args.export_model, args.out)
     rows = read_results_tsv(path)
     try:
         if args.bootstrap < 1:
