@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import interrupts_held
 from ..outputs.scratch import make_cache_dir
 
-SLICER_CORE_PIN = "slicer-core==5.13.31053.0"
+SLICER_CORE_PIN = "slicer-core==5.11.0.6"
 
 #: ``slicer.modules`` name -> slicer-core logic class, for the module logics the extension uses.
 MODULE_LOGIC_CLASSES = {
@@ -100,6 +100,7 @@ class HeadlessRuntime:
 
 
 _RUNTIME: HeadlessRuntime | None = None
+_RETIRED: list[HeadlessRuntime] = []  # runtimes replaced by adopt_scene/activate, kept alive
 
 
 class _ModuleHandle:
@@ -147,6 +148,50 @@ def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> Headl
             _RUNTIME = _build_runtime(cache_dir, quiet)
     return _RUNTIME
 
+
+def adopt_scene(scene, application_logic, cache_dir: str | None = None) -> HeadlessRuntime:
+    """Make another application's scene the Logic's scene (e.g. trame-slicer's ``SlicerApp`` in the web station).
+
+    The module logics ``application_logic`` already holds (registered under Slicer's module names) are reused;
+    the missing ones are created and attached as :func:`initialize` does. ``slicer.mrmlScene`` and
+    ``slicer.modules`` then point at this scene, and the returned runtime is the current one. An earlier runtime
+    is kept alive (its logics hold raw pointers) and can be made current again with :func:`activate`.
+    """
+    global _RUNTIME
+    slicer = require_slicer()
+    if in_slicer_application():
+        raise RuntimeError("adopt_scene() is for use outside 3D Slicer; inside Slicer use slicer.mrmlScene")
+    with interrupts_held():
+        logics = {}
+        for name, class_name in MODULE_LOGIC_CLASSES.items():
+            logic = application_logic.GetModuleLogic(MODULE_TITLES[name])
+            if logic is None or not logic.IsA(class_name):
+                logic = getattr(slicer, class_name)()
+                logic.SetMRMLApplicationLogic(application_logic)
+                logic.SetMRMLScene(scene)
+                application_logic.SetModuleLogic(MODULE_TITLES[name], logic)
+            logics[name] = logic
+        remote_io, data_io = attach_io_logics(scene, application_logic, cache_dir)
+        runtime = HeadlessRuntime(scene, application_logic, logics, remote_io, data_io,
+                                  remote_io.GetCacheManager().GetRemoteCacheDirectory())
+    if _RUNTIME is not None:
+        _RETIRED.append(_RUNTIME)
+    activate(runtime)
+    install_scripted_module_base()
+    return runtime
+
+
+def activate(runtime: HeadlessRuntime) -> HeadlessRuntime | None:
+    """Make ``runtime`` current (``slicer.mrmlScene``, ``slicer.modules``); return the one it replaces."""
+    global _RUNTIME
+    slicer = require_slicer()
+    previous = _RUNTIME
+    if previous is not None and previous is not runtime and previous not in _RETIRED:
+        _RETIRED.append(previous)
+    _RUNTIME = runtime
+    slicer.mrmlScene = runtime.scene
+    slicer.modules = types.SimpleNamespace(**{n: _ModuleHandle(n, lg) for n, lg in runtime.module_logics.items()})
+    return previous
 
 def _build_runtime(cache_dir: str | None, quiet: bool | None) -> HeadlessRuntime:
     """Build the scene, application logic, module logics and IO logics (see :func:`initialize`)."""

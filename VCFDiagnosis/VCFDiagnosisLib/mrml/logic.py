@@ -92,6 +92,28 @@ class CaseResult:
 
 
 @dataclass
+class PreparedCase:
+    """A case read from the scene by :meth:`VCFDiagnosisLogic.prepareCase`: nodes, DWI array, masks, spectrum."""
+
+    case_id: str
+    sequence: object
+    segmentation: object
+    dwi: DwiVolume
+    masks: dict  # segment name -> boolean mask on the DWI grid (k, j, i)
+    spectrum: SpectrumNodes | None
+    settings: CaseSettings
+
+
+@dataclass
+class ComputedCase:
+    """What :meth:`VCFDiagnosisLogic.computeCase` computed: results rows, voxelwise maps (or None), decay."""
+
+    rows: list
+    maps: object
+    decay: object
+
+
+@dataclass
 class PanelInputs:
     """The panel's data choices: the parameter node's fields that are not :class:`CaseSettings`.
 
@@ -302,6 +324,10 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         self._loadedSpectra[key] = output
         return output
 
+    def forgetLoadedSpectra(self) -> None:
+        """Forget the spectra quantified so far (after the scene was cleared, each is read again when needed)."""
+        self._loadedSpectra.clear()
+
     @staticmethod
     def canLoadSpectrumFile(path: str) -> bool:
         """Return True if ``path`` looks like a single-voxel spectrum this module reads (header sniff only,
@@ -330,11 +356,19 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         new ones. This is the call the module panel's Apply button makes. The returned rows carry the study's probabilities:
         research output, not a diagnosis.
         """
-        from ..analysis.case_analysis import MrsVoxel, analyze_roi
-        from ..analysis.decay import roi_decay_curves
-        from ..ivim import dwi_background_noise
+        prepared = self.prepareCase(dwi, roi, spectrum, caseId=caseId, settings=_settings(settings, changes),
+                                    bValues=bValues)
+        return self.publishCase(prepared, self.computeCase(prepared, progressCallback), outputTable=outputTable,
+                                newOutputs=newOutputs)
 
-        settings = _settings(settings, changes)
+    def prepareCase(self, dwi, roi, spectrum=None, caseId: str | None = None, settings: CaseSettings | None = None,
+                    bValues=None) -> PreparedCase:
+        """Read what :meth:`processCase` needs from the scene (inputs as it takes them); return a PreparedCase.
+
+        The first of processCase's three steps: it loads files into the scene and reads node arrays (the DWI on
+        its grid, one mask per segment, the spectrum's fit), on the thread that owns the scene.
+        """
+        settings = settings or CaseSettings()
         if isinstance(dwi, (str, Path)):
             sequence = self.loadDwi(dwi)[0]
         elif isinstance(dwi, (list, tuple)):
@@ -354,29 +388,58 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=settings.water_t2_ms or None,
                                             fatT2ms=settings.fat_t2_ms or None)
                           if isinstance(spectrum, (str, Path)) else spectrum)
+        return PreparedCase(caseId, sequence, segmentation, volume, masks, spectrum_nodes, settings)
+
+    @staticmethod
+    def computeCase(prepared: PreparedCase, progressCallback=None) -> ComputedCase:
+        """Compute a prepared case: noise, voxelwise maps, one results row per ROI, the decay curves.
+
+        The second step of :meth:`processCase`: numbers only, no scene access, so a front end may run it on a
+        worker thread while its event loop stays responsive. ``progressCallback(fraction, message) -> bool``
+        reports the voxelwise fit; returning False cancels it (:class:`ProcessingCancelled`).
+        """
+        from ..analysis.case_analysis import MrsVoxel, analyze_roi
+        from ..analysis.decay import roi_decay_curves
+        from ..ivim import dwi_background_noise
+
+        settings, volume, masks, spectrum_nodes = (prepared.settings, prepared.dwi, prepared.masks,
+                                                   prepared.spectrum)
         noise = dwi_background_noise(volume)  # once: the ROI fits and the maps use it
         fitted = None
         if settings.maps != "none" and any(m.any() for m in masks.values()):
             union = np.any(list(masks.values()), axis=0) if settings.maps == "roi" else None
-            fitted = self._fitMaps(volume, union, settings, progressCallback, None if noise is None else noise.image_sd)
+            fitted = VCFDiagnosisLogic._fitMaps(volume, union, settings, progressCallback,
+                                                None if noise is None else noise.image_sd)
         mrs_voxel = None
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
-        rows = [analyze_roi(volume, mask, name, caseId, maps=fitted,
+        rows = [analyze_roi(volume, mask, name, prepared.case_id, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
                             settings=settings, noise=noise) for name, mask in masks.items()]
+        return ComputedCase(rows, fitted, roi_decay_curves(volume, masks, rows, noise=noise))
+
+    def publishCase(self, prepared: PreparedCase, computed: ComputedCase, outputTable=None,
+                    newOutputs: bool = False) -> CaseResult:
+        """Put a computed case into the scene (results table, maps, decay plot, subject hierarchy); return it.
+
+        The last step of :meth:`processCase`, on the thread that owns the scene. Outputs of an earlier Apply on
+        the same DWI and ROI nodes are updated, unless ``newOutputs``.
+        """
+        caseId, sequence, segmentation = prepared.case_id, prepared.sequence, prepared.segmentation
+        spectrum_nodes, rows, fitted = prepared.spectrum, computed.rows, computed.maps
         key = f"{sequence.GetID()}|{segmentation.GetID()}"
         previous = {} if newOutputs else nodes.outputs_of(key)
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable or previous.get("results"))
-        result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=volume,
-                            masks=masks, maps=fitted, empty_segments=nodes.empty_segment_names(segmentation))
-        result.decay = roi_decay_curves(volume, masks, rows, noise=noise)
+        result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=prepared.dwi,
+                            masks=prepared.masks, maps=fitted,
+                            empty_segments=nodes.empty_segment_names(segmentation))
+        result.decay = computed.decay
         result.decay_table, result.decay_chart = nodes.add_decay_plot(
             result.decay, caseId, previous.get("decay_table"), previous.get("decay_chart"))
         previous_maps = {role[4:]: node for role, node in previous.items() if role.startswith("map:")}
         if fitted is not None:
-            result.map_nodes = self._addMapNodes(fitted, volume, sequence, previous_maps)
+            result.map_nodes = self._addMapNodes(fitted, prepared.dwi, sequence, previous_maps)
         else:  # maps of an earlier Apply would contradict this one's table
             nodes.remove_nodes(previous_maps.values())
         for role, node in [("results", table), ("decay_table", result.decay_table),
