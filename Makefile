@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("VCFDiagnosis needs Python 3.11+" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,stats,dask,web]"
+	$(BIN)/python -m pip install --quiet -e ".[test,stats,dask,web,dicom]"
 	@$(BIN)/python -c 'import slicer; assert hasattr(slicer, "vtkMRMLScene"), "slicer is not slicer-core"'
 	touch $(STAMP)
 

@@ -134,6 +134,15 @@ def attach_io_logics(scene, application_logic=None, cache_dir: str | None = None
     return remote_io, data_io
 
 
+def silence_vtk() -> None:
+    """Keep VTK's and MRML's messages (warnings, and the informational text MRML prints while zipping a bundle)
+    off the terminal: the commands report problems as statuses and one-line messages instead."""
+    import vtk
+
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    vtk.vtkOutputWindow.GetInstance().SetDisplayModeToNever()
+
+
 def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> HeadlessRuntime:
     """Return the process-wide headless runtime, building it on first call (idempotent).
 
@@ -201,7 +210,7 @@ def _build_runtime(cache_dir: str | None, quiet: bool | None) -> HeadlessRuntime
     import vtk
 
     if quiet if quiet is not None else bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK")):
-        vtk.vtkObject.GlobalWarningDisplayOff()
+        silence_vtk()
     scene = slicer.vtkMRMLScene()
     app = slicer.vtkSlicerApplicationLogic()
     app.SetMRMLScene(scene)

@@ -193,10 +193,15 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return nodes.dwi_from_sequence(sequenceNode, parse_bvalues(bValues, sequenceNode.GetNumberOfDataNodes()))
 
     def loadRoi(self, path: str, name: str | None = None):
-        """Load an ROI file (``.seg.nrrd`` segmentation, or a NIfTI/NRRD label map); return a segmentation node.
+        """Load an ROI file (``.seg.nrrd`` segmentation, a NIfTI/NRRD label map or a DICOM SEG); return a
+        segmentation node.
 
         A truncated or corrupt file is refused (an error naming it), never read as a partly empty ROI.
         """
+        from ..dicomout.seg_in import is_dicom_seg
+
+        if is_dicom_seg(path):  # a DICOM SEG (OHIF, Slicer, a PACS): one segment per SEG segment
+            return nodes.segmentation_from_dicom_seg(str(path), name)
         check_image_file(path)
         if str(path).endswith(".seg.nrrd"):
             segmentation = nodes.read_segmentation_file(path, name)
@@ -546,6 +551,16 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=settings.report,
                                            provenance={"inputs": inputs, "settings": settings.to_dict(),
                                                        **(provenance or {})})
+
+    def exportDicom(self, case: CaseResult, outputDir: str, pdfPath: str | None = None,
+                    overwrite: bool = False) -> dict:
+        """Write the case's results as DICOM into ``outputDir`` (Parametric Maps, SEG, TID 1500 SR, the report
+        as Encapsulated PDF when ``pdfPath`` is given), in the source DWI's study; return ``{what: path}``.
+        The DWI must have been read from a classic DICOM series (see :mod:`VCFDiagnosisLib.dicomout`)."""
+        from ..dicomout.export import write_dicom_results
+
+        maps = case.maps.as_dict() if case.maps is not None else None
+        return write_dicom_results(case.dwi, maps, case.masks, case.rows, outputDir, pdfPath, overwrite)
 
     def exportCaseFolder(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True,
                          provenance: dict | None = None) -> dict:

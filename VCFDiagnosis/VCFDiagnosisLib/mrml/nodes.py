@@ -26,6 +26,8 @@ QUANTITY_ATTRIBUTE = "VCFDiagnosis.Quantity"
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 #: Sequence attribute: JSON {b label: how the b-image was made} (DwiVolume.metadata["combination"]), read back with it
 COMBINATION_ATTRIBUTE = "VCFDiagnosis.combination"
+#: The DWI metadata read back from a sequence's ``VCFDiagnosis.DICOM.<key>`` attributes (its source series).
+SOURCE_KEYS = ("format", "source", "series_uid", "study_uid", "dicom_layout", "frame_of_reference_uid")
 
 
 def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
@@ -198,6 +200,10 @@ def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
     data = np.stack([slicer.util.arrayFromVolume(f).astype(np.float32) for f in frames])
     order = np.argsort(bvalues, kind="stable")
     metadata = {"name": sequence.GetName()}
+    for key in SOURCE_KEYS:  # where the images came from: DICOM results derive from them
+        value = sequence.GetAttribute(f"VCFDiagnosis.DICOM.{key}")
+        if value:
+            metadata[key] = value
     combination = sequence.GetAttribute(COMBINATION_ATTRIBUTE)
     if combination:
         try:
@@ -269,6 +275,25 @@ def segmentation_from_label_file(path: str, name: str | None = None):
         return node
     finally:
         slicer.mrmlScene.RemoveNode(label_node)
+
+
+def segmentation_from_dicom_seg(path: str, name: str | None = None):
+    """Return a segmentation node with one segment per segment of a DICOM SEG file (on the SEG's own grid)."""
+    from ..dicomout.seg_in import read_dicom_seg
+
+    segments = read_dicom_seg(path)
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or "ROI")
+    for label, mask, matrix in segments:
+        label_node = add_scalar_volume(mask.astype(np.uint8), matrix, "__vcfdiagnosis_seg__", label=True)
+        try:
+            before = node.GetSegmentation().GetNumberOfSegments()
+            if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(label_node, node):
+                raise OSError(f"{path}: segment '{label}' could not be converted")
+            node.GetSegmentation().GetNthSegment(before).SetName(label)
+        finally:
+            remove_nodes([label_node])
+    node.CreateDefaultDisplayNodes()
+    return node
 
 
 def add_table_column(table, name: str, values, kind: str = "double", unit: str = "", description: str = ""):

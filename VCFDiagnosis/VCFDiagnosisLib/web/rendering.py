@@ -31,7 +31,6 @@ def quiet_vtk() -> None:
     from ..errors import DEBUG_ENV
 
     if not os.environ.get(DEBUG_ENV):
-        from vtkmodules.vtkCommonCore import vtkObject, vtkOutputWindow
+        from ..mrml.headless import silence_vtk
 
-        vtkObject.GlobalWarningDisplayOff()
-        vtkOutputWindow.GetInstance().SetDisplayModeToNever()  # also MRML's informational text (zip, archive)
+        silence_vtk()

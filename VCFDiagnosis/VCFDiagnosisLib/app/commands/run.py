@@ -14,11 +14,15 @@ HELP = "process one case (DWI + ROI and/or spectrum): maps, results.tsv, .mrb an
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dwi", required=True, help="DWI: a DICOM folder (or anything the DWI loader reads)")
-    parser.add_argument("--roi", help="ROI: .seg.nrrd segmentation or a NIfTI/NRRD label map, any grid in the same "
-                                      "physical space (default: the MRS voxel)")
+    parser.add_argument("--roi", help="ROI: .seg.nrrd segmentation, a NIfTI/NRRD label map or a DICOM SEG (.dcm), any "
+                                      "grid in the same physical space (default: the MRS voxel)")
     parser.add_argument("--spectrum", help="single-voxel spectrum: .rda, DICOM MRS, .IMA, .SPAR/.SDAT, NIfTI-MRS")
     parser.add_argument("--case-id", help="case identifier for results and report (default: the DWI series name)")
     parser.add_argument("--out", required=True, help="output folder for this case")
+    parser.add_argument("--dicom-out", metavar="DIR",
+                        help="also write the results as DICOM into DIR (Parametric Maps D/D*/f/ADC, SEG, TID 1500 SR, "
+                             "the report as Encapsulated PDF) in the DWI's study; needs a DICOM DWI and the [dicom] "
+                             "extra")
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     add_setting_arguments(parser)
 
@@ -33,14 +37,27 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
 
     out = Path(args.out)
     check_replaceable(out, args.force)
+    dicom_out = getattr(args, "dicom_out", None)
+    if dicom_out:
+        from ...dicomout.export import MARKER
+
+        target = Path(dicom_out).resolve()
+        if target == out.resolve() or out.resolve() in target.parents or target in out.resolve().parents:
+            raise InputError("--dicom-out", f"{dicom_out} must be a folder of its own, not inside --out or holding it")
+        check_replaceable(target, args.force, MARKER)
     if not args.roi and not args.spectrum:
         raise InputError("--roi/--spectrum", "an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the "
                                              "ROI) is needed")
     for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
         if value and not Path(value).exists():
             raise InputError(value, f"no such file or folder ({option})")
-    return logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id, outputDir=str(out),
-                                  overwrite=args.force, settings=settings or settings_from_args(args))
+    case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
+                                           outputDir=str(out), overwrite=args.force,
+                                           settings=settings or settings_from_args(args))
+    if dicom_out:
+        dicom = logic.exportDicom(case, dicom_out, written.get("report_pdf"), overwrite=args.force)
+        written.update({f"dicom_{what}": path for what, path in dicom.items() if what != "marker"})
+    return case, written
 
 
 def print_case(case, written: dict, seconds: float) -> None:

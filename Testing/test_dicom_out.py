@@ -1,0 +1,163 @@
+"""DICOM results (``run --dicom-out``): Parametric Maps, SEG, TID 1500 SR and Encapsulated PDF, and a DICOM SEG
+read back as the ROI. Each object is checked against the case's own outputs (NRRD maps, ROI, results.tsv,
+report.pdf) and validated with dicom3tools' ``dciodvfy`` (skipped, with the reason, when it is not installed;
+``.ci/run`` installs it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+pytest.importorskip("highdicom", reason="the [dicom] extra (highdicom) is not installed: DICOM output tests SKIPPED")
+
+from VCFDiagnosisLib.analysis.results import read_results_tsv  # noqa: E402
+from VCFDiagnosisLib.app.cli import main  # noqa: E402
+from VCFDiagnosisLib.dicomout.objects import MAPS, MEASUREMENTS  # noqa: E402
+from VCFDiagnosisLib.dicomout.seg_in import read_dicom_seg  # noqa: E402
+
+OBJECTS = ("PM_D", "PM_Dstar", "PM_f", "PM_ADC", "SEG", "SR", "REPORT")
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory, slicer_runtime):
+    """Run one synthetic patient with --dicom-out; return (patient, case folder, DICOM folder)."""
+    from VCFDiagnosisLib.phantom import generate_patient
+
+    root = tmp_path_factory.mktemp("dicom-out")
+    patient = generate_patient(root / "phantoms", seed=4, group="metastatic", matrix=64, n_slices=6)
+    out, dicom = root / "case", root / "dicom"
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.segmentation_path), "--spectrum",
+                 str(patient.rda_path), "--out", str(out), "--dicom-out", str(dicom)]) == 0
+    return patient, out, dicom
+
+
+def _source_headers(patient) -> list[pydicom.Dataset]:
+    return [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(patient.dwi_dir.rglob("*")) if p.is_file()]
+
+
+def _frames_by_k(ds: pydicom.Dataset, ijk_to_ras: np.ndarray) -> dict[int, int]:
+    """Return {grid slice k: frame index} from each frame's ImagePositionPatient."""
+    to_ijk = np.linalg.inv(ijk_to_ras)
+    result = {}
+    for index, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        lps = np.asarray(group.PlanePositionSequence[0].ImagePositionPatient, float)
+        ijk = to_ijk @ np.r_[lps * [-1, -1, 1], 1.0]
+        assert np.allclose(ijk[:2], 0, atol=1e-3)
+        result[int(round(ijk[2]))] = index
+    return result
+
+
+def test_parametric_maps_equal_the_nrrd_maps_with_units_in_the_dwi_study(case):
+    import SimpleITK as sitk
+
+    patient, out, dicom = case
+    sources = _source_headers(patient)
+    study, series = sources[0].StudyInstanceUID, sources[0].SeriesInstanceUID
+    seen_series = set()
+    for stem, (_, unit, _) in MAPS.items():
+        ds = pydicom.dcmread(dicom / f"PM_{stem}.dcm")
+        assert ds.SOPClassUID == pydicom.uid.ParametricMapStorage
+        assert ds.StudyInstanceUID == study and ds.PatientID == sources[0].PatientID
+        assert ds.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+        assert ds.SeriesInstanceUID != series and ds.SeriesInstanceUID not in seen_series
+        seen_series.add(ds.SeriesInstanceUID)
+        mapping = ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+        assert mapping.MeasurementUnitsCodeSequence[0].CodeValue == unit
+        assert "research use only" in ds.SeriesDescription
+        image = sitk.ReadImage(str(out / "maps" / f"{stem}.nrrd"))
+        expected = sitk.GetArrayFromImage(image).astype(np.float32)  # [k, j, i]
+        from VCFDiagnosisLib.dwi.loader import load_dwi
+
+        grid = load_dwi(str(patient.dwi_dir)).ijk_to_ras
+        frames = _frames_by_k(ds, grid)
+        written = ds.pixel_array.astype(np.float32)
+        assert sorted(frames) == list(range(expected.shape[0]))
+        for k, index in frames.items():
+            np.testing.assert_array_equal(np.isnan(written[index]), np.isnan(expected[k]))  # not fitted stays NaN
+            np.testing.assert_array_equal(written[index][~np.isnan(written[index])],
+                                          expected[k][~np.isnan(expected[k])])
+
+
+def test_segmentation_equals_the_roi_and_reads_back_as_the_roi(case, tmp_path):
+    """SEG.dcm holds the ROI voxel for voxel; given as --roi it reproduces the case's results exactly."""
+    patient, out, dicom = case
+    rows = read_results_tsv(out / "results.tsv")
+    segments = read_dicom_seg(dicom / "SEG.dcm")
+    assert [label for label, _, _ in segments] == [row["roi"] for row in rows]
+    assert int(segments[0][1].sum()) == rows[0]["roi_voxels"]
+    again = tmp_path / "again"
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(dicom / "SEG.dcm"), "--spectrum",
+                 str(patient.rda_path), "--out", str(again), "--no-report"]) == 0
+    redo = read_results_tsv(again / "results.tsv")[0]
+    for name in ("roi_voxels", "D", "Dstar", "f", "ADC", "FF", "P_IVIM", "P_combined"):
+        assert redo[name] == rows[0][name], name
+
+
+def _numeric_items(items, found: dict) -> dict:
+    for item in items:
+        if item.ValueType == "NUM":
+            value = item.MeasuredValueSequence[0]
+            found[item.ConceptNameCodeSequence[0].CodeValue] = (
+                float(value.NumericValue), value.MeasurementUnitsCodeSequence[0].CodeValue)
+        if "ContentSequence" in item:
+            _numeric_items(item.ContentSequence, found)
+    return found
+
+
+def test_structured_report_numbers_equal_results_tsv(case):
+    patient, out, dicom = case
+    row = read_results_tsv(out / "results.tsv")[0]
+    sr = pydicom.dcmread(dicom / "SR.dcm")
+    assert sr.SOPClassUID == pydicom.uid.Comprehensive3DSRStorage
+    assert sr.StudyInstanceUID == _source_headers(patient)[0].StudyInstanceUID
+    numbers = _numeric_items(sr.ContentSequence, {})
+    for column, (code, _, unit, _) in MEASUREMENTS.items():
+        value, written_unit = numbers[code]
+        assert value == pytest.approx(row[column], rel=1e-9), column
+        assert written_unit == unit, column
+    text = str(sr)
+    assert "research use only, not a diagnosis" in text and str(row["prediction"]) in text
+    seg_uid = pydicom.dcmread(dicom / "SEG.dcm", stop_before_pixels=True).SOPInstanceUID
+    assert seg_uid in text  # the measurements are tied to the SEG segment
+
+
+def test_report_pdf_is_encapsulated_unchanged(case):
+    _, out, dicom = case
+    ds = pydicom.dcmread(dicom / "REPORT.dcm")
+    pdf = (out / "report.pdf").read_bytes()
+    assert ds.SOPClassUID == pydicom.uid.EncapsulatedPDFStorage and ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    assert ds.EncapsulatedDocument[:int(ds.EncapsulatedDocumentLength)] == pdf
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None,
+                    reason="dciodvfy (Debian dicom3tools) is not installed: DICOM validation SKIPPED")
+def test_every_object_passes_dciodvfy_without_errors(case):
+    _, _, dicom = case
+    for name in OBJECTS:
+        result = subprocess.run(["dciodvfy", str(dicom / f"{name}.dcm")], capture_output=True, text=True, timeout=120)
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+        assert not errors, f"{name}: {errors}"
+
+
+def test_dicom_out_needs_a_dicom_dwi_and_a_folder_of_its_own(case, tmp_path, capsys):
+    patient, out, dicom = case
+    nifti = tmp_path / "dwi.nii.gz"
+    assert main(["dwi", str(patient.dwi_dir), "--out", str(nifti)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--dwi", str(nifti), "--roi", str(patient.segmentation_path), "--out", str(tmp_path / "c"),
+                 "--dicom-out", str(tmp_path / "d"), "--no-report"]) == 2
+    assert "DICOM results need a DWI read from DICOM" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.segmentation_path), "--out",
+                 str(tmp_path / "c2"), "--dicom-out", str(tmp_path / "c2" / "dicom")]) == 2
+    assert "must be a folder of its own" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not ours")
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.segmentation_path), "--out",
+                 str(tmp_path / "c3"), "--dicom-out", str(foreign), "--force", "--no-report"]) == 2
+    assert (foreign / "keep.txt").read_text() == "not ours"
