@@ -161,3 +161,28 @@ def test_dicom_out_needs_a_dicom_dwi_and_a_folder_of_its_own(case, tmp_path, cap
     assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.segmentation_path), "--out",
                  str(tmp_path / "c3"), "--dicom-out", str(foreign), "--force", "--no-report"]) == 2
     assert (foreign / "keep.txt").read_text() == "not ours"
+
+
+def test_batch_dicom_setting_writes_each_case_folders_dicom(case, tmp_path):
+    """``--dicom`` (a setting, so ``run`` and ``batch`` both have it): the case folder holds its DICOM results."""
+    patient, out, dicom = case
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text(f"case_id\tdwi\troi\tspectrum\tlabel\nP1\t{patient.dwi_dir}\t{patient.segmentation_path}\t"
+                        f"{patient.rda_path}\tmetastatic\n")
+    assert main(["batch", str(manifest), "--out", str(tmp_path / "out"), "--jobs", "1", "--dicom"]) == 0
+    folder = tmp_path / "out" / "P1" / "dicom"
+    assert {p.name for p in folder.glob("*.dcm")} == {f"{name}.dcm" for name in OBJECTS}
+    seg = read_dicom_seg(folder / "SEG.dcm")
+    assert int(seg[0][1].sum()) == read_results_tsv(out / "results.tsv")[0]["roi_voxels"]
+
+
+def test_a_damaged_dicom_seg_is_refused_naming_the_file(case, tmp_path, capsys):
+    """A SEG cut in half (a hostile or broken upload) is refused with the file's name, exit 2, no case folder."""
+    patient, _, dicom = case
+    broken = tmp_path / "broken-seg.dcm"
+    data = (dicom / "SEG.dcm").read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(broken), "--out", str(tmp_path / "c"),
+                 "--no-report"]) == 2
+    assert str(broken) in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -80,8 +80,8 @@ def test_front_ends_agree_with_the_model():
             assert flag in flags, (command, flag)
             action = flags[flag]
             assert action.dest == f.name
-            if f.type in (bool, "bool"):
-                assert action.default is True and action.const is False  # --no-report
+            if f.type in (bool, "bool"):  # a flag that turns the default over: --no-report, --dicom
+                assert action.default is f.default and action.const is (not f.default), flag
             else:
                 assert action.default == f.default
                 assert list(action.choices or []) == list(settings_module.setting_of(f).choices)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from servers import stop_by_pid, wait_until_answering  # noqa: E402
 
 from VCFDiagnosisLib.analysis.results import read_results_tsv  # noqa: E402
 from VCFDiagnosisLib.web.server import free_port  # noqa: E402
@@ -59,23 +59,10 @@ def station(tmp_path):
                                    "--upload-limit-mb", "1"), stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the station did not start: {(tmp_path / 'server.log').read_text()}") from None
-                time.sleep(0.3)
+        wait_until_answering(url, server, tmp_path / "server.log", SERVER_START_S, "the station")
         yield url, work
     finally:
-        os.kill(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_by_pid(server, 20)
         log.close()
 
 

@@ -177,6 +177,12 @@ def test_readers_keep_their_own_roi_and_rows_and_results_tsv_holds_both(opened):
     written = read_results_tsv(station.export_results_tsv())
     assert [(r["reader"], r["roi_voxels"]) for r in written] == [(r["reader"], r["roi_voxels"]) for r in rows]
     assert Path(station.export_results_tsv()).resolve().is_relative_to(station.work_dir)
+    import zipfile
+
+    archive = station.export_dicom_zip()  # the "DICOM results" download: the last Apply (reader 2's ROI)
+    assert archive.resolve().is_relative_to(station.work_dir)
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"PM_D.dcm", "PM_Dstar.dcm", "PM_f.dcm", "PM_ADC.dcm", "SEG.dcm", "SR.dcm", "REPORT.dcm"} <= names
 
 
 def _node_ids(scene) -> set[str]:

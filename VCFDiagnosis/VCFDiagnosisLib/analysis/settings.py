@@ -121,6 +121,10 @@ class CaseSettings:
     report: bool = setting(
         True, label="Report", flag="--no-report", group="outputs", panel=False,
         help="write the one-page PNG/PDF report of each case")
+    dicom: bool = setting(
+        False, label="DICOM results", flag="--dicom", group="outputs", panel=False,
+        help="also write each case's results as DICOM into its dicom/ folder (Parametric Maps, SEG, TID 1500 SR, "
+             "report PDF; needs a DICOM DWI)")
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -49,7 +49,10 @@ _CASE_LOCK = threading.Lock()
 def run_case_on_worker(processor: CaseProcessor, row: ManifestRow, case_dir: str, settings: CaseSettings,
                        quiet: bool) -> tuple[list[dict], float]:
     """Run one case on a Dask worker (the task): inputs checked, the worker prepared once, then the case."""
-    missing = next((p for p in (row.dwi, row.roi, row.spectrum) if p and not os.path.exists(p)), None)
+    from ..pacs.locations import is_pacs_location
+
+    missing = next((p for p in (row.dwi, row.roi, row.spectrum)
+                    if p and not is_pacs_location(p) and not os.path.exists(p)), None)
     if missing:
         return [error_row(row, f"worker on {socket.gethostname()}: {missing}: no such file or folder on this "
                                "worker (inputs and --out must be on storage every worker sees)")], 0.0

@@ -34,6 +34,15 @@ class ManifestRow:
     problem: str = ""
 
 
+def _input(base: Path, value: str | None) -> str | None:
+    """Return a manifest input: a path resolved against the manifest's folder, or an archive location as written."""
+    from ..pacs.locations import is_pacs_location
+
+    if not value:
+        return None
+    return value if is_pacs_location(value) else str((base / value).resolve())
+
+
 def read_manifest(path: str | Path) -> list[ManifestRow]:
     """Return the cases of a CSV/TSV manifest; raise ManifestError if the manifest is unusable.
 
@@ -61,7 +70,7 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     for number, raw in enumerate(reader, start=2):
         values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
 
-        paths = {c: str((base / values[c]).resolve()) if values.get(c) else None for c in ("dwi", "roi", "spectrum")}
+        paths = {c: _input(base, values.get(c)) for c in ("dwi", "roi", "spectrum")}
         row = ManifestRow(case_id=values.get("case_id", ""), dwi=paths["dwi"] or "", roi=paths["roi"],
                           spectrum=paths["spectrum"], label=values.get("label", "").lower(),
                           reader=values.get("reader", ""), line=number)

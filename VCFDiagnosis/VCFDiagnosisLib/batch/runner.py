@@ -42,6 +42,7 @@ from ..errors import EXIT_INTERRUPTED, InputError, describe_error
 from ..outputs.atomic import atomic_output
 from ..outputs.safe_paths import CASE_MARKER, case_folder_name, folder_key, path_inside, remove_stale_staging
 from ..outputs.scratch import make_cache_dir
+from ..pacs.locations import is_pacs_location
 from .cases import CaseProcessor, error_row, run_one_case
 from .manifest import ManifestError, ManifestRow, read_manifest  # noqa: F401 (ManifestError: the API)
 
@@ -210,7 +211,7 @@ def plan_cases(rows: list[ManifestRow], out: Path, force: bool) -> tuple[dict, l
             elif not force and is_finished(case_dir):
                 results[index] = _finished_rows(row, case_dir)
                 summary.skipped += 1
-            elif not Path(row.dwi).exists():
+            elif not is_pacs_location(row.dwi) and not Path(row.dwi).exists():  # a location is retrieved later
                 results[index] = [error_row(row, f"{row.dwi}: no such file or folder (dwi)")]
                 summary.errors += 1
             else:

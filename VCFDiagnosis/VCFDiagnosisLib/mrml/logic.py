@@ -530,6 +530,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if outputDir:  # refuse before the (possibly long) processing
             check_replaceable(Path(outputDir), overwrite)
             probe_writable(outputDir)
+        from ..pacs.transfer import local_input  # an archive location (dicomweb://, dimse://): its local copy
+
+        dwi, roi, spectrum = (local_input(value) for value in (dwi, roi, spectrum))
         settings = _settings(settings, changes)
         sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
         spectrumNodes = (self.loadSpectrum(spectrum, name=caseId, waterT2ms=settings.water_t2_ms or None,
@@ -550,7 +553,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         inputs = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum}
         return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=settings.report,
                                            provenance={"inputs": inputs, "settings": settings.to_dict(),
-                                                       **(provenance or {})})
+                                                       **(provenance or {})}, dicom=settings.dicom)
 
     def exportDicom(self, case: CaseResult, outputDir: str, pdfPath: str | None = None,
                     overwrite: bool = False) -> dict:
@@ -563,8 +566,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         return write_dicom_results(case.dwi, maps, case.masks, case.rows, outputDir, pdfPath, overwrite)
 
     def exportCaseFolder(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True,
-                         provenance: dict | None = None) -> dict:
-        """Write a case folder atomically (see :meth:`exportCase` for its files) with its ``case.json`` marker.
+                         provenance: dict | None = None, dicom: bool = False) -> dict:
+        """Write a case folder atomically (see :meth:`exportCase` for its files) with its ``case.json`` marker;
+        with ``dicom``, also its results as DICOM in ``dicom/`` (:meth:`exportDicom`; part of the same swap).
 
         Returns ``{what: path}`` with the final paths. Raises FileExistsError if ``outputDir`` is a non-empty
         folder that is not a case folder, or a case folder and ``overwrite`` is False.
@@ -574,6 +578,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         target = Path(outputDir).resolve()
         with staged_case_folder(target, replace=overwrite) as staging:
             written = self.exportCase(case, str(staging), overwrite=True, report=report)
+            if dicom:
+                written.update({f"dicom_{what}": path for what, path in self.exportDicom(
+                    case, str(staging / "dicom"), written.get("report_pdf")).items() if what != "marker"})
             marker = {"case_id": case.case_id, "version": __version__,
                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **(provenance or {})}
             (staging / CASE_MARKER).write_text(json.dumps(marker, indent=1, default=str), encoding="utf-8")

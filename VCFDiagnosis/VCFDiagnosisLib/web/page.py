@@ -86,7 +86,7 @@ class StationApp(TrameApp):
             self.server.trigger(f"vcf_upload_{role}")(functools.partial(self._upload_chunk, role))
         self.server.trigger("vcf_upload_done")(self._upload_done)
         for name, handler in (("vcf_download_tsv", self._download_tsv), ("vcf_download_pdf", self._download_pdf),
-                              ("vcf_download_mrb", self._download_mrb)):
+                              ("vcf_download_mrb", self._download_mrb), ("vcf_download_dicom", self._download_dicom)):
             self.server.trigger(name)(handler)
         self.state.change("vcf_b_index")(self._on_b_index)
         self.state.change("vcf_reader")(self._on_reader)
@@ -338,6 +338,9 @@ class StationApp(TrameApp):
     async def _download_mrb(self):
         return self._attachment(self.station.export_scene)
 
+    async def _download_dicom(self):
+        return self._attachment(self.station.export_dicom_zip)
+
     # --- layout ------------------------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
@@ -470,7 +473,8 @@ class StationApp(TrameApp):
             for trigger, name, mime, label in (
                     ("vcf_download_tsv", "results.tsv", "text/tab-separated-values", "results.tsv (all readers)"),
                     ("vcf_download_pdf", "report.pdf", "application/pdf", "Report (PDF)"),
-                    ("vcf_download_mrb", "scene.mrb", "application/octet-stream", "Scene (.mrb)")):
+                    ("vcf_download_mrb", "scene.mrb", "application/octet-stream", "Scene (.mrb)"),
+                    ("vcf_download_dicom", "dicom-results.zip", "application/zip", "DICOM results (.zip)")):
                 v3.VBtn(label, block=True, size="small", classes="mt-1", id=f"vcf-{trigger.replace('_', '-')}",
                         click=f"trigger('{trigger}').then((id) => id && utils.download('{name}', id, '{mime}'))")
 

@@ -432,12 +432,22 @@ class ReadingStation:
         folder = self._folder("exports", secrets.token_hex(6))
         return Path(write_results_tsv(path_inside(folder, "results.tsv"), self.all_rows()))
 
-    def export_case(self) -> dict:
-        """Write the last Apply's case folder (maps, ROI, results, report PDF/PNG, .mrb) under the work folder."""
+    def export_case(self, dicom: bool = False) -> dict:
+        """Write the last Apply's case folder (maps, ROI, results, report PDF/PNG, .mrb; with ``dicom`` its DICOM
+        results in ``dicom/``) under the work folder; return ``{what: path}``."""
         if self.last_case is None:
             raise ValueError("no results yet: Apply first")
         folder = path_inside(self._folder("exports", secrets.token_hex(6)), case_folder_name(self.case_id))
-        return self.logic.exportCaseFolder(self.last_case, str(folder), report=True)
+        return self.logic.exportCaseFolder(self.last_case, str(folder), report=True, dicom=dicom)
+
+    def export_dicom_zip(self) -> Path:
+        """Write the last Apply's DICOM results (Parametric Maps, SEG, TID 1500 SR, report PDF) as one .zip in the
+        work folder; return its path (ValueError if the DWI was not read from a classic DICOM series)."""
+        import shutil
+
+        written = self.export_case(dicom=True)
+        folder = Path(written["dicom_SEG"]).parent
+        return Path(shutil.make_archive(str(folder.parent / f"{folder.parent.name}-dicom"), "zip", folder))
 
     def export_scene(self) -> Path:
         """Write the whole scene as a ``.mrb`` bundle in the work folder; return its path."""

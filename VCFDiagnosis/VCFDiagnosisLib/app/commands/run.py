@@ -23,6 +23,12 @@ def add_arguments(parser) -> None:
                         help="also write the results as DICOM into DIR (Parametric Maps D/D*/f/ADC, SEG, TID 1500 SR, "
                              "the report as Encapsulated PDF) in the DWI's study; needs a DICOM DWI and the [dicom] "
                              "extra")
+    parser.add_argument("--push", metavar="URL",
+                        help="store the DICOM results at an archive: dicomweb://HOST:PORT/ROOT (STOW-RS) or "
+                             "dimse://AET@HOST:PORT (C-STORE); credentials from the environment, never here")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="where series named by an archive location (--dwi/--roi dicomweb://... or dimse://...) "
+                             "are retrieved to (default: a temporary folder removed at exit)")
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     add_setting_arguments(parser)
 
@@ -45,19 +51,52 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
         if target == out.resolve() or out.resolve() in target.parents or target in out.resolve().parents:
             raise InputError("--dicom-out", f"{dicom_out} must be a folder of its own, not inside --out or holding it")
         check_replaceable(target, args.force, MARKER)
+    from ...pacs.locations import is_pacs_location, parse_location
+
+    for option in ("dwi", "roi", "spectrum", "push"):
+        if is_pacs_location(getattr(args, option, None)):
+            parse_location(getattr(args, option))  # a malformed location or one with credentials: refused now
     if not args.roi and not args.spectrum:
         raise InputError("--roi/--spectrum", "an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the "
                                              "ROI) is needed")
+    args.dwi, args.roi, args.spectrum = (_local(value, args) for value in (args.dwi, args.roi, args.spectrum))
     for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
         if value and not Path(value).exists():
             raise InputError(value, f"no such file or folder ({option})")
     case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
                                            outputDir=str(out), overwrite=args.force,
                                            settings=settings or settings_from_args(args))
+    push = getattr(args, "push", None)
+    keep = bool(dicom_out)
+    if push and not dicom_out:  # the objects are made for the archive only (a temporary folder)
+        from ...outputs.scratch import make_cache_dir
+
+        dicom_out = str(Path(make_cache_dir()) / "dicom")
     if dicom_out:
         dicom = logic.exportDicom(case, dicom_out, written.get("report_pdf"), overwrite=args.force)
-        written.update({f"dicom_{what}": path for what, path in dicom.items() if what != "marker"})
+        if keep:
+            written.update({f"dicom_{what}": path for what, path in dicom.items() if what != "marker"})
+        if push:
+            from ...pacs.dicomweb import TransferError
+            from ...pacs.transfer import store
+
+            files = [path for what, path in dicom.items() if what != "marker"]
+            try:
+                written["pushed"] = f"{store(push, files)} objects to {parse_location(push).display()}"
+            except TransferError as error:
+                raise RunFailed(f"{error}; the case folder and the DICOM files were written") from None
     return case, written
+
+
+def _local(value: str | None, args) -> str | None:
+    """Return ``value``, or for an archive location the local copy retrieved into ``--cache``."""
+    from ...pacs.dicomweb import TransferError
+    from ...pacs.transfer import local_input
+
+    try:
+        return local_input(value, getattr(args, "cache", None))
+    except TransferError as error:
+        raise RunFailed(str(error)) from None
 
 
 def print_case(case, written: dict, seconds: float) -> None:

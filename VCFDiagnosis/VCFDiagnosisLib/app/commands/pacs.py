@@ -1,0 +1,42 @@
+"""``vcfdiagnosis pacs find``: list an archive's studies and series (DICOMweb or DIMSE), DWI and MRS flagged."""
+
+from __future__ import annotations
+
+NAME = "pacs"
+HELP = ("query an archive: vcfdiagnosis pacs find --url dicomweb://HOST:PORT/ROOT or dimse://AET@HOST:PORT "
+        "(credentials from VCFDIAGNOSIS_PACS_USER/_PASSWORD or VCFDIAGNOSIS_PACS_CREDENTIALS, never arguments)")
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="pacs_action", metavar="ACTION", required=True)
+    find = sub.add_parser("find", help="list studies and series (DWI by b-values, MRS by SOP class)")
+    find.add_argument("--url", required=True, help="dicomweb://HOST:PORT/ROOT[/studies/S] or dimse://AET@HOST:PORT")
+    find.add_argument("--patient-id", help="Patient ID to match")
+    find.add_argument("--study-date", help="study date or range, YYYYMMDD or YYYYMMDD-YYYYMMDD")
+    find.add_argument("--modality", help="series modality, e.g. MR")
+    find.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args) -> int:
+    import json
+
+    from ...errors import RunFailed
+    from ...pacs.dicomweb import TransferError
+    from ...pacs.locations import parse_location
+    from ...pacs.transfer import find_series
+
+    location = parse_location(args.url)
+    try:
+        rows = find_series(args.url, args.patient_id, args.study_date, args.modality)
+    except TransferError as error:
+        raise RunFailed(str(error)) from None
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{len(rows)} series at {location.display()}")
+    for row in rows:
+        url = f"{location.display().split('/studies/')[0]}/studies/{row['study_uid']}/series/{row['series_uid']}"
+        print(f"{row['patient_id']:<14} {row['study_date']:<9} {row['modality']:<3} #{row['series_number']:<4} "
+              f"{row['instances']:>5} img  {row['kind'] or '-':<22} {row['description']}")
+        print(f"    {url}")
+    return 0

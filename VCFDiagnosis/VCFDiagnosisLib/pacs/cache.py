@@ -1,0 +1,42 @@
+"""Where retrieved series go: ``<cache>/<StudyUID>/<SeriesUID>/``, filled in a staging folder and moved into place
+whole (with a ``.complete`` marker), so a series is either there entirely or not at all; a complete one is reused."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .locations import PacsLocation
+
+COMPLETE = ".complete"
+
+
+def series_folder(location: PacsLocation, cache_dir: str | os.PathLike) -> Path:
+    """Return the cache folder of the series ``location`` names (it may not exist yet)."""
+    return Path(cache_dir).resolve() / str(location.study_uid) / str(location.series_uid)
+
+
+def cached_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Path | None:
+    """Return the series' folder if it was retrieved whole before, else None."""
+    folder = series_folder(location, cache_dir)
+    return folder if (folder / COMPLETE).is_file() else None
+
+
+@contextlib.contextmanager
+def filling_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder for the series; on success move it into place (replacing an incomplete one)."""
+    target = series_folder(location, cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    try:
+        yield staging
+        (staging / COMPLETE).write_text(str(sum(1 for p in staging.iterdir())))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
