@@ -22,6 +22,13 @@ from VCFDiagnosisLib.dicomout.seg_in import read_dicom_seg  # noqa: E402
 OBJECTS = ("PM_D", "PM_Dstar", "PM_f", "PM_ADC", "SEG", "SR", "REPORT")
 
 
+@pytest.fixture(autouse=True)
+def _empty_scene_after(slicer_runtime):
+    """The in-process commands add nodes to the session's scene: leave it empty for the next test."""
+    yield
+    slicer_runtime.clear_scene()
+
+
 @pytest.fixture(scope="module")
 def case(tmp_path_factory, slicer_runtime):
     """Run one synthetic patient with --dicom-out; return (patient, case folder, DICOM folder)."""
@@ -83,7 +90,8 @@ def test_parametric_maps_equal_the_nrrd_maps_with_units_in_the_dwi_study(case):
 
 
 def test_segmentation_equals_the_roi_and_reads_back_as_the_roi(case, tmp_path):
-    """SEG.dcm holds the ROI voxel for voxel; given as --roi it reproduces the case's results exactly."""
+    """SEG.dcm holds one segment per ROI with the ROI's voxel count; given as --roi it reproduces the case's results
+    to the last digit (so the same voxels, on the same grid)."""
     patient, out, dicom = case
     rows = read_results_tsv(out / "results.tsv")
     segments = read_dicom_seg(dicom / "SEG.dcm")
@@ -101,8 +109,8 @@ def _numeric_items(items, found: dict) -> dict:
     for item in items:
         if item.ValueType == "NUM":
             value = item.MeasuredValueSequence[0]
-            found[item.ConceptNameCodeSequence[0].CodeValue] = (
-                float(value.NumericValue), value.MeasurementUnitsCodeSequence[0].CodeValue)
+            found.setdefault(item.ConceptNameCodeSequence[0].CodeValue, (  # the ROI group's (first) value
+                float(value.NumericValue), value.MeasurementUnitsCodeSequence[0].CodeValue))
         if "ContentSequence" in item:
             _numeric_items(item.ContentSequence, found)
     return found
@@ -123,6 +131,21 @@ def test_structured_report_numbers_equal_results_tsv(case):
     assert "research use only, not a diagnosis" in text and str(row["prediction"]) in text
     seg_uid = pydicom.dcmread(dicom / "SEG.dcm", stop_before_pixels=True).SOPInstanceUID
     assert seg_uid in text  # the measurements are tied to the SEG segment
+    points = _scoord3d(sr.ContentSequence, [])  # the MRS voxel's centre, in the DWI's frame of reference (LPS mm)
+    assert len(points) == 1 and points[0][1] == _source_headers(patient)[0].FrameOfReferenceUID
+    from VCFDiagnosisLib.mrs import read_spectrum
+
+    centre_lps = np.asarray(read_spectrum(str(patient.rda_path)).voxel_center_ras) * [-1, -1, 1]
+    np.testing.assert_allclose(points[0][0], centre_lps, atol=1e-3)
+
+
+def _scoord3d(items, found: list) -> list:
+    for item in items:
+        if item.ValueType == "SCOORD3D":
+            found.append((np.asarray(item.GraphicData, float), str(item.ReferencedFrameOfReferenceUID)))
+        if "ContentSequence" in item:
+            _scoord3d(item.ContentSequence, found)
+    return found
 
 
 def test_report_pdf_is_encapsulated_unchanged(case):

@@ -78,7 +78,7 @@ def registerSampleData():
 
 
 def installCohortExtras():
-    """Install the optional statistics packages (statsmodels) into Slicer's Python, on the user's request only.
+    """Install the optional packages (statsmodels, matplotlib, highdicom) into Slicer's Python, on request only.
 
     Run it from Slicer's Python console (``import VCFDiagnosis; VCFDiagnosis.installCohortExtras()``) before the
     cohort statistics; nothing is installed at import time.
@@ -169,6 +169,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         VTKObservationMixin.__init__(self)
         self.logic = None
         self._parameterNode = None
+        self._lastCase = None  # the CaseResult of the last Apply (for Export DICOM results)
         self._parameterNodeGuiTag = None
 
     def setup(self) -> None:
@@ -192,6 +193,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.createRoiButton.connect("clicked(bool)", self.onCreateRoi)
         self.ui.roiFromMrsVoxelButton.connect("clicked(bool)", self.onRoiFromMrsVoxel)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicom)
         self.ui.dwiSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onDwiSelected)
         self.initializeParameterNode()
 
@@ -380,6 +382,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 progress.close()
         if case is None:
             return
+        self._lastCase = case
         self._parameterNode.outputTable = case.table
         self.ui.resultsTableView.setMRMLTableNode(case.table)
         self.ui.diagnosisLabel.text = "<br>".join(
@@ -400,6 +403,20 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             proxy = self.logic.dwiProxyNode(case.dwi_sequence)
             slicer.util.setSliceViewerLayers(background=proxy if proxy is not None else "keep-current",
                                              foreground=case.map_nodes["D"], foregroundOpacity=0.6)
+
+
+    def onExportDicom(self) -> None:
+        """Write the last Apply's results as DICOM (logic.exportDicom) into an empty folder the user picks."""
+        if self._lastCase is None:
+            slicer.util.errorDisplay(_("Apply first: the DICOM results are those of the last Apply."))
+            return
+        folder = qt.QFileDialog.getExistingDirectory(None, _("Select an empty folder for the DICOM results"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("DICOM export failed."), waitCursor=True):
+            written = self.logic.exportDicom(self._lastCase, folder)
+            self.ui.statusLabel.text = _("{count} DICOM objects written to {folder}").format(
+                count=len(written) - 1, folder=folder)
 
 
 class VCFDiagnosisFileReader:

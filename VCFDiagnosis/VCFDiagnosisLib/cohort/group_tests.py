@@ -17,7 +17,7 @@ from scipy import stats
 from .tables import PARAMETERS, CohortTable
 
 #: The optional packages of the cohort statistics (pip names), installed only on a user's request.
-EXTRA_PACKAGES = "statsmodels matplotlib"
+EXTRA_PACKAGES = "statsmodels matplotlib highdicom"
 STATSMODELS_MISSING = (f"the cohort statistics need statsmodels: `pip install {EXTRA_PACKAGES}` "
                        "(inside Slicer, in its Python console: import VCFDiagnosis; "
                        "VCFDiagnosis.installCohortExtras())")

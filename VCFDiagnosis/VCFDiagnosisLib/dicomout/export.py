@@ -18,16 +18,25 @@ MARKER = "dicom-results.json"
 
 
 def write_dicom_results(dwi, maps: dict[str, np.ndarray] | None, masks: dict[str, np.ndarray], rows: list[dict],
-                        out_dir: str | os.PathLike, pdf_path: str | None = None, overwrite: bool = False) -> dict:
+                        out_dir: str | os.PathLike, pdf_path: str | None = None, overwrite: bool = False,
+                        mrs_centre_ras=None) -> dict:
     """Write the DICOM objects of one case (see the module docstring); return ``{what: path}``.
 
     ``maps``: ``{stem: [k, j, i] array}`` on the DWI grid (None: no Parametric Maps); ``masks``: the ROIs on the
-    same grid; ``rows``: the results rows (one per ROI). Raises InputError when the DWI is not a classic DICOM
+    same grid; ``rows``: the results rows (one per ROI); ``mrs_centre_ras``: the MRS voxel's centre (RAS, mm) or
+    None. Raises InputError when the DWI is not a classic DICOM
     series (see :func:`.sources.dwi_source_images`).
     """
+    from ..errors import InputError
     from ..outputs.safe_paths import staged_case_folder
     from . import objects
     from .sources import dwi_source_images
+
+    try:
+        import highdicom  # noqa: F401
+    except ImportError:
+        raise InputError(str(out_dir), "DICOM results need highdicom: pip install 'vcfdiagnosis[dicom]' (inside "
+                                       "Slicer: import VCFDiagnosis; VCFDiagnosis.installCohortExtras())") from None
 
     sources = dwi_source_images(dwi)
     series = objects.SeriesNumbers().first
@@ -41,7 +50,7 @@ def write_dicom_results(dwi, maps: dict[str, np.ndarray] | None, masks: dict[str
     seg = objects.segmentation(sources, kept, readers, series) if kept else None
     if seg is not None:
         datasets["SEG"] = seg
-        datasets["SR"] = objects.measurement_report(sources, seg, rows, series + 1)
+        datasets["SR"] = objects.measurement_report(sources, seg, rows, series + 1, mrs_centre_ras)
     if pdf_path:
         datasets["REPORT"] = objects.encapsulated_pdf(sources[0], Path(pdf_path).read_bytes(), series + 2,
                                                      f"VCFDiagnosis case report ({objects.RESEARCH_NOTE})")

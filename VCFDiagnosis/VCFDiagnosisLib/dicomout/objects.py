@@ -119,8 +119,34 @@ def segmentation(sources: list[pydicom.Dataset], masks: dict[str, np.ndarray], r
         series_description=f"VCFDiagnosis ROIs ({RESEARCH_NOTE})"[:64], **_equipment())
 
 
-def measurement_report(sources: list[pydicom.Dataset], seg, rows: list[dict], series_number: int):
-    """Return the TID 1500 measurement report of the results ``rows`` (one group per ROI, tied to ``seg``)."""
+def _mrs_voxel_group(sources: list[pydicom.Dataset], rows: list[dict], centre_ras):
+    """Return the measurement group of the MRS voxel (its centre as a 3D point, LWR and FF), or None."""
+    import highdicom as hd
+
+    row = next((r for r in rows if r.get("status") != "error"), None)
+    if centre_ras is None or row is None:
+        return None
+    measurements = []
+    for column in ("LWR", "FF"):
+        value = row.get(column)
+        if value is not None and math.isfinite(float(value)):
+            code, meaning, unit, unit_meaning = MEASUREMENTS[column]
+            measurements.append(hd.sr.Measurement(name=_code(code, meaning), value=float(value),
+                                                  unit=_unit(unit, unit_meaning)))
+    centre_lps = np.asarray(centre_ras, dtype=float) * [-1.0, -1.0, 1.0]
+    surface = hd.sr.VolumeSurface(
+        graphic_type=hd.sr.GraphicTypeValues3D.POINT, graphic_data=centre_lps.reshape(1, 3),
+        frame_of_reference_uid=sources[0].FrameOfReferenceUID,
+        source_images=[hd.sr.SourceImageForSegmentation.from_source_image(ds) for ds in sources])
+    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="MRS voxel (centre)"),
+        referenced_volume_surface=surface, measurements=measurements)
+
+
+def measurement_report(sources: list[pydicom.Dataset], seg, rows: list[dict], series_number: int,
+                       mrs_centre_ras=None):
+    """Return the TID 1500 measurement report of the results ``rows`` (one group per ROI, tied to ``seg``; and,
+    with ``mrs_centre_ras``, one for the MRS voxel: its centre as a 3D point with LWR and FF)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -152,6 +178,9 @@ def measurement_report(sources: list[pydicom.Dataset], seg, rows: list[dict], se
                 source_images=[hd.sr.SourceImageForSegmentation.from_source_image(ds) for ds in sources]),
             measurements=measurements, qualitative_evaluations=evaluations,
             finding_type=codes.SCT.Lesion))
+    mrs = _mrs_voxel_group(sources, rows, mrs_centre_ras)
+    if mrs is not None:
+        groups.append(mrs)
     observer = hd.sr.ObserverContext(observer_type=codes.DCM.Device,
                                      observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
                                          uid=hd.UID(), name="VCFDiagnosis", manufacturer_name=MANUFACTURER,

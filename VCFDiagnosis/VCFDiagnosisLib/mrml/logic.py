@@ -532,6 +532,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             probe_writable(outputDir)
         from ..pacs.transfer import local_input  # an archive location (dicomweb://, dimse://): its local copy
 
+        given = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum}  # provenance
         dwi, roi, spectrum = (local_input(value) for value in (dwi, roi, spectrum))
         settings = _settings(settings, changes)
         sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
@@ -550,7 +551,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             row.update(extraColumns or {})
         if not outputDir:
             return case, {}
-        inputs = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum}
+        inputs = {**given, "roi": given["roi"] or (None if roi is None else str(roi))}
         return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=settings.report,
                                            provenance={"inputs": inputs, "settings": settings.to_dict(),
                                                        **(provenance or {})}, dicom=settings.dicom)
@@ -563,7 +564,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         from ..dicomout.export import write_dicom_results
 
         maps = case.maps.as_dict() if case.maps is not None else None
-        return write_dicom_results(case.dwi, maps, case.masks, case.rows, outputDir, pdfPath, overwrite)
+        centre = case.spectrum.spectrum.voxel_center_ras if case.spectrum is not None else None
+        return write_dicom_results(case.dwi, maps, case.masks, case.rows, outputDir, pdfPath, overwrite, centre)
 
     def exportCaseFolder(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True,
                          provenance: dict | None = None, dicom: bool = False) -> dict:

@@ -1,4 +1,5 @@
-"""Where retrieved series go: ``<cache>/<StudyUID>/<SeriesUID>/``, filled in a staging folder and moved into place
+"""Where retrieved series go: ``<cache>/<archive>/<StudyUID>/<SeriesUID>/`` (``archive``: a safe name of the
+location's scheme, host and port, so two archives never share a copy), filled in a staging folder and moved into place
 whole (with a ``.complete`` marker), so a series is either there entirely or not at all; a complete one is reused."""
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ COMPLETE = ".complete"
 
 def series_folder(location: PacsLocation, cache_dir: str | os.PathLike) -> Path:
     """Return the cache folder of the series ``location`` names (it may not exist yet)."""
-    return Path(cache_dir).resolve() / str(location.study_uid) / str(location.series_uid)
+    from ..outputs.safe_paths import case_folder_name
+
+    archive = case_folder_name(f"{location.scheme}-{location.host}-{location.port}")
+    return Path(cache_dir).resolve() / archive / str(location.study_uid) / str(location.series_uid)
 
 
 def cached_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Path | None:
@@ -35,8 +39,14 @@ def filling_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Iter
     try:
         yield staging
         (staging / COMPLETE).write_text(str(sum(1 for p in staging.iterdir())))
+        if (target / COMPLETE).is_file():
+            return  # another run finished the same series meanwhile: use its copy, never remove it
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+            shutil.rmtree(target)  # an incomplete copy (no marker)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / COMPLETE).is_file():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -27,7 +27,7 @@ def _client(location: PacsLocation):
     from dicomweb_client.api import DICOMwebClient
 
     session = requests.Session()
-    credentials = pacs_credentials()
+    credentials = pacs_credentials(location)  # InputError if they may not go to this archive
     if credentials is not None:
         session.auth = credentials
     return DICOMwebClient(url=location.base_url, session=session, timeout=TIMEOUT_S)
@@ -53,7 +53,7 @@ def find_series(location: PacsLocation, patient_id: str | None = None, study_dat
 
     from ..dwi.dicom import bvalue_from_header
 
-    client = _client(location)
+    client = _client(location)  # outside the try: a credentials problem keeps its own message
     filters = {k: v for k, v in (("PatientID", patient_id), ("StudyDate", study_date)) if v}
     if location.study_uid:
         filters["StudyInstanceUID"] = location.study_uid
@@ -84,18 +84,20 @@ def find_series(location: PacsLocation, patient_id: str | None = None, study_dat
 
 
 def retrieve_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Path:
-    """Retrieve the series ``location`` names into ``cache_dir/<study>/<series>/``; return that folder.
+    """Retrieve the series ``location`` names into its folder of ``cache_dir`` (:mod:`.cache`); return that folder.
 
-    A series already retrieved whole is reused. File names are the SOP instance UIDs (digits and dots, checked).
+    A series already retrieved whole from this archive is reused. File names are the SOP instance UIDs (digits and
+    dots, checked).
     """
     if not (location.study_uid and location.series_uid):
         raise TransferError(f"{location.display()}: name a series (.../studies/<StudyUID>/series/<SeriesUID>)")
     done = cached_series(location, cache_dir)
     if done is not None:
         return done
+    client = _client(location)
     with filling_series(location, cache_dir) as staging:
         try:
-            instances = _client(location).retrieve_series(location.study_uid, location.series_uid)
+            instances = client.retrieve_series(location.study_uid, location.series_uid)
         except Exception as error:  # noqa: BLE001
             raise _failed(location, "retrieve", error) from None
         if not instances:
@@ -113,8 +115,12 @@ def store(location: PacsLocation, paths: list[str | os.PathLike]) -> int:
     import pydicom
 
     datasets = [pydicom.dcmread(os.fspath(p)) for p in paths]
+    client = _client(location)
     try:
-        _client(location).store_instances(datasets)
+        response = client.store_instances(datasets)
     except Exception as error:  # noqa: BLE001
         raise _failed(location, "store", error) from None
+    failed = len(getattr(response, "FailedSOPSequence", None) or []) if response is not None else 0
+    if failed:  # HTTP 202: some instances were refused
+        raise TransferError(f"{location.display()}: store failed for {failed} of {len(datasets)} objects")
     return len(datasets)

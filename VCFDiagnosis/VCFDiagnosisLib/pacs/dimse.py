@@ -14,6 +14,11 @@ from .dicomweb import MRS_SOP_CLASSES, TransferError
 from .locations import UID, PacsLocation
 
 TIMEOUT_S = 60
+#: The storage classes C-GET accepts back: DWI images (classic and enhanced MR, secondary capture), spectra
+#: (MR Spectroscopy, Siemens CSA non-image) and the objects this program writes (SEG, Parametric Map, SR, PDF).
+RETRIEVED_CLASSES = ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.4.2",
+                     "1.3.12.2.1107.5.9.1", "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.66.4",
+                     "1.2.840.10008.5.1.4.1.1.30", "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.104.1")
 
 
 def _association(location: PacsLocation, contexts, roles=(), handlers=()):
@@ -90,10 +95,9 @@ def find_series(location: PacsLocation, patient_id: str | None = None, study_dat
 
 
 def retrieve_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Path:
-    """Retrieve the series with C-GET into ``cache_dir/<study>/<series>/`` (whole or not at all); return it."""
+    """Retrieve the series with C-GET into its folder of ``cache_dir`` (whole or not at all); return it."""
     from pydicom import Dataset
     from pynetdicom import build_role, evt
-    from pynetdicom.presentation import StoragePresentationContexts
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
 
     if not (location.study_uid and location.series_uid):
@@ -114,9 +118,8 @@ def retrieve_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Pat
             received.append(uid)
             return 0x0000
 
-        roles = [build_role(c.abstract_syntax, scp_role=True) for c in StoragePresentationContexts[:120]]
-        association = _association(location, [GET, *[c.abstract_syntax for c in StoragePresentationContexts[:120]]],
-                                   roles, [(evt.EVT_C_STORE, on_store)])
+        roles = [build_role(uid, scp_role=True) for uid in RETRIEVED_CLASSES]
+        association = _association(location, [GET, *RETRIEVED_CLASSES], roles, [(evt.EVT_C_STORE, on_store)])
         try:
             query = Dataset()
             query.QueryRetrieveLevel = "SERIES"
@@ -143,7 +146,10 @@ def store(location: PacsLocation, paths: list[str | os.PathLike]) -> int:
     association = _association(location, contexts)
     try:
         for ds in datasets:
-            status = association.send_c_store(ds)
+            try:
+                status = association.send_c_store(ds)
+            except (ValueError, RuntimeError) as error:  # e.g. no presentation context accepted for this class
+                raise TransferError(f"{location.display()}: C-STORE refused ({type(error).__name__})") from None
             if status is None or status.Status != 0x0000:
                 code = "none" if status is None else f"0x{status.Status:04X}"
                 raise TransferError(f"{location.display()}: C-STORE of an instance failed (status {code})")

@@ -38,7 +38,8 @@ class PacsLocation:
     def base_url(self) -> str:
         """Return the DICOMweb service URL (``http(s)://host:port/root``)."""
         http = "https" if self.scheme == "dicomwebs" else "http"
-        return f"{http}://{self.host}:{self.port}{self.root}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{http}://{host}:{self.port}{self.root}"
 
     @property
     def calling_aet(self) -> str:
@@ -76,6 +77,10 @@ def parse_location(text: str) -> PacsLocation:
     segments = [s for s in parts.path.split("/") if s]
     ids: dict[str, str] = {}
     while len(segments) >= 2 and segments[-2] in ("studies", "series") and UID.fullmatch(segments[-1]):
+        if segments[-2] in ids:
+            raise InputError(shown, f"'{segments[-2]}' is named twice")
+        if segments[-2] == "series" and "studies" in ids:
+            raise InputError(shown, "the series comes after its study: .../studies/<StudyUID>/series/<SeriesUID>")
         ids[segments[-2]] = segments[-1]
         segments = segments[:-2]
     if "series" in ids and "studies" not in ids:

@@ -37,6 +37,24 @@ def store(url: str, paths: list[str | os.PathLike]) -> int:
     return _module(location).store(location, paths)
 
 
+_PROCESS_CACHE: list[str] = []
+
+
+def use_cache_dir(folder: str | os.PathLike) -> None:
+    """Retrieve archive series into ``folder`` from now on in this process (kept: a later run reuses them)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    _PROCESS_CACHE[:] = [str(Path(folder).resolve())]
+
+
+def process_cache_dir() -> str:
+    """Return this process's retrieval cache (temporary, removed at exit): series are retrieved once per process."""
+    if not _PROCESS_CACHE:
+        from ..outputs.scratch import make_cache_dir
+
+        _PROCESS_CACHE.append(make_cache_dir())
+    return _PROCESS_CACHE[0]
+
+
 def local_input(value: str | None, cache_dir: str | os.PathLike | None = None) -> str | None:
     """Return ``value`` as it is, or for an archive location the local copy: the series' folder, or its file when
     the series holds one object (a SEG, a spectrum). ``cache_dir`` None: a temporary folder removed at exit.
@@ -45,10 +63,6 @@ def local_input(value: str | None, cache_dir: str | os.PathLike | None = None) -
 
     if not is_pacs_location(value):
         return value
-    if cache_dir is None:
-        from ..outputs.scratch import make_cache_dir
-
-        cache_dir = make_cache_dir()
-    folder = retrieve(value, cache_dir)
+    folder = retrieve(value, cache_dir if cache_dir is not None else process_cache_dir())
     files = sorted(p for p in folder.iterdir() if p.suffix == ".dcm")
     return str(files[0]) if len(files) == 1 else str(folder)

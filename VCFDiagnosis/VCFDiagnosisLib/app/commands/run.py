@@ -53,29 +53,38 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
         check_replaceable(target, args.force, MARKER)
     from ...pacs.locations import is_pacs_location, parse_location
 
-    for option in ("dwi", "roi", "spectrum", "push"):
+    for option in ("dwi", "roi", "spectrum"):
         if is_pacs_location(getattr(args, option, None)):
             parse_location(getattr(args, option))  # a malformed location or one with credentials: refused now
+    push = getattr(args, "push", None)
+    if push:
+        parse_location(push)  # whatever it looks like: refused now, not after the computation
+        if not getattr(args, "dicom_out", None):
+            raise InputError("--push", "needs --dicom-out DIR: the objects are kept there, and a push that fails "
+                                       "is retried with vcfdiagnosis pacs push --url URL DIR")
     if not args.roi and not args.spectrum:
         raise InputError("--roi/--spectrum", "an ROI (--roi) or a spectrum (--spectrum, whose voxel becomes the "
                                              "ROI) is needed")
-    args.dwi, args.roi, args.spectrum = (_local(value, args) for value in (args.dwi, args.roi, args.spectrum))
-    for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
-        if value and not Path(value).exists():
-            raise InputError(value, f"no such file or folder ({option})")
-    case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
-                                           outputDir=str(out), overwrite=args.force,
-                                           settings=settings or settings_from_args(args))
-    push = getattr(args, "push", None)
-    keep = bool(dicom_out)
-    if push and not dicom_out:  # the objects are made for the archive only (a temporary folder)
-        from ...outputs.scratch import make_cache_dir
+    if getattr(args, "cache", None):
+        from ...pacs.transfer import use_cache_dir
 
-        dicom_out = str(Path(make_cache_dir()) / "dicom")
+        use_cache_dir(args.cache)  # archive locations are retrieved there (the Logic records the locations)
+    for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
+        if value and not is_pacs_location(value) and not Path(value).exists():
+            raise InputError(value, f"no such file or folder ({option})")
+    from ...pacs.dicomweb import TransferError
+
+    try:
+        case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
+                                               outputDir=str(out), overwrite=args.force,
+                                               settings=settings or settings_from_args(args))
+    except TransferError as error:  # retrieving an input failed: nothing was written
+        raise RunFailed(str(error)) from None
+    if all(row["status"] == "error" for row in case.rows):
+        return case, written  # nothing to send to an archive (run reports the failure)
     if dicom_out:
         dicom = logic.exportDicom(case, dicom_out, written.get("report_pdf"), overwrite=args.force)
-        if keep:
-            written.update({f"dicom_{what}": path for what, path in dicom.items() if what != "marker"})
+        written.update({f"dicom_{what}": path for what, path in dicom.items() if what != "marker"})
         if push:
             from ...pacs.dicomweb import TransferError
             from ...pacs.transfer import store
@@ -84,19 +93,9 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
             try:
                 written["pushed"] = f"{store(push, files)} objects to {parse_location(push).display()}"
             except TransferError as error:
-                raise RunFailed(f"{error}; the case folder and the DICOM files were written") from None
+                raise RunFailed(f"{error}; the case folder and the DICOM objects in {dicom_out} are kept: "
+                                f"vcfdiagnosis pacs push --url URL {dicom_out} retries") from None
     return case, written
-
-
-def _local(value: str | None, args) -> str | None:
-    """Return ``value``, or for an archive location the local copy retrieved into ``--cache``."""
-    from ...pacs.dicomweb import TransferError
-    from ...pacs.transfer import local_input
-
-    try:
-        return local_input(value, getattr(args, "cache", None))
-    except TransferError as error:
-        raise RunFailed(str(error)) from None
 
 
 def print_case(case, written: dict, seconds: float) -> None:
