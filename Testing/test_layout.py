@@ -76,7 +76,7 @@ def test_pyproject_pins_slicer_core_and_never_plain_slicer():
     assert 'vcfdiagnosis = "VCFDiagnosisLib.app.cli:main"' in text
 
 
-PURE_PACKAGES = ("analysis", "outputs", "batch", "cohort", "dicomout", "dwi", "ivim", "mrs", "pacs", "phantom")
+PURE_PACKAGES = ("analysis", "outputs", "batch", "cohort", "dicomout", "dwi", "fat", "ivim", "mrs", "pacs", "phantom")
 PURE_MODULES = ("errors.py", "lazy.py")
 #: The browser front end's own pure modules (what the station lists, where uploads go, plot figures).
 PURE_WEB_MODULES = ("web/cases.py", "web/uploads.py", "web/plots.py")

@@ -1,0 +1,220 @@
+"""Voxelwise PDFF and R2* from magnitude echoes: a vectorised, bounded Levenberg-Marquardt fit from two starts.
+
+Magnitude data leave water and fat interchangeable to first order (a fat-water swap): the fit is run from a
+water-dominant and a fat-dominant start, giving two candidate solutions per voxel; the multi-peak fat spectrum
+makes their residuals differ (magnitude discrimination, as MAGORINO, Triay Bagur et al. 2022). At low SNR a single
+voxel's residuals are not enough (about 1 in 9 voxels of marrow-like tissue at SNR 20 picks the wrong one), so
+for a volume the choice is made in space (:func:`resolve_swaps`): starting from the lower-residual choice, a
+voxel whose other candidate is clearly nearer (:data:`SWAP_MARGIN_PERCENT`) to the mean PDFF of its in-plane
+neighbourhood takes it, twice (fat and water vary
+smoothly within a vertebra; a swap is an isolated jump of ~2x(50 - PDFF) percentage points). A voxel whose two
+candidates fit equally well and whose neighbourhood cannot decide keeps status ``AMBIGUOUS``; background voxels
+are NaN with status ``NOT_FITTED`` (never 0).
+
+Internal units for conditioning: echo times in ms, R2* in 1/ms, signals relative to each voxel's largest echo.
+Parameters ``[W, F, R]`` with W, F >= 0 and 0 <= R <= :data:`R2STAR_MAX_PER_S` / 1000.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import F0_3T_MHZ, fat_phasors
+
+OK, AMBIGUOUS, NOT_FITTED = 0, 1, 3
+STATUS = {OK: "ok", AMBIGUOUS: "water/fat ambiguous (both solutions fit)", NOT_FITTED: "not fitted (background)"}
+R2STAR_MAX_PER_S = 1000.0
+AMBIGUOUS_RATIO = 1.02
+ITERATIONS = 20  # measured: 15 give the same maps on marrow-like phantoms; early stop when no voxel descends
+#: In-plane neighbourhood (voxels) of the spatial swap resolution.
+NEIGHBOURHOOD = 5
+#: A voxel's choice is changed only when the other candidate is nearer its neighbourhood by more than this (PDFF
+#: points): a swap moves PDFF by 2 |50 - PDFF|, while noise and real tissue edges move it by a few points.
+SWAP_MARGIN_PERCENT = 10.0
+
+
+@dataclass
+class FatMaps:
+    """PDFF (percent), R2* (1/s), water and fat (signal units) and status per voxel (NaN where not fitted)."""
+
+    pdff_percent: np.ndarray
+    r2star_per_s: np.ndarray
+    water: np.ndarray
+    fat: np.ndarray
+    status: np.ndarray
+
+
+def _model_and_jacobian(p: np.ndarray, t_ms: np.ndarray, c: np.ndarray):
+    """Return (model (n_e, n), J (3, n_e, n)) for parameters ``p`` (3, n)."""
+    w, f, r = p
+    z = w[None, :] + f[None, :] * c[:, None]
+    m = np.abs(z)
+    decay = np.exp(-t_ms[:, None] * r[None, :])
+    safe = np.maximum(m, 1e-12)
+    model = m * decay
+    d_w = decay * z.real / safe
+    d_f = decay * (z.real * c.real[:, None] + z.imag * c.imag[:, None]) / safe
+    d_r = -t_ms[:, None] * model
+    return model, np.stack([d_w, d_f, d_r])
+
+
+def _solve3(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Solve the (3, 3, n) systems ``a x = g`` (Cramer's rule, vectorised)."""
+    def det(m):
+        return (m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1]) - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
+                + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0]))
+
+    d = det(a)
+    d = np.where(np.abs(d) < 1e-30, 1e-30, d)
+    out = np.empty_like(g)
+    for k in range(3):
+        ak = a.copy()
+        ak[:, k] = g
+        out[k] = det(ak) / d
+    return out
+
+
+def _lm(y: np.ndarray, p: np.ndarray, t_ms: np.ndarray, c: np.ndarray, r_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return (parameters, residual sum of squares) of the bounded LM fit of every voxel (columns of ``y``)."""
+    lam = np.full(y.shape[1], 1e-2)
+    model, jac = _model_and_jacobian(p, t_ms, c)
+    cost = ((y - model) ** 2).sum(axis=0)
+    upper = np.array([np.inf, np.inf, r_max])[:, None]
+    for _ in range(ITERATIONS):
+        resid = y - model
+        jtj = np.einsum("aen,ben->abn", jac, jac)
+        g = np.einsum("aen,en->an", jac, resid)
+        damped = jtj.copy()
+        for k in range(3):
+            damped[k, k] *= 1.0 + lam
+            damped[k, k] += 1e-12
+        trial = np.clip(p + _solve3(damped, g), 0.0, upper)
+        t_model, t_jac = _model_and_jacobian(trial, t_ms, c)
+        t_cost = ((y - t_model) ** 2).sum(axis=0)
+        better = t_cost < cost
+        p = np.where(better, trial, p)
+        model = np.where(better, t_model, model)
+        jac = np.where(better[None, None, :], t_jac, jac)
+        cost = np.where(better, t_cost, cost)
+        lam = np.where(better, lam / 3.0, lam * 8.0)
+        if np.all(lam > 1e8):  # no voxel finds a descent step any more
+            break
+    return p, cost
+
+
+def _candidates(rows: np.ndarray, t_ms: np.ndarray, c: np.ndarray) -> dict:
+    """Return both candidate fits of ``rows`` (voxels, echoes): ``parameters`` (2, 3, n) [W, F, R in 1/ms] and
+    ``costs`` (2, n) (a module-level function, so forked workers can run it)."""
+    y = np.ascontiguousarray(rows.T)
+    n = y.shape[1]
+    parameters, costs = np.empty((2, 3, n)), np.empty((2, n))
+    for which, w0 in enumerate((0.9, 0.1)):  # water-dominant and fat-dominant starts
+        p0 = np.vstack([np.full(n, w0), np.full(n, 1.0 - w0), np.full(n, 0.05)])
+        parameters[which], costs[which] = _lm(y, p0, t_ms, c, R2STAR_MAX_PER_S / 1e3)
+    return {"parameters": parameters, "costs": costs}
+
+
+def fit_pdff(echo_times_s, magnitudes: np.ndarray, mask: np.ndarray | None = None, f0_mhz: float = F0_3T_MHZ,
+             background_fraction: float = 0.05, chunk: int = 32768, spatial: bool = True,
+             processes: int | None = None) -> FatMaps:
+    """Fit ``magnitudes`` (n_echoes, ...) at ``echo_times_s`` (s); return :class:`FatMaps` on the voxel grid.
+
+    ``mask`` (the grid's shape) limits the fit; without it voxels whose largest echo is below
+    ``background_fraction`` of the 99th percentile are background. Echo times must be distinct and > 0. With a
+    grid of 2 or more dimensions (the last two in-plane) and ``spatial``, swaps are resolved in space
+    (:func:`resolve_swaps`); otherwise each voxel keeps its lower-residual candidate. ``processes``: forked
+    worker processes for the fits (default: the usable cores).
+    """
+    t_s = np.asarray(echo_times_s, dtype=float)
+    data = np.asarray(magnitudes, dtype=float)
+    if t_s.ndim != 1 or data.shape[0] != t_s.size or t_s.size < 3:
+        raise ValueError(f"need one magnitude image per echo and at least 3 echoes, got {t_s.size} echo times "
+                         f"for data of shape {data.shape}")
+    if np.any(t_s <= 0) or np.unique(t_s).size != t_s.size:
+        raise ValueError(f"echo times must be distinct and positive, got {t_s.tolist()} s")
+    shape = data.shape[1:]
+    flat = data.reshape(t_s.size, -1)
+    peak = flat.max(axis=0)
+    if mask is None:
+        finite = peak[np.isfinite(peak)]
+        limit = background_fraction * (np.percentile(finite, 99) if finite.size else 0.0)
+        todo = np.isfinite(flat).all(axis=0) & (peak > limit)
+    else:
+        todo = np.asarray(mask, bool).reshape(-1) & np.isfinite(flat).all(axis=0) & (peak > 0)
+    t_ms, c = t_s * 1e3, fat_phasors(t_s, f0_mhz)
+    n = flat.shape[1]
+    candidates = np.full((2, 3, n), np.nan)  # [water start, fat start] x [W, F, R2* 1/s]
+    costs = np.full((2, n), np.inf)
+    index = np.flatnonzero(todo)
+    scale = peak[index]
+    rows = np.ascontiguousarray((flat[:, index] / scale).T)  # (voxels, echoes), relative to the largest echo
+    chunks = [np.arange(a, min(a + chunk, index.size)) for a in range(0, index.size, chunk)]
+    job = functools.partial(_candidates, t_ms=t_ms, c=c)
+    from ..ivim.processes import fork_available, forked_chunk_results, usable_cores
+
+    workers = min(usable_cores() if processes is None else int(processes), len(chunks))
+    results = (forked_chunk_results(job, rows, chunks, workers) if workers > 1 and fork_available()
+               else (job(rows[sel]) for sel in chunks))
+    for sel, result in zip(chunks, results):
+        cols = index[sel]
+        candidates[:, :, cols] = result["parameters"] * np.array([scale[sel], scale[sel], np.full(sel.size, 1e3)])
+        costs[:, cols] = result["costs"]
+    pdff = 100.0 * candidates[:, 1] / np.maximum(candidates[:, 0] + candidates[:, 1], 1e-30)  # (2, n)
+    choice = np.where(costs[1] < costs[0], 1, 0)
+    if len(shape) >= 2 and spatial:
+        choice = resolve_swaps(pdff.reshape((2,) + shape), choice.reshape(shape), todo.reshape(shape)).reshape(-1)
+    pick = np.arange(n)
+    water, fat, r2 = candidates[choice, 0, pick], candidates[choice, 1, pick], candidates[choice, 2, pick]
+    low, high = np.minimum(costs[0], costs[1]), np.maximum(costs[0], costs[1])
+    ambiguous = (high <= AMBIGUOUS_RATIO * low + 1e-12) & (np.abs(pdff[0] - pdff[1]) > 5.0)
+    if len(shape) >= 2 and spatial:
+        ambiguous &= ~_decided(pdff.reshape((2,) + shape), choice.reshape(shape), todo.reshape(shape)).reshape(-1)
+    status = np.where(todo, np.where(ambiguous, AMBIGUOUS, OK), NOT_FITTED).astype(np.uint8)
+    result = pdff[choice, pick]
+    result[~todo] = np.nan
+    return FatMaps(result.reshape(shape), r2.reshape(shape), water.reshape(shape), fat.reshape(shape),
+                   status.reshape(shape))
+
+
+def _neighbourhood_mean(pdff: np.ndarray, valid: np.ndarray, size: int = NEIGHBOURHOOD) -> np.ndarray:
+    """Return each voxel's in-plane ``size`` x ``size`` neighbourhood mean PDFF over valid voxels (NaN where none).
+
+    A mean, not a median, so it is one vectorised filter (scipy.ndimage.uniform_filter of values and counts);
+    swapped neighbours pull it less than the distance between the two candidates, and the second round sees them
+    corrected.
+    """
+    from scipy.ndimage import uniform_filter
+
+    size_per_axis = (1,) * (pdff.ndim - 2) + (size, size)
+    ok = valid & np.isfinite(pdff)
+    total = uniform_filter(np.where(ok, pdff, 0.0), size=size_per_axis, mode="constant")
+    count = uniform_filter(ok.astype(float), size=size_per_axis, mode="constant")
+    return np.where(count > 0.5 / np.prod(size_per_axis), total / np.maximum(count, 1e-12), np.nan)
+
+
+def resolve_swaps(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Return the per-voxel choice (0 water start, 1 fat start) after correcting, in space, the voxels whose other
+    candidate is clearly nearer the neighbourhood's mean PDFF (``pdff_candidates``: (2, *grid), percent)."""
+    choice = choice.copy()
+    for _ in range(rounds):
+        current = np.take_along_axis(pdff_candidates, choice[None], axis=0)[0]
+        reference = _neighbourhood_mean(current, valid)
+        distance = np.abs(pdff_candidates - reference[None])
+        chosen = np.take_along_axis(distance, choice[None], axis=0)[0]
+        other = np.take_along_axis(distance, (1 - choice)[None], axis=0)[0]
+        swapped = valid & np.isfinite(reference) & (chosen - other > SWAP_MARGIN_PERCENT)  # a clear jump only
+        choice = np.where(swapped, 1 - choice, choice)
+    return choice
+
+
+def _decided(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Return True where the neighbourhood clearly prefers the chosen candidate (by :data:`SWAP_MARGIN_PERCENT`)."""
+    current = np.take_along_axis(pdff_candidates, choice[None], axis=0)[0]
+    reference = _neighbourhood_mean(current, valid)
+    distance = np.abs(pdff_candidates - reference[None])
+    chosen = np.take_along_axis(distance, choice[None], axis=0)[0]
+    other = np.take_along_axis(distance, (1 - choice)[None], axis=0)[0]
+    return np.isfinite(reference) & (other - chosen > SWAP_MARGIN_PERCENT)
