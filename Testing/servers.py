@@ -11,7 +11,8 @@ import urllib.request
 from pathlib import Path
 
 
-def wait_until_answering(url: str, server: subprocess.Popen, log: Path, seconds: float, name: str) -> None:
+def wait_until_answering(url: str, server: subprocess.Popen, log: Path, seconds: float, name: str,
+                         poll_s: float = 0.2) -> None:
     """Return once ``url`` answers HTTP (any status); raise naming ``name`` and the log's end if it never does."""
     deadline = time.monotonic() + seconds
     while True:
@@ -22,8 +23,9 @@ def wait_until_answering(url: str, server: subprocess.Popen, log: Path, seconds:
             return
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
+                tail = log.read_text()[-2000:] if log.is_file() else ""
+                raise RuntimeError(f"{name} did not start: {tail}") from None
+            time.sleep(poll_s)
 
 
 def stop_by_pid(server: subprocess.Popen, seconds: float = 30) -> None:

@@ -14,11 +14,16 @@ import pytest
 
 pytest.importorskip("highdicom", reason="the [dicom] extra (highdicom) is not installed: DICOM output tests SKIPPED")
 
+from dicom_objects import content_items, frames_by_k, numeric_items  # noqa: E402
+
 from VCFDiagnosisLib.analysis.results import read_results_tsv  # noqa: E402
 from VCFDiagnosisLib.app.cli import main  # noqa: E402
 from VCFDiagnosisLib.dicomout.objects import MAPS, MEASUREMENTS  # noqa: E402
 from VCFDiagnosisLib.dicomout.seg_in import read_dicom_seg  # noqa: E402
 
+#: dciodvfy's warnings on our objects, as the README lists them (see test_every_object_passes_dciodvfy...).
+DCIODVFY_WARNINGS = ("<QUANTITY> for value 4 of attribute <Image Type>", "<QUANTITY> for value 4 of attribute <Frame Type>",
+                     "attribute <Laterality>", "<99VCFD> for value 1 of attribute <Coding Scheme Designator>")
 OBJECTS = ("PM_D", "PM_Dstar", "PM_f", "PM_ADC", "SEG", "SR", "REPORT")
 
 
@@ -46,18 +51,6 @@ def _source_headers(patient) -> list[pydicom.Dataset]:
     return [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(patient.dwi_dir.rglob("*")) if p.is_file()]
 
 
-def _frames_by_k(ds: pydicom.Dataset, ijk_to_ras: np.ndarray) -> dict[int, int]:
-    """Return {grid slice k: frame index} from each frame's ImagePositionPatient."""
-    to_ijk = np.linalg.inv(ijk_to_ras)
-    result = {}
-    for index, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        lps = np.asarray(group.PlanePositionSequence[0].ImagePositionPatient, float)
-        ijk = to_ijk @ np.r_[lps * [-1, -1, 1], 1.0]
-        assert np.allclose(ijk[:2], 0, atol=1e-3)
-        result[int(round(ijk[2]))] = index
-    return result
-
-
 def test_parametric_maps_equal_the_nrrd_maps_with_units_in_the_dwi_study(case):
     import SimpleITK as sitk
 
@@ -80,7 +73,7 @@ def test_parametric_maps_equal_the_nrrd_maps_with_units_in_the_dwi_study(case):
         from VCFDiagnosisLib.dwi.loader import load_dwi
 
         grid = load_dwi(str(patient.dwi_dir)).ijk_to_ras
-        frames = _frames_by_k(ds, grid)
+        frames = frames_by_k(ds, grid)
         written = ds.pixel_array.astype(np.float32)
         assert sorted(frames) == list(range(expected.shape[0]))
         for k, index in frames.items():
@@ -105,24 +98,13 @@ def test_segmentation_equals_the_roi_and_reads_back_as_the_roi(case, tmp_path):
         assert redo[name] == rows[0][name], name
 
 
-def _numeric_items(items, found: dict) -> dict:
-    for item in items:
-        if item.ValueType == "NUM":
-            value = item.MeasuredValueSequence[0]
-            found.setdefault(item.ConceptNameCodeSequence[0].CodeValue, (  # the ROI group's (first) value
-                float(value.NumericValue), value.MeasurementUnitsCodeSequence[0].CodeValue))
-        if "ContentSequence" in item:
-            _numeric_items(item.ContentSequence, found)
-    return found
-
-
 def test_structured_report_numbers_equal_results_tsv(case):
     patient, out, dicom = case
     row = read_results_tsv(out / "results.tsv")[0]
     sr = pydicom.dcmread(dicom / "SR.dcm")
     assert sr.SOPClassUID == pydicom.uid.Comprehensive3DSRStorage
     assert sr.StudyInstanceUID == _source_headers(patient)[0].StudyInstanceUID
-    numbers = _numeric_items(sr.ContentSequence, {})
+    numbers = numeric_items(sr.ContentSequence)
     for column, (code, _, unit, _) in MEASUREMENTS.items():
         value, written_unit = numbers[code]
         assert value == pytest.approx(row[column], rel=1e-9), column
@@ -131,21 +113,13 @@ def test_structured_report_numbers_equal_results_tsv(case):
     assert "research use only, not a diagnosis" in text and str(row["prediction"]) in text
     seg_uid = pydicom.dcmread(dicom / "SEG.dcm", stop_before_pixels=True).SOPInstanceUID
     assert seg_uid in text  # the measurements are tied to the SEG segment
-    points = _scoord3d(sr.ContentSequence, [])  # the MRS voxel's centre, in the DWI's frame of reference (LPS mm)
+    points = [(np.asarray(item.GraphicData, float), str(item.ReferencedFrameOfReferenceUID))
+              for item in content_items(sr.ContentSequence, "SCOORD3D")]  # the MRS voxel's centre, in the DWI's frame of reference (LPS mm)
     assert len(points) == 1 and points[0][1] == _source_headers(patient)[0].FrameOfReferenceUID
     from VCFDiagnosisLib.mrs import read_spectrum
 
     centre_lps = np.asarray(read_spectrum(str(patient.rda_path)).voxel_center_ras) * [-1, -1, 1]
     np.testing.assert_allclose(points[0][0], centre_lps, atol=1e-3)
-
-
-def _scoord3d(items, found: list) -> list:
-    for item in items:
-        if item.ValueType == "SCOORD3D":
-            found.append((np.asarray(item.GraphicData, float), str(item.ReferencedFrameOfReferenceUID)))
-        if "ContentSequence" in item:
-            _scoord3d(item.ContentSequence, found)
-    return found
 
 
 def test_report_pdf_is_encapsulated_unchanged(case):
@@ -159,11 +133,17 @@ def test_report_pdf_is_encapsulated_unchanged(case):
 @pytest.mark.skipif(shutil.which("dciodvfy") is None,
                     reason="dciodvfy (Debian dicom3tools) is not installed: DICOM validation SKIPPED")
 def test_every_object_passes_dciodvfy_without_errors(case):
+    """No error in any object; the warnings are only the ones the README lists (printed here for the record)."""
     _, _, dicom = case
     for name in OBJECTS:
         result = subprocess.run(["dciodvfy", str(dicom / f"{name}.dcm")], capture_output=True, text=True, timeout=120)
-        errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+        lines = (result.stdout + result.stderr).splitlines()
+        errors = [line for line in lines if line.startswith("Error")]
         assert not errors, f"{name}: {errors}"
+        warnings = {line for line in lines if line.startswith("Warning")}
+        print(name, sorted(warnings))
+        unlisted = [w for w in warnings if not any(known in w for known in DCIODVFY_WARNINGS)]
+        assert not unlisted, f"{name}: warnings the README does not list: {unlisted}"
 
 
 def test_dicom_out_needs_a_dicom_dwi_and_a_folder_of_its_own(case, tmp_path, capsys):
@@ -208,4 +188,19 @@ def test_a_damaged_dicom_seg_is_refused_naming_the_file(case, tmp_path, capsys):
     assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(broken), "--out", str(tmp_path / "c"),
                  "--no-report"]) == 2
     assert str(broken) in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_dicom_seg_announcing_huge_frames_is_refused_before_reading_them(case, tmp_path, capsys):
+    """A SEG whose header announces more voxels than the image-size cap is refused from its header."""
+    patient, _, dicom = case
+    ds = pydicom.dcmread(dicom / "SEG.dcm")
+    ds.NumberOfFrames = 10**6
+    ds.Rows = ds.Columns = 4096
+    huge = tmp_path / "huge-seg.dcm"
+    ds.save_as(huge)
+    assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(huge), "--out", str(tmp_path / "c"),
+                 "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert str(huge) in err and "above the limit" in err
     assert not (tmp_path / "c").exists()

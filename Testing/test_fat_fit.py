@@ -8,7 +8,7 @@ import pytest
 
 from VCFDiagnosisLib.fat.fit import AMBIGUOUS, NOT_FITTED, OK, fit_pdff
 from VCFDiagnosisLib.fat.model import fat_phasors, magnitude_signal
-from VCFDiagnosisLib.mrs.model import HAMILTON_FAT_PEAKS, WATER_PPM
+from VCFDiagnosisLib.mrs.model import HAMILTON_FAT_PEAKS
 from VCFDiagnosisLib.phantom.fat_patches import pdff_r2star_patches
 
 TE_S = np.array([1.2, 2.4, 3.6, 4.8, 6.0, 7.2]) * 1e-3
@@ -21,13 +21,18 @@ def _slab(slices: int = 3, size: int = 12):
     return pdff_r2star_patches(LEVELS, R2S, size=size, slices=slices)
 
 
-def test_fat_spectrum_is_the_spectroscopy_engines():
-    """c(0) = 1 and c(t) is the sum of the MRS engine's fat peaks at their shifts from water (3 T)."""
-    c = fat_phasors(np.array([0.0, 1e-3]))
-    assert c[0] == pytest.approx(1.0)
-    expected = sum(p.relative_area * np.exp(2j * np.pi * (p.ppm - WATER_PPM) * 127.74 * 1e-3)
-                   for p in HAMILTON_FAT_PEAKS) / sum(p.relative_area for p in HAMILTON_FAT_PEAKS)
-    assert c[1] == pytest.approx(expected)
+def test_echo_signal_is_the_spectroscopy_engines_fid():
+    """The echoes are the spectroscopy engine's own water + multi-peak fat FID (synthesize_fid, no line broadening)
+    sampled at the echo times: one fat model for MRS and water-fat imaging."""
+    from VCFDiagnosisLib.mrs.model import synthesize_fid
+
+    methylene = next(p.relative_area for p in HAMILTON_FAT_PEAKS if p.name == "methylene")
+    for fat in (0.0, 0.2, 0.4, 0.7):
+        fid = synthesize_fid(n_points=8, dwell_s=1.2e-3, frequency_mhz=127.74, water_area=1 - fat,
+                             lwr=fat * methylene / (1 - fat), water_linewidth_hz=0.0, fat_linewidth_hz=0.0)
+        np.testing.assert_allclose(magnitude_signal(np.arange(8) * 1.2e-3, 1 - fat, fat, 0.0), np.abs(fid),
+                                   atol=1e-12)
+    assert fat_phasors(np.array([0.0]))[0] == pytest.approx(1.0)
 
 
 def test_noiseless_signals_give_back_their_pdff_and_r2star():

@@ -26,6 +26,7 @@ if not (os.access(ORTHANC, os.X_OK) and (PLUGINS / "libOrthancDicomWeb.so").is_f
     pytest.skip("Orthanc with its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb): "
                 "archive tests SKIPPED", allow_module_level=True)
 
+from dicom_objects import frames_by_k, numeric_items  # noqa: E402
 from servers import stop_by_pid, wait_until_answering  # noqa: E402
 
 from VCFDiagnosisLib.analysis.results import read_results_tsv  # noqa: E402
@@ -107,13 +108,6 @@ def test_find_lists_the_series_with_the_dwi_flagged(orthanc, stored, credentials
     assert orthanc[1] + series in printed  # the DIMSE listing names the series by its location
 
 
-def _frames_by_k(ds, ijk_to_ras):
-    to_ijk = np.linalg.inv(ijk_to_ras)
-    return {int(round((to_ijk @ np.r_[np.asarray(g.PlanePositionSequence[0].ImagePositionPatient, float)
-                                      * [-1, -1, 1], 1.0])[2])): index
-            for index, g in enumerate(ds.PerFrameFunctionalGroupsSequence)}
-
-
 @pytest.mark.parametrize("protocol", ["dicomweb", "dimse"])
 def test_run_by_location_push_and_read_back(orthanc, stored, credentials, tmp_path, protocol):
     """Run the case named by its archive location, push the DICOM results, read them back from Orthanc."""
@@ -146,26 +140,15 @@ def test_run_by_location_push_and_read_back(orthanc, stored, credentials, tmp_pa
     pm = pydicom.dcmread(back("PM_D"))
     assert pm.StudyInstanceUID == study and pm.SOPInstanceUID == written["PM_D"]["sop_instance_uid"]
     expected = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "maps" / "D.nrrd"))).astype(np.float32)
-    frames = _frames_by_k(pm, load_dwi(str(patient.dwi_dir)).ijk_to_ras)
+    frames = frames_by_k(pm, load_dwi(str(patient.dwi_dir)).ijk_to_ras)
     assert sorted(frames) == list(range(expected.shape[0]))
     for k, index in frames.items():
         np.testing.assert_array_equal(pm.pixel_array[index].astype(np.float32), expected[k])
     segment = read_dicom_seg(back("SEG"))[0][1]
     assert int(segment.sum()) == row["roi_voxels"]
-    numbers = _numeric_items(pydicom.dcmread(back("SR")).ContentSequence, {})
+    numbers = numeric_items(pydicom.dcmread(back("SR")).ContentSequence)
     for column, (code, _, unit, _) in MEASUREMENTS.items():
         assert numbers[code][0] == pytest.approx(row[column], rel=1e-9) and numbers[code][1] == unit, column
-
-
-def _numeric_items(items, found: dict) -> dict:
-    for item in items:
-        if item.ValueType == "NUM":
-            value = item.MeasuredValueSequence[0]
-            found.setdefault(item.ConceptNameCodeSequence[0].CodeValue, (
-                float(value.NumericValue), value.MeasurementUnitsCodeSequence[0].CodeValue))
-        if "ContentSequence" in item:
-            _numeric_items(item.ContentSequence, found)
-    return found
 
 
 def test_a_failed_push_keeps_the_objects_and_pacs_push_retries(orthanc, stored, credentials, tmp_path, capsys):

@@ -296,7 +296,7 @@ def test_hostile_upload_names_and_sizes_stay_in_the_work_folder(tmp_path):
     assert not big.folder.exists()
     with pytest.raises(UploadRejected, match="unknown upload role"):
         store.begin("../x")
-    assert not (tmp_path / "x").exists()
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["uploads"]  # nothing beside the uploads
 
 
 def test_data_folder_lists_manifest_rows_and_dicom_folders_but_nothing_outside(tmp_path):
@@ -324,6 +324,35 @@ def test_serve_binds_loopback_unless_told_otherwise(tmp_path, capsys):
     assert main(["serve", "--host", "0.0.0.0", "--port", "1", "--work", str(tmp_path / "w")]) == 2
     assert "0.0.0.0 is not a loopback address: add --allow-remote" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_host_guard_refuses_foreign_pages_and_names_but_serves_its_own(monkeypatch):
+    """Same-origin requests pass; another site's Origin or a foreign Host (DNS rebinding) get 403. A wildcard bind
+    (--allow-remote) also serves this machine's own names, so remote readers are not locked out."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from VCFDiagnosisLib.web.server import host_guard, served_names
+
+    async def handler(request):
+        return "served"
+
+    guard = host_guard(served_names("127.0.0.1"))
+
+    def answer(headers):
+        result = asyncio.run(guard(make_mocked_request("GET", "/", headers=headers), handler))
+        return result if result == "served" else result.status
+
+    assert answer({"Host": "127.0.0.1:8080"}) == "served"
+    assert answer({"Host": "127.0.0.1:8080", "Origin": "http://127.0.0.1:8080"}) == "served"
+    assert answer({"Host": "127.0.0.1:8080", "Origin": "http://evil.example"}) == 403
+    assert answer({"Host": "evil.example:8080"}) == 403
+    assert answer({"Host": "localhost:8080", "Origin": "http://127.0.0.1:8080"}) == 403  # another origin
+    monkeypatch.setattr("socket.gethostname", lambda: "reading-room")
+    monkeypatch.setattr("socket.getfqdn", lambda name="": "reading-room.hospital.example")
+    monkeypatch.setattr("socket.getaddrinfo", lambda name, port: [(2, 1, 6, "", ("10.0.0.7", 0))])
+    wildcard = served_names("0.0.0.0")
+    assert {"reading-room", "reading-room.hospital.example", "10.0.0.7"} <= wildcard
+    assert "evil.example" not in wildcard
 
 
 def test_uploads_through_the_page_refused_whole_and_never_mixed_across_patients(station_app):

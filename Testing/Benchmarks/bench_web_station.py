@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from selenium import webdriver
@@ -35,6 +33,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "VCFDiagnosis"))
+sys.path.insert(0, str(ROOT / "Testing"))
+from servers import stop_by_pid, wait_until_answering  # noqa: E402
+
 from VCFDiagnosisLib.web.server import free_port  # noqa: E402
 
 FIRST_IMAGE_JS = ("const i = document.querySelector('main img.image-display-area');"
@@ -68,14 +69,7 @@ def one_session(folder: Path) -> dict:
         options.add_argument(flag)
     driver = None
     try:
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError("the server exited") from None
-                time.sleep(0.05)
+        wait_until_answering(url, server, Path(os.devnull), 120, "the station", poll_s=0.05)
         figures = {"start": time.perf_counter() - started}
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         wait = WebDriverWait(driver, 120, poll_frequency=0.05)
@@ -103,12 +97,7 @@ def one_session(folder: Path) -> dict:
     finally:
         if driver is not None:
             driver.quit()
-        os.kill(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(server.pid, signal.SIGKILL)
-
+        stop_by_pid(server, 20)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -25,6 +25,7 @@ import numpy as np
 import pydicom
 
 from .. import __version__
+from ..dwi.volume import LPS_TO_RAS
 
 #: The local coding scheme of the concepts DICOM has no code for (IVIM D, D*, f, LWR, FF, the model outputs).
 SCHEME = "99VCFD"
@@ -133,7 +134,7 @@ def _mrs_voxel_group(sources: list[pydicom.Dataset], rows: list[dict], centre_ra
             code, meaning, unit, unit_meaning = MEASUREMENTS[column]
             measurements.append(hd.sr.Measurement(name=_code(code, meaning), value=float(value),
                                                   unit=_unit(unit, unit_meaning)))
-    centre_lps = np.asarray(centre_ras, dtype=float) * [-1.0, -1.0, 1.0]
+    centre_lps = (LPS_TO_RAS @ np.r_[np.asarray(centre_ras, dtype=float), 1.0])[:3]  # its own inverse
     surface = hd.sr.VolumeSurface(
         graphic_type=hd.sr.GraphicTypeValues3D.POINT, graphic_data=centre_lps.reshape(1, 3),
         frame_of_reference_uid=sources[0].FrameOfReferenceUID,

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from ..dwi.volume import LPS_TO_RAS
 from ..errors import InputError
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -33,6 +34,17 @@ def read_dicom_seg(path: str | os.PathLike) -> list[tuple[str, np.ndarray, np.nd
         import highdicom as hd
     except ImportError:
         raise InputError(str(path), "reading a DICOM SEG needs highdicom: pip install 'vcfdiagnosis[dicom]'") from None
+    import pydicom
+
+    from ..dwi.limits import check_image_bytes
+
+    try:
+        header = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
+        frames, rows, columns = (int(header.get(k) or 1) for k in ("NumberOfFrames", "Rows", "Columns"))
+    except Exception as error:  # noqa: BLE001 - any reader failure is this file's problem
+        raise InputError(str(path), f"not a usable DICOM Segmentation ({error})") from None
+    # the caps every image reader applies, before the frames are unpacked (one byte per voxel)
+    check_image_bytes(path, frames * rows * columns, f"{frames} frames of {rows} x {columns}")
     try:
         seg = hd.seg.segread(os.fspath(path))
         numbers = sorted(int(d.SegmentNumber) for d in seg.SegmentSequence)
@@ -43,8 +55,7 @@ def read_dicom_seg(path: str | os.PathLike) -> list[tuple[str, np.ndarray, np.nd
     array = np.asarray(volume.array)
     if array.ndim == 3:
         array = array[..., None]
-    lps_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
-    matrix = (lps_to_ras @ np.asarray(volume.affine, float))[:, [2, 1, 0, 3]]  # (slice, row, col) -> (i, j, k)
+    matrix = (LPS_TO_RAS @ np.asarray(volume.affine, float))[:, [2, 1, 0, 3]]  # (slice, row, col) -> (i, j, k)
     threshold = 0.5 * (array.max() if array.dtype.kind == "f" and array.max() > 1 else 1.0)
     result = []
     for index, number in enumerate(numbers):

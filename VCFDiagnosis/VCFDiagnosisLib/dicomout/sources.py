@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from ..dwi.volume import LPS_TO_RAS
 from ..errors import InputError
 
 #: Position tolerance (mm) between a source image and the DWI grid slice it is matched to.
 POSITION_TOLERANCE_MM = 0.05
-LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 
 
 def _candidate_files(folder: Path) -> list[Path]:
@@ -54,7 +54,7 @@ def dwi_source_images(dwi) -> list[pydicom.Dataset]:
         if ds.get("SeriesInstanceUID") != series_uid or "ImagePositionPatient" not in ds:
             continue
         b = bvalue_from_header(ds)
-        ijk = to_ijk @ np.r_[np.asarray(ds.ImagePositionPatient, float) * LPS_TO_RAS, 1.0]
+        ijk = to_ijk @ LPS_TO_RAS @ np.r_[np.asarray(ds.ImagePositionPatient, float), 1.0]
         k = int(round(ijk[2]))
         if not (0 <= k < nk) or np.abs(ijk[:3] - [0, 0, k]).max() * dwi.spacing_mm.max() > POSITION_TOLERANCE_MM:
             raise InputError(str(path), "this image does not lie on the DWI grid (DICOM pixel order expected)")
@@ -65,8 +65,8 @@ def dwi_source_images(dwi) -> list[pydicom.Dataset]:
     if missing:
         raise InputError(source, f"no image of series {series_uid} for slice(s) {missing[:5]} of the DWI grid")
     first = chosen[0][1]
-    row_dir, col_dir = (np.asarray(first.ImageOrientationPatient[:3], float) * LPS_TO_RAS,
-                        np.asarray(first.ImageOrientationPatient[3:], float) * LPS_TO_RAS)
+    row_dir, col_dir = (LPS_TO_RAS[:3, :3] @ np.asarray(first.ImageOrientationPatient[:3], float),
+                        LPS_TO_RAS[:3, :3] @ np.asarray(first.ImageOrientationPatient[3:], float))
     row_spacing, col_spacing = (float(v) for v in first.PixelSpacing)
     if not (np.allclose(row_dir * col_spacing, dwi.ijk_to_ras[:3, 0], atol=1e-3)
             and np.allclose(col_dir * row_spacing, dwi.ijk_to_ras[:3, 1], atol=1e-3)):

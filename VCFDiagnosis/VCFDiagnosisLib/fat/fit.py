@@ -195,26 +195,24 @@ def _neighbourhood_mean(pdff: np.ndarray, valid: np.ndarray, size: int = NEIGHBO
     return np.where(count > 0.5 / np.prod(size_per_axis), total / np.maximum(count, 1e-12), np.nan)
 
 
+def _margin(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Return, per voxel, how much nearer (PDFF points) the chosen candidate is to its neighbourhood's mean than the
+    other one (negative: the other is nearer; NaN: no neighbourhood)."""
+    current = np.take_along_axis(pdff_candidates, choice[None], axis=0)[0]
+    distance = np.abs(pdff_candidates - _neighbourhood_mean(current, valid)[None])
+    return (np.take_along_axis(distance, (1 - choice)[None], axis=0)[0]
+            - np.take_along_axis(distance, choice[None], axis=0)[0])
+
+
 def resolve_swaps(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray, rounds: int = 2) -> np.ndarray:
     """Return the per-voxel choice (0 water start, 1 fat start) after correcting, in space, the voxels whose other
     candidate is clearly nearer the neighbourhood's mean PDFF (``pdff_candidates``: (2, *grid), percent)."""
-    choice = choice.copy()
     for _ in range(rounds):
-        current = np.take_along_axis(pdff_candidates, choice[None], axis=0)[0]
-        reference = _neighbourhood_mean(current, valid)
-        distance = np.abs(pdff_candidates - reference[None])
-        chosen = np.take_along_axis(distance, choice[None], axis=0)[0]
-        other = np.take_along_axis(distance, (1 - choice)[None], axis=0)[0]
-        swapped = valid & np.isfinite(reference) & (chosen - other > SWAP_MARGIN_PERCENT)  # a clear jump only
+        swapped = valid & (_margin(pdff_candidates, choice, valid) < -SWAP_MARGIN_PERCENT)  # a clear jump only
         choice = np.where(swapped, 1 - choice, choice)
     return choice
 
 
 def _decided(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Return True where the neighbourhood clearly prefers the chosen candidate (by :data:`SWAP_MARGIN_PERCENT`)."""
-    current = np.take_along_axis(pdff_candidates, choice[None], axis=0)[0]
-    reference = _neighbourhood_mean(current, valid)
-    distance = np.abs(pdff_candidates - reference[None])
-    chosen = np.take_along_axis(distance, choice[None], axis=0)[0]
-    other = np.take_along_axis(distance, (1 - choice)[None], axis=0)[0]
-    return np.isfinite(reference) & (other - chosen > SWAP_MARGIN_PERCENT)
+    return _margin(pdff_candidates, choice, valid) > SWAP_MARGIN_PERCENT

@@ -166,32 +166,22 @@ def adopt_scene(scene, application_logic, cache_dir: str | None = None) -> Headl
     ``slicer.modules`` then point at this scene, and the returned runtime is the current one. An earlier runtime
     is kept alive (its logics hold raw pointers) and can be made current again with :func:`activate`.
     """
-    global _RUNTIME
-    slicer = require_slicer()
+    require_slicer()
     if in_slicer_application():
         raise RuntimeError("adopt_scene() is for use outside 3D Slicer; inside Slicer use slicer.mrmlScene")
     with interrupts_held():
-        logics = {}
-        for name, class_name in MODULE_LOGIC_CLASSES.items():
-            logic = application_logic.GetModuleLogic(MODULE_TITLES[name])
-            if logic is None or not logic.IsA(class_name):
-                logic = getattr(slicer, class_name)()
-                logic.SetMRMLApplicationLogic(application_logic)
-                logic.SetMRMLScene(scene)
-                application_logic.SetModuleLogic(MODULE_TITLES[name], logic)
-            logics[name] = logic
+        logics = _attach_module_logics(scene, application_logic, reuse_registered=True)
         remote_io, data_io = attach_io_logics(scene, application_logic, cache_dir)
         runtime = HeadlessRuntime(scene, application_logic, logics, remote_io, data_io,
                                   remote_io.GetCacheManager().GetRemoteCacheDirectory())
-    if _RUNTIME is not None:
-        _RETIRED.append(_RUNTIME)
     activate(runtime)
     install_scripted_module_base()
     return runtime
 
 
 def activate(runtime: HeadlessRuntime) -> HeadlessRuntime | None:
-    """Make ``runtime`` current (``slicer.mrmlScene``, ``slicer.modules``); return the one it replaces."""
+    """Make ``runtime`` current (``slicer.mrmlScene``, ``slicer.modules``); return the one it replaces (kept
+    alive in ``_RETIRED``: its logics hold raw pointers)."""
     global _RUNTIME
     slicer = require_slicer()
     previous = _RUNTIME
@@ -201,6 +191,24 @@ def activate(runtime: HeadlessRuntime) -> HeadlessRuntime | None:
     slicer.mrmlScene = runtime.scene
     slicer.modules = types.SimpleNamespace(**{n: _ModuleHandle(n, lg) for n, lg in runtime.module_logics.items()})
     return previous
+
+
+def _attach_module_logics(scene, app, reuse_registered: bool = False) -> dict:
+    """Return ``{name: logic}`` of :data:`MODULE_LOGIC_CLASSES`, each attached to ``app`` and ``scene`` and
+    registered under Slicer's module name (C++ logics find each other by it); with ``reuse_registered``, a logic
+    ``app`` already holds under that name is used as it is."""
+    slicer = require_slicer()
+    logics = {}
+    for name, class_name in MODULE_LOGIC_CLASSES.items():
+        logic = app.GetModuleLogic(MODULE_TITLES[name]) if reuse_registered else None
+        if logic is None or not logic.IsA(class_name):
+            logic = getattr(slicer, class_name)()
+            logic.SetMRMLApplicationLogic(app)
+            logic.SetMRMLScene(scene)
+            app.SetModuleLogic(MODULE_TITLES[name], logic)
+        logics[name] = logic
+    return logics
+
 
 def _build_runtime(cache_dir: str | None, quiet: bool | None) -> HeadlessRuntime:
     """Build the scene, application logic, module logics and IO logics (see :func:`initialize`)."""
@@ -220,13 +228,7 @@ def _build_runtime(cache_dir: str | None, quiet: bool | None) -> HeadlessRuntime
     color_logic.SetMRMLScene(scene)
     color_logic.AddDefaultColorNodes()
 
-    logics = {}
-    for name, class_name in MODULE_LOGIC_CLASSES.items():
-        logic = getattr(slicer, class_name)()
-        logic.SetMRMLApplicationLogic(app)
-        logic.SetMRMLScene(scene)
-        logics[name] = logic
-        app.SetModuleLogic(MODULE_TITLES[name], logic)  # C++ logics find each other by module name
+    logics = _attach_module_logics(scene, app)
     app.SetModuleLogic("Colors", color_logic)  # e.g. Volumes gives label maps the default label colours
     if cache_dir is None:
         cache_dir = make_cache_dir()

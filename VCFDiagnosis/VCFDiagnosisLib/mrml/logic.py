@@ -551,7 +551,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             row.update(extraColumns or {})
         if not outputDir:
             return case, {}
-        inputs = {**given, "roi": given["roi"] or (None if roi is None else str(roi))}
+        inputs = {**given, "roi": given["roi"] or "the MRS voxel"}  # no ROI file: the spectrum's voxel was the ROI
         return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=settings.report,
                                            provenance={"inputs": inputs, "settings": settings.to_dict(),
                                                        **(provenance or {})}, dicom=settings.dicom)

@@ -29,13 +29,17 @@ def make_cache_dir() -> str:
 
 def remove_stale_cache_dirs() -> None:
     """Remove ``vcfdiag-cache-<pid>-*`` folders of processes that no longer run."""
-    root = Path(tempfile.gettempdir())
+    remove_dead_process_folders(Path(tempfile.gettempdir()), CACHE_PREFIX)
+
+
+def remove_dead_process_folders(root: Path, prefix: str) -> None:
+    """Remove the folders ``<root>/<prefix><pid>-*`` whose process no longer runs (a killed run's leftovers)."""
     try:
-        entries = list(root.glob(f"{CACHE_PREFIX}*-*"))
+        entries = list(Path(root).glob(f"{prefix}*-*"))
     except OSError:
         return
     for entry in entries:
-        pid_text = entry.name[len(CACHE_PREFIX):].split("-", 1)[0]
+        pid_text = entry.name[len(prefix):].split("-", 1)[0]
         if not pid_text.isdigit() or int(pid_text) == os.getpid():
             continue
         try:

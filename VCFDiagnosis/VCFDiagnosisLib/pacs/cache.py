@@ -14,6 +14,8 @@ from pathlib import Path
 from .locations import PacsLocation
 
 COMPLETE = ".complete"
+#: Prefix of a retrieval's staging folder, followed by the retrieving process's pid.
+STAGING = ".partial-"
 
 
 def series_folder(location: PacsLocation, cache_dir: str | os.PathLike) -> Path:
@@ -33,9 +35,12 @@ def cached_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Path 
 @contextlib.contextmanager
 def filling_series(location: PacsLocation, cache_dir: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty staging folder for the series; on success move it into place (replacing an incomplete one)."""
+    from ..outputs.scratch import remove_dead_process_folders
+
     target = series_folder(location, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    remove_dead_process_folders(target.parent, STAGING)  # a killed retrieval's leftovers (its pid is gone)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=target.parent))
     try:
         yield staging
         (staging / COMPLETE).write_text(str(sum(1 for p in staging.iterdir())))

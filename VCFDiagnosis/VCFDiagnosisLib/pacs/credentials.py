@@ -11,24 +11,16 @@ user identity negotiation): protect a DIMSE archive by its network and AE titles
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import stat
 from pathlib import Path
 
 from ..errors import InputError
-from .locations import PacsLocation
+from .locations import PacsLocation, is_loopback
 
 USER_ENV, PASSWORD_ENV, FILE_ENV = "VCFDIAGNOSIS_PACS_USER", "VCFDIAGNOSIS_PACS_PASSWORD", "VCFDIAGNOSIS_PACS_CREDENTIALS"
 HOSTS_ENV = "VCFDIAGNOSIS_PACS_HOSTS"
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _configured(environ) -> tuple[str, str, set[str]] | None:
@@ -68,7 +60,7 @@ def pacs_credentials(location: PacsLocation, environ=os.environ) -> tuple[str, s
     if where not in hosts:
         raise InputError(location.display(), f"credentials are configured, but {where} is not an archive they may "
                                               f"be sent to: add it to {HOSTS_ENV} (or the credentials file's hosts)")
-    if location.scheme == "dicomweb" and not _loopback(location.host):
+    if location.scheme == "dicomweb" and not is_loopback(location.host):
         raise InputError(location.display(), "credentials are not sent over plain http to another machine: use "
                                               "dicomwebs:// (https)")
     return user, password

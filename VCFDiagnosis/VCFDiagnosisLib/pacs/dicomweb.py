@@ -11,15 +11,11 @@ from pathlib import Path
 
 from .cache import cached_series, filling_series, series_folder
 from .credentials import pacs_credentials
-from .locations import UID, PacsLocation
+from .locations import UID, PacsLocation, TransferError
 
 #: SOP classes of single-voxel spectra (MR Spectroscopy Storage; Siemens puts spectra in CSA non-image objects).
 MRS_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.4.2": "MR Spectroscopy", "1.3.12.2.1107.5.9.1": "Siemens CSA non-image"}
 TIMEOUT_S = 60
-
-
-class TransferError(RuntimeError):
-    """A find, retrieve or store failed; the message names the location, never credentials."""
 
 
 def _client(location: PacsLocation):

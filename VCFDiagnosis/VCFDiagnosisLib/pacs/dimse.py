@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from .cache import cached_series, filling_series, series_folder
-from .dicomweb import MRS_SOP_CLASSES, TransferError
-from .locations import UID, PacsLocation
+from .dicomweb import MRS_SOP_CLASSES
+from .locations import UID, PacsLocation, TransferError
 
 TIMEOUT_S = 60
 #: The storage classes C-GET accepts back: DWI images (classic and enhanced MR, secondary capture), spectra
@@ -36,8 +36,7 @@ def _association(location: PacsLocation, contexts, roles=(), handlers=()):
 
 
 def _find(association, model, query) -> list:
-    from pydicom import Dataset  # noqa: F401 - the identifiers below are pydicom datasets
-
+    """Return the identifiers (pydicom datasets) a C-FIND of ``query`` answers."""
     results = []
     for status, identifier in association.send_c_find(query, model):
         if status is None:

@@ -14,9 +14,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..errors import InputError
+from ..errors import InputError, RunFailed
 
 SCHEMES = ("dicomweb", "dicomwebs", "dimse")
+
+
+class TransferError(RunFailed):
+    """A find, retrieve or store failed; the message names the location, never credentials. A RunFailed: the
+    command line's error contract reports it (exit 1) and a batch makes it the case's error row."""
 UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 AE_TITLE = re.compile(r"[ -~]{1,16}")
 DEFAULT_CALLING_AET = "VCFDIAG"
@@ -51,6 +56,18 @@ class PacsLocation:
         where = f"{self.called_aet}@" if self.scheme == "dimse" else ""
         tail = "".join(f"/{k}/{v}" for k, v in (("studies", self.study_uid), ("series", self.series_uid)) if v)
         return f"{self.scheme}://{where}{self.host}:{self.port}{self.root}{tail}"
+
+
+def is_loopback(host: str) -> bool:
+    """Return True if ``host`` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def is_pacs_location(text: str | None) -> bool:

@@ -58,7 +58,7 @@ def process_cache_dir() -> str:
 def local_input(value: str | None, cache_dir: str | os.PathLike | None = None) -> str | None:
     """Return ``value`` as it is, or for an archive location the local copy: the series' folder, or its file when
     the series holds one object (a SEG, a spectrum). ``cache_dir`` None: a temporary folder removed at exit.
-    Raises :class:`.dicomweb.TransferError` naming the location."""
+    Raises :class:`.locations.TransferError` naming the location."""
     from .locations import is_pacs_location
 
     if not is_pacs_location(value):

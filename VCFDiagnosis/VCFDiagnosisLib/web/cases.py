@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..outputs.safe_paths import path_inside
+
 #: At most this many entries are listed (a huge archive folder is not a reading list).
 MAX_CASES = 500
 #: Manifest files are looked for at this depth below the data folder (0 = the folder itself).
@@ -33,11 +35,12 @@ class DataCase:
 
 
 def _is_dicom_file(path: Path) -> bool:
-    """Return True if ``path`` starts with the DICOM preamble's ``DICM`` marker."""
+    """Return True if the first bytes of ``path`` can start a DICOM file (the DWI loader's own sniff)."""
+    from ..dwi.pixels import _SNIFF_BYTES, sniff_dicom
+
     try:
         with path.open("rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
+            return sniff_dicom(handle.read(_SNIFF_BYTES)) is None
     except OSError:
         return False
 
@@ -56,8 +59,10 @@ def _inside(root: Path, path: str | None) -> str | None:
     """Return ``path`` resolved if it lies inside ``root`` (else None: a manifest may not point outside)."""
     if not path:
         return None
-    resolved = Path(path).resolve()
-    return str(resolved) if resolved == root or root in resolved.parents else None
+    try:
+        return str(path_inside(root, os.path.relpath(Path(path).resolve(), root)))
+    except ValueError:
+        return None
 
 
 def list_data_cases(data_dir: str | os.PathLike) -> tuple[list[DataCase], list[str]]:

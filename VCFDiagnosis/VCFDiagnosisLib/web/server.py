@@ -5,12 +5,13 @@ Rendering without a display: :mod:`.rendering`.
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import socket
 import sys
 import tempfile
 from pathlib import Path
+
+from ..pacs.locations import is_loopback
 
 LOOPBACK = "127.0.0.1"
 
@@ -42,14 +43,18 @@ def host_guard(allowed_hosts: set[str]):
     return guard
 
 
-def is_loopback(host: str) -> bool:
-    """Return True if ``host`` names only this machine (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def served_names(host: str) -> set[str]:
+    """Return the host names a browser may use to reach a station bound to ``host``: loopback names, ``host``
+    itself and, for a wildcard bind (0.0.0.0, ::), this machine's names and addresses."""
+    names = {LOOPBACK, "localhost", "::1", host}
+    if host in ("0.0.0.0", "::", ""):
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            names.add(name)
+            try:
+                names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+            except OSError:
+                continue
+    return {n.lower() for n in names if n}
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -86,9 +91,6 @@ def serve(host: str = LOOPBACK, port: int = 0, data_dir: str | None = None, work
     if not is_loopback(host):
         print(f"WARNING: serving on {host}: anyone who can reach this port can open, see and change the case; "
               "there is no log-in", file=sys.stderr)
-    from .rendering import choose_offscreen_window
-
-    choose_offscreen_window()
     limit_bytes = int(upload_limit_mb * 1e6)
     work, temporary = make_work_dir(work_dir)
     port = port or free_port(LOOPBACK if is_loopback(host) else host)
@@ -104,7 +106,7 @@ def serve(host: str = LOOPBACK, port: int = 0, data_dir: str | None = None, work
                 ready(url)
 
         app.server.controller.on_server_ready.add(announce)
-        allowed = {LOOPBACK, "localhost", "::1", host}
+        allowed = served_names(host)
         app.server.controller.on_server_bind.add(
             lambda wslink_server: wslink_server.app.middlewares.append(host_guard(allowed)))
         argv, sys.argv = sys.argv, sys.argv[:1]  # trame/wslink parse sys.argv: our options are not theirs

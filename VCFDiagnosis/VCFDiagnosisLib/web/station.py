@@ -105,6 +105,7 @@ class ReadingStation:
         self.busy = False
         self._cancel = threading.Event()
         self.overlay = "none"
+        self._exported: dict | None = None  # the last Apply's case folder (with DICOM), written once
 
     def _check_idle(self, action: str) -> None:
         """Refuse ``action`` while Apply runs (its results belong to the case and reader it started with)."""
@@ -302,7 +303,7 @@ class ReadingStation:
         if self.sequence is None:
             raise ValueError("open a case first (data folder, upload or synthetic patient)")
         reader, segmentation = self.reader, self.roi_segmentation()
-        if segmentation is None or self.roi_voxel_count() == 0:
+        if segmentation is None:
             raise ValueError(f"draw {reader}'s ROI first (Paint, Draw, Threshold...) or use the MRS voxel")
         self._cancel.clear()
         self.busy, self.progress, self.progress_text = True, 0.0, "preparing"
@@ -313,6 +314,8 @@ class ReadingStation:
             self.app.segmentation_editor.deactivate_effect()
             prepared = self.logic.prepareCase(self.sequence, segmentation, self.spectrum_path, caseId=self.case_id,
                                               settings=settings)
+            if not any(mask.any() for mask in prepared.masks.values()):
+                raise ValueError(f"draw {reader}'s ROI first (Paint, Draw, Threshold...) or use the MRS voxel")
             self.progress_text = "fitting"
             try:
                 computed = await asyncio.get_running_loop().run_in_executor(
@@ -339,7 +342,7 @@ class ReadingStation:
             nodes.remove_nodes([n for n in (old.voxel_roi, old.table, old.chart) if n is not None])
         self.spectrum_nodes = case.spectrum or self.spectrum_nodes
         self.readers[reader].rows = case.rows
-        self.last_case = case
+        self.last_case, self._exported = case, None
         self.progress, self.progress_text = 1.0, "done"
         if self.overlay == "none" and case.map_nodes:
             self.overlay = "D"
@@ -434,20 +437,22 @@ class ReadingStation:
 
     def export_case(self, dicom: bool = False) -> dict:
         """Write the last Apply's case folder (maps, ROI, results, report PDF/PNG, .mrb; with ``dicom`` its DICOM
-        results in ``dicom/``) under the work folder; return ``{what: path}``."""
+        results in ``dicom/``) under the work folder, once per Apply; return ``{what: path}``."""
         if self.last_case is None:
             raise ValueError("no results yet: Apply first")
-        folder = path_inside(self._folder("exports", secrets.token_hex(6)), case_folder_name(self.case_id))
-        return self.logic.exportCaseFolder(self.last_case, str(folder), report=True, dicom=dicom)
+        if self._exported is None or (dicom and "dicom_SEG" not in self._exported):
+            folder = path_inside(self._folder("exports", secrets.token_hex(6)), case_folder_name(self.case_id))
+            self._exported = self.logic.exportCaseFolder(self.last_case, str(folder), report=True, dicom=dicom)
+        return self._exported
 
     def export_dicom_zip(self) -> Path:
         """Write the last Apply's DICOM results (Parametric Maps, SEG, TID 1500 SR, report PDF) as one .zip in the
         work folder; return its path (ValueError if the DWI was not read from a classic DICOM series)."""
         import shutil
 
-        written = self.export_case(dicom=True)
-        folder = Path(written["dicom_SEG"]).parent
-        return Path(shutil.make_archive(str(folder.parent / f"{folder.parent.name}-dicom"), "zip", folder))
+        folder = Path(self.export_case(dicom=True)["dicom_SEG"]).parent
+        archive = folder.parent / f"{folder.parent.name}-dicom.zip"
+        return archive if archive.is_file() else Path(shutil.make_archive(str(archive)[:-4], "zip", folder))
 
     def export_scene(self) -> Path:
         """Write the whole scene as a ``.mrb`` bundle in the work folder; return its path."""

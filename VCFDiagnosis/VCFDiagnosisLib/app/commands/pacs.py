@@ -27,11 +27,11 @@ def _printable(text) -> str:
 
 
 def run(args) -> int:
+    import dataclasses
     import json
     from pathlib import Path
 
-    from ...errors import InputError, RunFailed
-    from ...pacs.dicomweb import TransferError
+    from ...errors import InputError
     from ...pacs.locations import parse_location
     from ...pacs.transfer import find_series, store
 
@@ -40,22 +40,16 @@ def run(args) -> int:
         files = sorted(Path(args.folder).glob("*.dcm"))
         if not files:
             raise InputError(args.folder, "no .dcm file to push")
-        try:
-            print(f"{store(args.url, files)} objects stored at {location.display()}")
-        except TransferError as error:
-            raise RunFailed(str(error)) from None
+        print(f"{store(args.url, files)} objects stored at {location.display()}")  # TransferError: exit 1
         return 0
-    try:
-        rows = find_series(args.url, args.patient_id, args.study_date, args.modality)
-    except TransferError as error:
-        raise RunFailed(str(error)) from None
+    rows = find_series(args.url, args.patient_id, args.study_date, args.modality)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     print(f"{len(rows)} series at {location.display()}")
     for row in rows:
-        url = f"{location.display().split('/studies/')[0]}/studies/{row['study_uid']}/series/{row['series_uid']}"
-        row = {key: _printable(value) for key, value in row.items()}
+        row = {key: _printable(value) for key, value in row.items()}  # archive text: no terminal escapes
+        url = dataclasses.replace(location, study_uid=row["study_uid"], series_uid=row["series_uid"]).display()
         print(f"{row['patient_id']:<14} {row['study_date']:<9} {row['modality']:<3} #{row['series_number']:<4} "
               f"{row['instances']:>5} img  {row['kind'] or '-':<22} {row['description']}")
         print(f"    {url}")

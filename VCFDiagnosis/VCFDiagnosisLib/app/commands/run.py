@@ -72,21 +72,16 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
     for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
         if value and not is_pacs_location(value) and not Path(value).exists():
             raise InputError(value, f"no such file or folder ({option})")
-    from ...pacs.dicomweb import TransferError
-
-    try:
-        case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
-                                               outputDir=str(out), overwrite=args.force,
-                                               settings=settings or settings_from_args(args))
-    except TransferError as error:  # retrieving an input failed: nothing was written
-        raise RunFailed(str(error)) from None
+    case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
+                                           outputDir=str(out), overwrite=args.force,
+                                           settings=settings or settings_from_args(args))  # TransferError: exit 1
     if all(row["status"] == "error" for row in case.rows):
         return case, written  # nothing to send to an archive (run reports the failure)
     if dicom_out:
         dicom = logic.exportDicom(case, dicom_out, written.get("report_pdf"), overwrite=args.force)
         written.update({f"dicom_{what}": path for what, path in dicom.items() if what != "marker"})
         if push:
-            from ...pacs.dicomweb import TransferError
+            from ...pacs.locations import TransferError
             from ...pacs.transfer import store
 
             files = [path for what, path in dicom.items() if what != "marker"]
