@@ -54,7 +54,7 @@ def _broken_manifest(cohort: Path, tmp: Path) -> Path:
     lines = (cohort / "manifest.tsv").read_text().splitlines()
     rel = os.path.relpath(cohort, tmp)
     good = [line.split("\t") for line in lines[1:]]
-    rows = [[r[0]] + [f"{rel}/{v}" if v and i < 3 else v for i, v in enumerate(r[1:])] for r in good]
+    rows = [[r[0]] + [f"{rel}/{v}" if v and i in (0, 1, 2, 5) else v for i, v in enumerate(r[1:])] for r in good]
     rows += [
         ["missing-files", "nowhere/dwi", "nowhere/roi.nii.gz", "", "metastatic", "r1"],
         ["corrupt-dicom", "broken/corrupt_dicom", f"{rel}/cohort-001/roi/lesion_label.nii.gz", "", "metastatic", "r1"],

@@ -100,9 +100,12 @@ def _wait_gone(pids: list[int], timeout_s: float = 15) -> list[int]:
 
 
 def _finished_digests(out: Path) -> dict[str, str]:
-    """Return {case folder: digest of every file in it} for the finished cases."""
+    """Return {case folder: digest of every file in it} for the finished cases (a ``.partial-*`` staging folder
+    killed between its marker and its rename is not finished: a rerun removes it and redoes the case)."""
     digests = {}
     for marker in out.glob(f"*/{DONE_MARKER}"):
+        if marker.parent.name.startswith("."):
+            continue
         h = hashlib.sha256()
         for path in sorted(p for p in marker.parent.rglob("*") if p.is_file()):
             h.update(str(path.relative_to(marker.parent)).encode() + b"\0" + path.read_bytes())

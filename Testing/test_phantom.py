@@ -459,13 +459,13 @@ def test_cli_writes_layout_refuses_overwrite_and_keeps_one_manifest_row(tmp_path
     assert main(["phantom", "--out", str(tmp_path), "--group", "metastatic", "--seed", "1", "--matrix", "32",
                  "--slices", "3", "--case-id", "met-1"]) == 0
     lines = (tmp_path / "manifest.tsv").read_text().splitlines()
-    assert lines[0].split("\t") == ["case_id", "dwi", "roi", "spectrum", "label", "reader"]
+    assert lines[0].split("\t") == ["case_id", "dwi", "roi", "spectrum", "label", "reader", "fat"]
     rows = {r.split("\t")[0]: r.split("\t") for r in lines[1:]}
     assert list(rows) == ["phantom-osteoporotic-5", "met-1"] and len(lines) == 3
     assert rows["met-1"][1:5] == ["met-1/dwi", "met-1/roi/lesion_label.nii.gz", "met-1/mrs/lesion.rda", "metastatic"]
     assert rows["phantom-osteoporotic-5"][3] == "phantom-osteoporotic-5/mrs/lesion_mrs.dcm"  # GE: DICOM MRS
     for row in rows.values():
-        for rel in row[1:4]:
+        for rel in [*row[1:4], row[6]]:
             assert (tmp_path / rel).exists(), rel
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.tsv", "met-1", "phantom-osteoporotic-5"]
     with pytest.raises(FileExistsError, match="met-1"):

@@ -138,8 +138,10 @@ def test_apply_fills_the_table_with_what_process_case_computes(opened):
     row = station.all_rows()[0]
     shown = app.state.vcf_rows[0]
     reference = station.logic.processCase(str(patient_dir / "dwi"), str(patient_dir / "roi" / "lesion.seg.nrrd"),
-                                          str(next(patient_dir.glob("mrs/*.rda"))), caseId="reference").rows[0]
-    for name in ("D", "Dstar", "f", "ADC", "LWR", "FF", "P_IVIM", "P_combined", "P_combined_lo", "P_combined_hi"):
+                                          str(next(patient_dir.glob("mrs/*.rda"))), caseId="reference",
+                                          fat=str(patient_dir / "fat" / "echoes")).rows[0]
+    for name in ("D", "Dstar", "f", "ADC", "LWR", "FF", "P_IVIM", "P_combined", "P_combined_lo", "P_combined_hi",
+                 "PDFF", "R2star"):
         assert row[name] == pytest.approx(reference[name], rel=1e-9, abs=1e-15), name
         assert float(shown[name]) == pytest.approx(reference[name], rel=5e-4), name  # shown to 4 digits
     assert row["prediction"] == reference["prediction"]
@@ -157,6 +159,14 @@ def test_apply_fills_the_table_with_what_process_case_computes(opened):
     assert app.state.vcf_overlay == "D" and app.state.vcf_colour_bar["unit"] == "mm2/s"
     low, high = float(app.state.vcf_colour_bar["low"]), float(app.state.vcf_colour_bar["high"])
     assert low <= row["D_map_median"] <= high
+    # the synthetic patient's water-fat series: PDFF beside the spectrum's FF, and its map as an overlay in percent
+    assert row["FF_source"] == "mrs" and headers["PDFF"] == "PDFF [percent]" and headers["R2star"] == "R2star [1/s]"
+    assert {"PDFF", "R2star"} <= set(app.state.vcf_overlays)
+    from VCFDiagnosisLib.web.station import OVERLAY_MAPS
+
+    assert all(station.app.scene.GetFirstNodeByName(colours) is not None for colours in OVERLAY_MAPS.values())
+    bar = station.show_overlay("PDFF")
+    assert bar["unit"] == "percent" and float(bar["low"]) < row["PDFF"] < float(bar["high"])
 
 
 def test_readers_keep_their_own_roi_and_rows_and_results_tsv_holds_both(opened):

@@ -189,6 +189,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.loadDwiFolderButton.connect("clicked(bool)", self.onLoadDwiFolder)
         self.ui.loadSpectrumButton.connect("clicked(bool)", self.onLoadSpectrum)
+        self.ui.loadFatButton.connect("clicked(bool)", self.onLoadFat)
         self.ui.loadPhantomButton.connect("clicked(bool)", self.onLoadPhantom)
         self.ui.createRoiButton.connect("clicked(bool)", self.onCreateRoi)
         self.ui.roiFromMrsVoxelButton.connect("clicked(bool)", self.onRoiFromMrsVoxel)
@@ -335,6 +336,19 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = _("Spectrum: LWR {lwr:.3g}, FF {ff:.3g} %").format(
                 lwr=loaded.result.lwr, ff=loaded.result.ff_percent)
 
+    def onLoadFat(self) -> None:
+        """Read a water-fat folder (fit its echoes or read the scanner's maps) and show PDFF over the anatomy."""
+        folder = qt.QFileDialog.getExistingDirectory(None, _("Select a water-fat DICOM folder (multi-echo GRE or "
+                                                             "the scanner's PDFF/R2* maps)"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not read the water-fat folder."), waitCursor=True):
+            settings = CaseSettings.from_object(self._parameterNode)
+            maps = self.logic.computeFatMaps(folder, settings=settings)
+            self._parameterNode.fatPath = folder
+            slicer.util.setSliceViewerLayers(foreground=maps["PDFF"], foregroundOpacity=0.6)
+            self.ui.statusLabel.text = maps["PDFF"].GetAttribute("VCFDiagnosis.FatMaps")
+
     def onLoadPhantom(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not create the synthetic patient."), waitCursor=True):
             outputDir = os.path.join(slicer.app.temporaryPath, "VCFDiagnosisPhantoms")
@@ -343,6 +357,7 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.roiSegmentation = caseNodes.roi_segmentation
             self._parameterNode.caseId = caseNodes.case_id
             self._parameterNode.spectrumPath = os.path.join(outputDir, caseNodes.case_id, "mrs", "lesion.rda")
+            self._parameterNode.fatPath = os.path.join(outputDir, caseNodes.case_id, "fat", "echoes")
             self.ui.statusLabel.text = _("Synthetic patient {case} loaded").format(case=caseNodes.case_id)
 
     def onCreateRoi(self) -> None:
@@ -390,7 +405,9 @@ class VCFDiagnosisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
               "({pcombLo:.2f}-{pcombHi:.2f}) &rarr; {prediction} ({status})").format(
                 roi=row["roi"], pivim=row["P_IVIM"], pivimLo=row["P_IVIM_lo"], pivimHi=row["P_IVIM_hi"],
                 pcomb=row["P_combined"], pcombLo=row["P_combined_lo"], pcombHi=row["P_combined_hi"],
-                prediction=row["prediction"] or "-", status=row["status"]) for row in case.rows)
+                prediction=row["prediction"] or "-", status=row["status"])
+            + (_("; FF {ff:.3g} % from PDFF {pdff:.3g} % (the model was fitted on MRS FF)").format(
+                ff=row["FF"], pdff=row["PDFF"]) if row["FF_source"] == "pdff" else "") for row in case.rows)
         self.ui.diagnosisLabel.toolTip = _("95 % intervals from the uncertainty of the inputs (model coefficients "
                                            "fixed); 'indeterminate' when the deciding interval contains 0.5. "
                                            "Research use only: not a diagnosis.")

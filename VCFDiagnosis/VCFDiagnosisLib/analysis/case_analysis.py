@@ -29,6 +29,40 @@ MIN_F_FOR_DSTAR = 0.05
 
 
 @dataclass
+class FatRoi:
+    """PDFF (percent) and R2* (1/s) of one ROI on the water-fat grid (NaN where unknown), and how many voxels."""
+
+    pdff_percent: float
+    pdff_sd_percent: float
+    r2star_per_s: float
+    voxels: int
+    coverage: float = 1.0  # fraction of the ROI's volume that has a usable PDFF on the water-fat grid
+    warnings: tuple = ()  # about the water-fat input (e.g. another study, no R2* map)
+
+
+#: Below this fraction of the ROI's volume with a usable PDFF, the ROI's PDFF is not used for FF.
+MIN_FAT_COVERAGE = 0.8
+
+
+def fat_roi_values(pdff_percent: np.ndarray, r2star_per_s: np.ndarray, status: np.ndarray, mask_kji: np.ndarray,
+                   voxel_mm3: float = math.nan, roi_mm3: float = math.nan, warnings=()) -> FatRoi:
+    """Return the ROI's mean and SD of PDFF and mean R2* over its voxels with a usable PDFF (status 0, finite).
+
+    ``mask_kji`` is the ROI on the water-fat grid (voxels of ``voxel_mm3``); ``roi_mm3`` the ROI's volume where it
+    was drawn (the DWI grid), which gives ``coverage``.
+    """
+    mask = np.asarray(mask_kji, bool) & (np.asarray(status) == 0) & np.isfinite(pdff_percent)
+    coverage = float(mask.sum() * voxel_mm3 / roi_mm3) if roi_mm3 > 0 else math.nan
+    if not mask.any():
+        return FatRoi(math.nan, math.nan, math.nan, 0, 0.0, tuple(warnings))
+    pdff = np.asarray(pdff_percent, float)[mask]
+    r2 = np.asarray(r2star_per_s, float)[mask]
+    r2 = r2[np.isfinite(r2)]
+    return FatRoi(float(pdff.mean()), float(pdff.std(ddof=1)) if pdff.size > 1 else math.nan,
+                  float(r2.mean()) if r2.size else math.nan, int(mask.sum()), coverage, tuple(warnings))
+
+
+@dataclass
 class MrsVoxel:
     """A spectroscopy voxel: centre (RAS mm), edge lengths (mm) and axes (3x3, columns, RAS)."""
 
@@ -39,6 +73,27 @@ class MrsVoxel:
 
 def _finite(value) -> float:
     return float(value) if value is not None and np.isfinite(value) else math.nan
+
+
+def _fat_columns(row: dict, fat: FatRoi, min_voxels: int) -> list[str]:
+    """Fill PDFF, PDFF_sd, R2star (and FF from PDFF when the spectrum gave none); return the warnings."""
+    from ..fat.relation import PDFF_FLAG, mrs_ff_from_pdff, mrs_ff_sd_from_pdff
+
+    row.update(PDFF=fat.pdff_percent, PDFF_sd=fat.pdff_sd_percent, R2star=fat.r2star_per_s)
+    warnings = [f"water-fat: {w}" for w in fat.warnings]
+    if fat.voxels == 0:
+        return [*warnings, "water-fat: the ROI has no voxel with a PDFF on the water-fat series' grid"]
+    if np.isfinite(fat.coverage) and fat.coverage < MIN_FAT_COVERAGE:
+        warnings.append(f"water-fat: only {100 * fat.coverage:.0f} % of the ROI has a PDFF (outside the water-fat "
+                        "series or not fitted): PDFF not used for FF")
+    if fat.voxels < min_voxels:
+        warnings.append(f"water-fat: the ROI has {fat.voxels} voxels with a PDFF; at least {min_voxels} are needed "
+                        "to use it for FF")
+    if row["FF_source"] == "mrs" or len(warnings) > len(fat.warnings):
+        return warnings
+    row.update(FF=float(mrs_ff_from_pdff(fat.pdff_percent)), FF_sd=mrs_ff_sd_from_pdff(fat.pdff_percent),
+               FF_source="pdff")
+    return [*warnings, f"{PDFF_FLAG}: FF {row['FF']:.1f} +- {row['FF_sd']:.1f} % from PDFF {fat.pdff_percent:.1f} %"]
 
 
 def _intervals(dwi: DwiVolume, mask: np.ndarray, maps: IvimMaps | None, settings: CaseSettings, row: dict,
@@ -55,11 +110,14 @@ def _intervals(dwi: DwiVolume, mask: np.ndarray, maps: IvimMaps | None, settings
 
 def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: str, *,
                 maps: IvimMaps | None = None, mrs=None, mrs_voxel: MrsVoxel | None = None,
-                settings: CaseSettings | None = None, noise: BackgroundNoise | None | str = "background") -> dict:
+                settings: CaseSettings | None = None, noise: BackgroundNoise | None | str = "background",
+                fat: FatRoi | None = None) -> dict:
     """Return the results row of one ROI (see :mod:`.results` for columns and units).
 
     ``mask_kji`` is the ROI on the DWI grid; ``maps`` optional voxelwise maps on that grid; ``mrs`` an
-    :class:`~VCFDiagnosisLib.mrs.result.MRSResult` (or None) and ``mrs_voxel`` its voxel. ``noise``: the DWI's
+    :class:`~VCFDiagnosisLib.mrs.result.MRSResult` (or None) and ``mrs_voxel`` its voxel; ``fat`` the ROI's PDFF and
+    R2* from water-fat imaging (:func:`fat_roi_values`), which give FF when the spectrum does not
+    (:mod:`VCFDiagnosisLib.fat.relation`, flagged). ``noise``: the DWI's
     :class:`~VCFDiagnosisLib.ivim.masking.BackgroundNoise`, whose floor is removed from the ROI-mean signal
     when the images' making is known; ``"background"`` (default) estimates it
     (:func:`~VCFDiagnosisLib.ivim.masking.dwi_background_noise`; a caller with several ROIs passes it once),
@@ -116,6 +174,10 @@ def analyze_roi(dwi: DwiVolume, mask_kji: np.ndarray, roi_name: str, case_id: st
         warnings += [f"MRS: {w}" for w in mrs.warnings]
         if not mrs.reliable:
             row.update(LWR=math.nan, FF=math.nan)
+    if np.isfinite(row["FF"]):
+        row["FF_source"] = "mrs"
+    if fat is not None:
+        warnings += _fat_columns(row, fat, options.min_roi_voxels)
     if mrs_voxel is not None:
         centroid = roi_geometry.centroid_ras(mask, dwi.ijk_to_ras)
         row["mrs_roi_distance_mm"] = float(np.linalg.norm(centroid - np.asarray(mrs_voxel.center_ras, float)))

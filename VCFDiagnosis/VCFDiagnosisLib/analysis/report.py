@@ -7,7 +7,8 @@ object API (``Figure`` + Agg canvas), so no global backend is changed.
 A4 portrait, read top-left to bottom-right on a regular grid (sizes in inches, see :func:`_page_layout`):
 
 1. the b = 0 image on the slice where the ROI is largest, with the ROI outline (red) and the MRS voxel
-   (yellow), and a key to the image panels beside it;
+   (yellow), and a key to the image panels beside it (with a water-fat input: the PDFF map on its own grid's
+   slice where the ROI is largest, and the key joins the numbers below);
 2. the D, D* and f maps on that slice, three image axes of the same size, each with a colour bar of its height;
 3. the ROI-mean signal decay with its IVIM fit (log signal axis with plain-number ticks) and the spectrum with
    its fit (ppm axis high to low), the same height;
@@ -181,6 +182,9 @@ def _numbers_lines(rows: list[dict]) -> list[str]:
                      if math.isfinite(row.get(f"{key}_lo", math.nan))]
         if intervals:
             lines.append("   95 % intervals: " + ", ".join(intervals) + " (inputs resampled; model fixed)")
+        if math.isfinite(row.get("PDFF", math.nan)):
+            lines.append(f"   PDFF {_fmt(row['PDFF'])} +- {_fmt(row['PDFF_sd'], digits=2)} %, R2* "
+                         f"{_fmt(row['R2star'])} 1/s; FF from {row.get('FF_source') or '-'}")
         if row["message"]:
             lines += textwrap.wrap(row["message"], 105, initial_indent="   ", subsequent_indent="   ")
     models = next((row["model"] for row in rows if row.get("model")), "")
@@ -260,13 +264,52 @@ def _spectrum_panel(ax, mrs) -> None:
     ax.set_yticks([])
 
 
+def _pdff_panel(figure, rect: tuple, fat, fat_masks: dict, rows: list[dict]) -> None:
+    """Draw the PDFF map (percent, NaN grey) on the water-fat slice where the ROI is largest, cropped to the ROI,
+    with the ROI outline (red) and a colour bar."""
+    union = np.any(list(fat_masks.values()), axis=0) if fat_masks else np.zeros(fat.shape_kji, bool)
+    _, k = roi_geometry.largest_slice_area_mm2(union, fat.ijk_to_ras)
+    k = k if k >= 0 else fat.shape_kji[0] // 2
+    spacing = np.linalg.norm(np.asarray(fat.ijk_to_ras)[:3, :3], axis=0)
+    rows_, cols_ = _crop_window(union[k], spacing, CROP_MARGIN_MM)
+    image = np.asarray(fat.pdff_percent[k], float)[rows_, cols_]
+    n_rows, n_cols = image.shape
+    extent = (0.0, n_cols * spacing[0], n_rows * spacing[1], 0.0)
+    left, bottom, width, height = rect
+    aspect = (n_rows * spacing[1]) / (n_cols * spacing[0])
+    page_w, page_h = figure.get_size_inches()
+    map_h = height
+    map_w = min(width * 0.8, map_h * page_h / aspect / page_w)
+    ax = figure.add_axes((left, bottom, map_w, map_h), label="pdff")
+    ax.set_facecolor("0.6")
+    shown = ax.imshow(np.ma.masked_invalid(image), cmap="magma", vmin=0.0, vmax=100.0, interpolation="nearest",
+                      extent=extent, aspect="auto")
+    for mask in fat_masks.values():
+        part = mask[k][rows_, cols_]
+        if part.any():
+            ax.contour((np.arange(n_cols) + 0.5) * spacing[0], (np.arange(n_rows) + 0.5) * spacing[1],
+                       part.astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+    means = ", ".join(f"{row['roi'][:10]} {_fmt(row.get('PDFF'), digits=3)}" for row in rows)
+    ax.set_title(f"PDFF [%] ({'fitted' if fat.source == 'fit' else 'scanner map'}): {means}", fontsize=8.5,
+                 loc="left")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"water-fat slice {k + 1}/{fat.shape_kji[0]}; ROI cyan; grey: no value", fontsize=6.5)
+    cax = figure.add_axes((left + map_w + _CBAR_PAD_IN / page_w, bottom, _CBAR_WIDTH_IN / page_w, map_h),
+                          label="colorbar:pdff")
+    figure.colorbar(shown, cax=cax)
+    cax.tick_params(labelsize=6.5)
+
+
 def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=None, mrs=None, mrs_voxel=None,
-                      decay=None):
+                      decay=None, fat=None, fat_masks: dict | None = None):
     """Return the report as a matplotlib ``Figure`` (A4 portrait, Agg canvas attached); arguments as
     :func:`render_case_report`.
 
-    The axes carry labels for inspection: ``b0``, ``key``, ``map:<attribute>`` and ``colorbar:<attribute>``
-    (attributes of :data:`MAP_PANELS`; a placeholder map has no colour bar), ``decay``, ``spectrum``, ``numbers``.
+    The axes carry labels for inspection: ``b0``, ``key`` (or ``pdff`` and ``colorbar:pdff`` with ``fat``, a
+    :class:`VCFDiagnosisLib.fat.source.FatVolume` and ``fat_masks`` the ROIs on its grid), ``map:<attribute>`` and
+    ``colorbar:<attribute>`` (attributes of :data:`MAP_PANELS`; a placeholder map has no colour bar), ``decay``,
+    ``spectrum``, ``numbers``.
     """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -298,10 +341,24 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
     top, _bottom = _direction_letters(dwi.ijk_to_ras, 1)
     slice_label = f"{left} <-> {right}   (slice {k + 1}/{dwi.shape_kji[0]}; {top} at top)"
 
+    voxel_text = ("MRS voxel " + " x ".join(f"{s:g}" for s in np.asarray(mrs_voxel.size_mm, float)) + " mm"
+                  if mrs_voxel is not None else "no MRS voxel")
+    key_lines = [f"Slice {k + 1} of {dwi.shape_kji[0]}: the slice where the ROI is largest.",
+                 f"{left} at left, {right} at right, {top} at top; cropped to the ROI +- {CROP_MARGIN_MM:g} mm.",
+                 f"Red outline: ROI ({', '.join(masks) or 'none'}).", f"Yellow outline: {voxel_text}.",
+                 "b-values: " + ", ".join(f"{b:g}" for b in dwi.bvalues_s_mm2) + " s/mm2.",
+                 f"Maps below: IVIM fit (method '{maps.method}') on this slice, in colour over the b = "
+                 f"{dwi.bvalues_s_mm2[int(np.argmin(dwi.bvalues_s_mm2))]:g} image; grey where the map has no value."
+                 if maps is not None else "Maps below: not computed for this case."]
+    if fat is not None:
+        key_lines.append(f"PDFF: {fat.description}.")
+
     # the numbers block first: its height sets the room left for the panels
     numbers = figure.add_axes((0.0, 0.0, 1.0, 0.1), label="numbers")
     numbers.set_axis_off()
     lines = _numbers_lines(rows)
+    if fat is not None:  # the PDFF map takes the key's place: the key joins the numbers
+        lines += ["", *textwrap.wrap("Key: " + " ".join(key_lines), 108)]
     font = {**_TEXT_FONT, "fontsize": max(_TEXT_MIN_PT, _TEXT_FONT["fontsize"]
                                           * min(1.0, _TEXT_LINES_AT_FULL_SIZE / max(len(lines), 1)))}
     block = numbers.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", transform=numbers.transAxes, **font)
@@ -346,19 +403,13 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
     b0_axes = figure.add_axes(layout["b0"], label="b0")
     show(b0_axes, b0, "", **b0_range)
     b0_axes.set_title(f"b = {dwi.bvalues_s_mm2[b_min]:g} s/mm2: ROI (red), MRS voxel (yellow)", fontsize=9, loc="left")
-    key = figure.add_axes(layout["key"], label="key")
-    key.set_axis_off()
-    voxel_text = ("MRS voxel " + " x ".join(f"{s:g}" for s in np.asarray(mrs_voxel.size_mm, float)) + " mm"
-                  if mrs_voxel is not None else "no MRS voxel")
-    key_lines = [f"Slice {k + 1} of {dwi.shape_kji[0]}: the slice where the ROI is largest.",
-                 f"{left} at left, {right} at right, {top} at top; cropped to the ROI +- {CROP_MARGIN_MM:g} mm.",
-                 f"Red outline: ROI ({', '.join(masks) or 'none'}).", f"Yellow outline: {voxel_text}.",
-                 "b-values: " + ", ".join(f"{b:g}" for b in dwi.bvalues_s_mm2) + " s/mm2.",
-                 f"Maps below: IVIM fit (method '{maps.method}') on this slice, in colour over the b = "
-                 f"{dwi.bvalues_s_mm2[b_min]:g} image; grey where the map has no value." if maps is not None
-                 else "Maps below: not computed for this case."]
-    key.text(0.0, 1.0, "\n".join(line for entry in key_lines for line in textwrap.wrap(entry, 62)), va="top",
-             ha="left", fontsize=7.5, linespacing=1.6, transform=key.transAxes)
+    if fat is not None:
+        _pdff_panel(figure, layout["key"], fat, fat_masks or {}, rows)
+    else:
+        key = figure.add_axes(layout["key"], label="key")
+        key.set_axis_off()
+        key.text(0.0, 1.0, "\n".join(line for entry in key_lines for line in textwrap.wrap(entry, 62)), va="top",
+                 ha="left", fontsize=7.5, linespacing=1.6, transform=key.transAxes)
 
     # row 2: D, D*, f, the same size, each with a colour bar of its height
     for (attribute, title, scale, low, high), rect, bar in zip(MAP_PANELS, layout["maps"], layout["colorbars"]):
@@ -391,17 +442,19 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
 
 
 def render_case_report(path_png: str, path_pdf: str | None, *, case_id: str, dwi, masks: dict, rows: list[dict],
-                       maps=None, mrs=None, mrs_voxel=None, decay=None, overwrite: bool = False) -> list[str]:
+                       maps=None, mrs=None, mrs_voxel=None, decay=None, overwrite: bool = False, fat=None,
+                       fat_masks: dict | None = None) -> list[str]:
     """Write the report as PNG (and PDF if ``path_pdf``); return the paths written.
 
     ``dwi`` is a DwiVolume, ``masks`` ``{roi name: [k, j, i] mask}``, ``rows`` the results rows,
     ``maps`` optional IvimMaps on the DWI grid, ``mrs`` an MRSResult (with ``fit``), ``mrs_voxel`` a
     :class:`VCFDiagnosisLib.analysis.case_analysis.MrsVoxel`, ``decay`` the
-    :class:`~VCFDiagnosisLib.analysis.decay.DecayCurves` of the case (computed here if None).
+    :class:`~VCFDiagnosisLib.analysis.decay.DecayCurves` of the case (computed here if None), ``fat`` the
+    water-fat maps (:class:`VCFDiagnosisLib.fat.source.FatVolume`) and ``fat_masks`` the ROIs on their grid.
     The page is :data:`PAGE_SIZE_IN` (A4 portrait); the PNG has :data:`REPORT_DPI` dots per inch.
     """
     figure = build_case_figure(case_id=case_id, dwi=dwi, masks=masks, rows=rows, maps=maps, mrs=mrs,
-                               mrs_voxel=mrs_voxel, decay=decay)
+                               mrs_voxel=mrs_voxel, decay=decay, fat=fat, fat_masks=fat_masks)
     written = []
     for path, fmt in ((path_png, "png"), (path_pdf, "pdf")):
         if path is None:

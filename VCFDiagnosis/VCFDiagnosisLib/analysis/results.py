@@ -51,7 +51,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("f", "double", "fraction", "perfusion fraction, ROI-mean fit"),
     Column("ADC", "double", "mm2/s", "mono-exponential apparent diffusion coefficient, ROI-mean signal"),
     Column("LWR", "double", "ratio", "lipid (1.3 ppm) to water (4.7 ppm) peak-area ratio"),
-    Column("FF", "double", "percent", "fat fraction LWR/(LWR+1), T2-weighted, methylene only"),
+    Column("FF", "double", "percent", "fat fraction LWR/(LWR+1), T2-weighted, methylene only (from the spectrum; "
+                                      "converted from PDFF when FF_source is pdff)"),
     Column("P_IVIM", "double", "probability", "P(metastatic), IVIM model of Tan et al. 2019 (research only)"),
     Column("P_combined", "double", "probability", "P(metastatic), IVIM+MRS model of Tan et al. 2019 (research only)"),
     Column("prediction", "string", "", "metastatic if P > 0.5 (P_combined if FF known, else P_IVIM), indeterminate "
@@ -74,7 +75,11 @@ COLUMNS: tuple[Column, ...] = (
                                          "found or the images' making unknown (e.g. NIfTI), no correction"),
     *_MAP_STATS,
     Column("LWR_sd", "double", "ratio", "Cramer-Rao lower bound of LWR"),
-    Column("FF_sd", "double", "percent", "Cramer-Rao lower bound of FF"),
+    Column("FF_sd", "double", "percent", "Cramer-Rao lower bound of FF (from PDFF: the spread of the marrow T2s)"),
+    Column("FF_source", "string", "", "where FF came from: mrs, pdff (converted, see the README) or empty"),
+    Column("PDFF", "double", "percent", "proton-density fat fraction, mean over the ROI on the water-fat grid"),
+    Column("PDFF_sd", "double", "percent", "SD of PDFF over the ROI's voxels"),
+    Column("R2star", "double", "1/s", "R2* (1/T2*), mean over the ROI on the water-fat grid"),
     Column("mrs_snr", "double", "ratio", "spectrum SNR (definition in the README)"),
     Column("mrs_roi_distance_mm", "double", "mm", "distance from the MRS voxel centre to the ROI centroid"),
     Column("roi_fraction_in_mrs_voxel", "double", "fraction", "fraction of the ROI inside the MRS voxel"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import InputError
+from ..fat.options import FAT_SOURCES, PDFF_MAP_UNITS
 from ..ivim.options import DEFAULT_B_THRESHOLD_S_MM2, DEFAULT_BACKGROUND_FRACTION, DEFAULT_METHOD, METHODS
 
 #: ``maps``: where voxelwise IVIM maps are computed.
@@ -105,6 +106,12 @@ class CaseSettings:
     fat_t2_ms: float = setting(
         0.0, label="Fat T2 (optional)", unit="ms", minimum=0.0, maximum=500.0, decimals=1, step=1.0,
         group="advanced", help="fat T2 for a T2-corrected PDFF (0 = not used)")
+    fat_source: str = setting(
+        "auto", label="Water-fat source", choices=FAT_SOURCES, group="advanced",
+        help="with a water-fat input (--fat): where the PDFF and R2* maps come from")
+    pdff_map_unit: str = setting(
+        "auto", label="Scanner PDFF map unit", choices=PDFF_MAP_UNITS, group="advanced",
+        help="the unit of a scanner's PDFF map after its rescale, when its values cannot tell")
     min_roi_voxels: int = setting(
         4, label="Smallest ROI", unit="voxels", minimum=1, maximum=100000, decimals=0, group="advanced",
         help="an ROI with fewer voxels on the DWI grid is an error row")

@@ -51,7 +51,7 @@ def run_case_on_worker(processor: CaseProcessor, row: ManifestRow, case_dir: str
     """Run one case on a Dask worker (the task): inputs checked, the worker prepared once, then the case."""
     from ..pacs.locations import is_pacs_location
 
-    missing = next((p for p in (row.dwi, row.roi, row.spectrum)
+    missing = next((p for p in (row.dwi, row.roi, row.spectrum, row.fat)
                     if p and not is_pacs_location(p) and not os.path.exists(p)), None)
     if missing:
         return [error_row(row, f"worker on {socket.gethostname()}: {missing}: no such file or folder on this "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..analysis.study_models import LABELS
 
-MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader")
+MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader", "fat")
 
 
 class ManifestError(ValueError):
@@ -30,6 +30,7 @@ class ManifestRow:
     spectrum: str | None = None
     label: str = ""
     reader: str = ""
+    fat: str | None = None
     line: int = 0
     problem: str = ""
 
@@ -70,10 +71,10 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     for number, raw in enumerate(reader, start=2):
         values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
 
-        paths = {c: _input(base, values.get(c)) for c in ("dwi", "roi", "spectrum")}
+        paths = {c: _input(base, values.get(c)) for c in ("dwi", "roi", "spectrum", "fat")}
         row = ManifestRow(case_id=values.get("case_id", ""), dwi=paths["dwi"] or "", roi=paths["roi"],
                           spectrum=paths["spectrum"], label=values.get("label", "").lower(),
-                          reader=values.get("reader", ""), line=number)
+                          reader=values.get("reader", ""), line=number, fat=paths["fat"])
         if not row.case_id:
             row.case_id, row.problem = f"line-{number}", f"line {number}: no case_id"
         elif row.case_id in seen:

@@ -14,7 +14,15 @@ from __future__ import annotations
 import pydicom
 
 from .bvalues import GE_BVALUE_BIAS, first_number
-from .frames import DicomFrame, classify_kind, derived_reason, image_type_tokens, numbers_or_nan, rescale_of
+from .frames import (
+    DicomFrame,
+    classify_kind,
+    complex_part_of,
+    derived_reason,
+    image_type_tokens,
+    numbers_or_nan,
+    rescale_of,
+)
 
 ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 
@@ -71,6 +79,8 @@ def frames_from_enhanced(ds: pydicom.Dataset, path: str) -> list[DicomFrame]:
         spacing = measures.get("PixelSpacing") if measures is not None else None
         spacing = spacing or ds.get("PixelSpacing") or [1.0, 1.0]
         transform = _group_item(group, shared, "PixelValueTransformationSequence")
+        echo = _group_item(group, shared, "MREchoSequence")
+        frame_tokens = frame_type or top_type
         frames.append(DicomFrame(
             path=path,
             bvalue_s_mm2=bvalue,
@@ -84,6 +94,11 @@ def frames_from_enhanced(ds: pydicom.Dataset, path: str) -> list[DicomFrame]:
             derived=derived,
             gradient=gradient,
             sop_uid=sop_uid,
+            echo_time_ms=first_number(echo.get("EffectiveEchoTime")) if echo is not None else None,
+            image_type=frozenset(frame_tokens),
+            complex_part=complex_part_of(frame_tokens, str(
+                (frame_type_item.get("ComplexImageComponent", "") if frame_type_item is not None else "")
+                or ds.get("ComplexImageComponent", "") or "")),
         ))
     return frames
 

@@ -49,6 +49,9 @@ class DicomFrame:
     derived: str | None = None
     gradient: tuple | None = None
     sop_uid: str = ""
+    echo_time_ms: float | None = None
+    image_type: frozenset = frozenset()
+    complex_part: str = ""
 
     @property
     def key(self) -> tuple:
@@ -63,6 +66,28 @@ def image_type_tokens(value) -> set[str]:
     if isinstance(value, str):
         value = value.split("\\")
     return {str(v).strip().upper() for v in value}
+
+
+#: GE's private image type (0043,102F): which part of the complex signal a GE image holds.
+GE_IMAGE_TYPE_TAG = (0x0043, 0x102F)
+_GE_PARTS = {0: "magnitude", 1: "phase", 2: "real", 3: "imaginary"}
+_TYPE_PARTS = {"M": "magnitude", "MAGNITUDE": "magnitude", "P": "phase", "PHASE": "phase", "R": "real",
+               "REAL": "real", "I": "imaginary", "IMAGINARY": "imaginary"}
+
+
+def complex_part_of(image_type: set[str], component: str = "", ge_private=None) -> str:
+    """Return ``magnitude``/``phase``/``real``/``imaginary`` for an image, or '' when nothing says.
+
+    Sources, first that answers: the enhanced ComplexImageComponent, the ImageType/FrameType tokens (Siemens and
+    Philips write M, P, R, I; MAGNITUDE, PHASE, ... in enhanced files), GE's private image type (0043,102F).
+    """
+    if component.strip().upper() in _TYPE_PARTS:
+        return _TYPE_PARTS[component.strip().upper()]
+    parts = {_TYPE_PARTS[t] for t in image_type if t in _TYPE_PARTS}
+    if len(parts) == 1:
+        return parts.pop()
+    number = first_number(ge_private)
+    return _GE_PARTS.get(int(number), "") if number is not None and number == int(number) else ""
 
 
 def derived_reason(image_type: set[str], bvalue: float | None, label: str = "ImageType") -> str | None:
@@ -168,7 +193,10 @@ def frames_from_classic(ds: pydicom.Dataset, path: str) -> tuple[list[DicomFrame
     common = {"path": path, "bvalue_s_mm2": bvalue, "kind": kind, "orientation": orientation,
               "pixel_spacing": pixel_spacing_of(ds), "rescale": rescale_of(ds),
               "derived": derived_reason(image_type, bvalue), "gradient": gradient,
-              "sop_uid": str(ds.get("SOPInstanceUID", "") or "")}
+              "sop_uid": str(ds.get("SOPInstanceUID", "") or ""), "echo_time_ms": first_number(ds.get("EchoTime")),
+              "image_type": frozenset(image_type),
+              "complex_part": complex_part_of(image_type, ge_private=ds[GE_IMAGE_TYPE_TAG].value
+                                              if GE_IMAGE_TYPE_TAG in ds else None)}
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows < 1 or cols < 1:
         raise ValueError(f"Rows x Columns = {rows} x {cols}: no image")

@@ -259,7 +259,8 @@ def write_map_image(path, array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> Path
 
 def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, force: bool = False,
                suffix: str = ".nii.gz") -> list[Path]:
-    """Write ``{stem: array [k, j, i]}`` as ``out_dir/<stem><suffix>``; status as uint8, the rest float32.
+    """Write ``{stem: array [k, j, i]}`` as ``out_dir/<stem><suffix>``; status maps (stems ending in ``status``)
+    as uint8, the rest float32.
 
     The one map writer of the ``fit`` command (NIfTI) and of case folders (``.nrrd``). Refuses (NiftiDwiError,
     nothing written) if any target exists and ``force`` is False.
@@ -278,6 +279,6 @@ def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, for
         raise NiftiDwiError(out, f"cannot create the output folder ({exc.strerror})") from exc
     written = []
     for stem, array in maps.items():
-        dtype = np.uint8 if stem == "status" else np.float32
+        dtype = np.uint8 if stem.endswith("status") else np.float32  # status, fat_status: label maps
         written.append(write_map_image(targets[stem], np.asarray(array).astype(dtype), ijk_to_ras))
     return written

@@ -89,6 +89,9 @@ class CaseResult:
     decay_table: object = None
     decay_chart: object = None
     empty_segments: tuple = ()
+    fat: object = None  # fat.source.FatVolume: PDFF/R2* maps on the water-fat grid (None: no water-fat input)
+    fat_masks: dict = field(default_factory=dict)  # segment name -> mask on the water-fat grid
+    fat_nodes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +105,8 @@ class PreparedCase:
     masks: dict  # segment name -> boolean mask on the DWI grid (k, j, i)
     spectrum: SpectrumNodes | None
     settings: CaseSettings
+    fat: object = None  # fat.source.FatInput read from a water-fat folder (fitted in computeCase), or None
+    fat_masks: dict = field(default_factory=dict)  # segment name -> mask on the water-fat grid
 
 
 @dataclass
@@ -111,6 +116,7 @@ class ComputedCase:
     rows: list
     maps: object
     decay: object
+    fat: object = None  # fat.source.FatVolume
 
 
 @dataclass
@@ -118,8 +124,8 @@ class PanelInputs:
     """The panel's data choices: the parameter node's fields that are not :class:`CaseSettings`.
 
     ``dwiSequence`` the multi-b DWI node; ``bValues`` its b-values (s/mm2, text, one per volume; empty: the
-    node's own); ``spectrumPath`` a spectrum file (empty: none); ``caseId`` written into results instead of
-    the patient's name; ``roiSegmentation`` one segment per lesion or reader; ``outputTable`` the results table
+    node's own); ``spectrumPath`` a spectrum file (empty: none); ``fatPath`` a water-fat DICOM folder (multi-echo
+    GRE or the scanner's PDFF/R2* maps; empty: none); ``caseId`` written into results instead of the patient's name; ``roiSegmentation`` one segment per lesion or reader; ``outputTable`` the results table
     (None: a new one); ``newOutputs`` keep the outputs of an earlier Apply and add new nodes (default: update).
     The annotations are the MRML node classes the panel's parameter node stores (``VCFDiagnosis.py`` reads them
     with ``typing.get_type_hints``), so the panel and the Logic share this one list of inputs.
@@ -128,6 +134,7 @@ class PanelInputs:
     dwiSequence: Union[slicer.vtkMRMLSequenceNode, slicer.vtkMRMLDiffusionWeightedVolumeNode, None] = None
     bValues: str = ""
     spectrumPath: str = ""
+    fatPath: str = ""
     caseId: str = ""
     roiSegmentation: slicer.vtkMRMLSegmentationNode = None
     outputTable: slicer.vtkMRMLTableNode = None
@@ -301,6 +308,28 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             nodes.ensure_subject_hierarchy_item(node, parent)
         return created
 
+    # --- water-fat imaging --------------------------------------------------------------------------------
+
+    def computeFatMaps(self, path: str, name: str | None = None, settings: CaseSettings | None = None,
+                       **changes) -> dict:
+        """Read a water-fat DICOM folder (multi-echo GRE, or the scanner's PDFF and R2*/T2* maps) and return
+        ``{stem: volume node}``: PDFF (percent), R2star (1/s) and the fat_status label map, on the series' grid.
+
+        ``settings.fat_source`` (``auto``/``fit``/``vendor``) and ``settings.pdff_map_unit`` choose how; the
+        nodes' ``VCFDiagnosis.FatMaps`` attribute says what was read and how it was scaled or fitted.
+        """
+        from ..fat.source import fat_volume
+
+        settings = _settings(settings, changes)
+        volume = fat_volume(self._fatInput(str(path), settings))
+        return self._addFatMapNodes(volume, name or Path(path).name)
+
+    def _addFatMapNodes(self, volume, name: str, reuse: dict | None = None) -> dict:
+        from ..fat.fit import STATUS
+
+        return nodes.add_ivim_map_nodes(volume.as_dict(), volume.ijk_to_ras, name, STATUS,
+                                        {"FatMaps": volume.description, "FatSource": volume.source}, reuse)
+
     # --- spectroscopy -----------------------------------------------------------------------------------
 
     def loadSpectrum(self, path: str, name: str | None = None, waterT2ms: float | None = None,
@@ -344,14 +373,16 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     # --- one case -----------------------------------------------------------------------------------------
 
     def processCase(self, dwi, roi, spectrum=None, caseId: str | None = None, settings: CaseSettings | None = None,
-                    outputTable=None, bValues=None, progressCallback=None, newOutputs: bool = False,
+                    outputTable=None, bValues=None, progressCallback=None, newOutputs: bool = False, fat=None,
                     **changes) -> CaseResult:
         """Process one case: DWI + ROI (+ spectrum) -> results table (one row per segment) and nodes.
 
         ``dwi``: a b-indexed volume sequence, a diffusion-weighted volume node, a list of scalar volumes (with
         ``bValues``) or a path (DICOM folder, 4D NIfTI + .bval, DWI NRRD); ``roi``: a segmentation node,
         a label map node or a file (``.seg.nrrd``, NIfTI/NRRD label map), any grid (resampled onto the DWI);
-        ``spectrum``: a file, a :class:`SpectrumNodes` or None. ``settings``: a
+        ``spectrum``: a file, a :class:`SpectrumNodes` or None; ``fat``: a water-fat DICOM folder (multi-echo GRE
+        or the scanner's PDFF/R2* maps, see :mod:`VCFDiagnosisLib.fat.source`) or None: its PDFF and R2* join the
+        table, and its PDFF gives FF (flagged) where there is no spectrum. ``settings``: a
         :class:`~VCFDiagnosisLib.analysis.settings.CaseSettings` (fit method, b threshold, maps scope, model
         inputs, T2s, ...); keyword ``changes`` adjust it from the console (``processCase(seq, seg,
         method="segmented")``). ``bValues`` overrides the b-values of the DWI node (s/mm2);
@@ -362,12 +393,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         research output, not a diagnosis.
         """
         prepared = self.prepareCase(dwi, roi, spectrum, caseId=caseId, settings=_settings(settings, changes),
-                                    bValues=bValues)
+                                    bValues=bValues, fat=fat)
         return self.publishCase(prepared, self.computeCase(prepared, progressCallback), outputTable=outputTable,
                                 newOutputs=newOutputs)
 
     def prepareCase(self, dwi, roi, spectrum=None, caseId: str | None = None, settings: CaseSettings | None = None,
-                    bValues=None) -> PreparedCase:
+                    bValues=None, fat=None) -> PreparedCase:
         """Read what :meth:`processCase` needs from the scene (inputs as it takes them); return a PreparedCase.
 
         The first of processCase's three steps: it loads files into the scene and reads node arrays (the DWI on
@@ -393,7 +424,30 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         spectrum_nodes = (self.loadSpectrum(str(spectrum), name=f"{caseId}", waterT2ms=settings.water_t2_ms or None,
                                             fatT2ms=settings.fat_t2_ms or None)
                           if isinstance(spectrum, (str, Path)) else spectrum)
-        return PreparedCase(caseId, sequence, segmentation, volume, masks, spectrum_nodes, settings)
+        fat_input, fat_masks = self._fatInput(fat, settings), {}
+        if fat_input is not None:
+            from ..fat.source import check_same_patient
+
+            check_same_patient(volume.metadata, fat_input)  # two patients are never mixed
+            grid = fat_input.echoes or fat_input.volume
+            fat_masks = {segmentation.GetSegmentation().GetSegment(s).GetName():
+                         nodes.segment_mask_on_grid(segmentation, s, grid.ijk_to_ras, grid.shape_kji)
+                         for s in segmentation_ids}
+        return PreparedCase(caseId, sequence, segmentation, volume, masks, spectrum_nodes, settings, fat_input,
+                            fat_masks)
+
+    @staticmethod
+    def _fatInput(fat, settings: CaseSettings):
+        """Return the water-fat input read from a folder (or given read or as maps), or None."""
+        from ..fat.source import FatInput, FatVolume, read_fat_input
+
+        if fat is None or (isinstance(fat, str) and not fat.strip()):
+            return None
+        if isinstance(fat, FatVolume):
+            return FatInput("", volume=fat)
+        if isinstance(fat, FatInput):
+            return fat
+        return read_fat_input(str(fat), settings.fat_source, settings.pdff_map_unit)
 
     @staticmethod
     def computeCase(prepared: PreparedCase, progressCallback=None) -> ComputedCase:
@@ -419,10 +473,23 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if spectrum_nodes is not None and spectrum_nodes.spectrum.voxel_center_ras is not None:
             s = spectrum_nodes.spectrum
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
+        fat = fat_rois = None
+        if prepared.fat is not None:
+            from ..analysis.case_analysis import fat_roi_values
+            from ..fat.source import fat_volume, roi_region
+
+            grid = prepared.fat.echoes or prepared.fat.volume  # "roi" maps: the fit covers the ROIs and around them
+            fat = fat_volume(prepared.fat, mask=None if settings.maps == "volume" else roi_region(
+                list(prepared.fat_masks.values()), grid.ijk_to_ras))
+            fat_voxel, dwi_voxel = (abs(np.linalg.det(np.asarray(m)[:3, :3])) for m in (fat.ijk_to_ras, volume.ijk_to_ras))
+            fat_rois = {name: fat_roi_values(fat.pdff_percent, fat.r2star_per_s, fat.status, mask, fat_voxel,
+                                             masks[name].sum() * dwi_voxel, prepared.fat.warnings)
+                        for name, mask in prepared.fat_masks.items()}
         rows = [analyze_roi(volume, mask, name, prepared.case_id, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
-                            settings=settings, noise=noise) for name, mask in masks.items()]
-        return ComputedCase(rows, fitted, roi_decay_curves(volume, masks, rows, noise=noise))
+                            settings=settings, noise=noise, fat=fat_rois[name] if fat_rois else None)
+                for name, mask in masks.items()]
+        return ComputedCase(rows, fitted, roi_decay_curves(volume, masks, rows, noise=noise), fat)
 
     def publishCase(self, prepared: PreparedCase, computed: ComputedCase, outputTable=None,
                     newOutputs: bool = False) -> CaseResult:
@@ -438,7 +505,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         table = nodes.add_results_table(rows, f"{caseId} results", outputTable or previous.get("results"))
         result = CaseResult(caseId, rows, table, sequence, segmentation, spectrum=spectrum_nodes, dwi=prepared.dwi,
                             masks=prepared.masks, maps=fitted,
-                            empty_segments=nodes.empty_segment_names(segmentation))
+                            empty_segments=nodes.empty_segment_names(segmentation), fat=computed.fat,
+                            fat_masks=prepared.fat_masks)
         result.decay = computed.decay
         result.decay_table, result.decay_chart = nodes.add_decay_plot(
             result.decay, caseId, previous.get("decay_table"), previous.get("decay_chart"))
@@ -446,13 +514,20 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if fitted is not None:
             result.map_nodes = self._addMapNodes(fitted, prepared.dwi, sequence, previous_maps)
         else:  # maps of an earlier Apply would contradict this one's table
-            nodes.remove_nodes(previous_maps.values())
+            nodes.remove_nodes(v for k, v in previous_maps.items() if not k.startswith("fat:"))
+        previous_fat = {stem[4:]: node for stem, node in previous_maps.items() if stem.startswith("fat:")}
+        if computed.fat is not None:
+            result.fat_nodes = self._addFatMapNodes(computed.fat, caseId, previous_fat)
+        else:
+            nodes.remove_nodes(previous_fat.values())
         for role, node in [("results", table), ("decay_table", result.decay_table),
                            ("decay_chart", result.decay_chart),
-                           *((f"map:{stem}", node) for stem, node in result.map_nodes.items())]:
+                           *((f"map:{stem}", node) for stem, node in result.map_nodes.items()),
+                           *((f"map:fat:{stem}", node) for stem, node in result.fat_nodes.items())]:
             nodes.mark_output(node, key, role)
         folder = nodes.case_folder_item(caseId)
-        extra = [table, segmentation, sequence, result.decay_table, result.decay_chart, *result.map_nodes.values()]
+        extra = [table, segmentation, sequence, result.decay_table, result.decay_chart, *result.map_nodes.values(),
+                 *result.fat_nodes.values()]
         if spectrum_nodes is not None:
             extra += [n for n in (spectrum_nodes.voxel_roi, spectrum_nodes.table, spectrum_nodes.chart) if n]
         for node in extra:
@@ -470,11 +545,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if inputs.roiSegmentation is None:
             raise ValueError("draw or select an ROI segmentation first (or create it from the MRS voxel)")
         spectrum = str(inputs.spectrumPath).strip()
+        fat = str(inputs.fatPath).strip()
         return self.processCase(
             inputs.dwiSequence, inputs.roiSegmentation, spectrum if spectrum not in ("", ".") else None,
             caseId=inputs.caseId.strip() or None, settings=settings,
             outputTable=None if inputs.newOutputs else inputs.outputTable, bValues=inputs.bValues or None,
-            progressCallback=progressCallback, newOutputs=inputs.newOutputs)
+            progressCallback=progressCallback, newOutputs=inputs.newOutputs, fat=fat if fat not in ("", ".") else None)
 
     def dwiProxyNode(self, dwiSequence):
         """Return the volume node that shows the DWI's current b-image (its sequence browser's proxy)."""
@@ -511,11 +587,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def processCaseFiles(self, dwi: str, roi: str | None = None, spectrum: str | None = None,
                          caseId: str | None = None, outputDir: str | None = None, overwrite: bool = False,
                          settings: CaseSettings | None = None, extraColumns: dict | None = None,
-                         provenance: dict | None = None, **changes):
+                         provenance: dict | None = None, fat: str | None = None, **changes):
         """Process one case given as files and export it; return (CaseResult, {what: path}).
 
         ``dwi`` as :meth:`loadDwi` takes it; ``roi`` a segmentation or label-map file (None: the spectrum's voxel
-        becomes the ROI); ``spectrum`` a spectrum file or None; ``settings`` (and keyword ``changes``) as
+        becomes the ROI); ``spectrum`` a spectrum file or None; ``fat`` a water-fat DICOM folder or None (see
+        :meth:`processCase`); ``settings`` (and keyword ``changes``) as
         :meth:`processCase` takes them (``settings.report``: write the PNG/PDF report); ``extraColumns`` (e.g. a
         manifest's label and reader) are added to every row. What ``vcfdiagnosis run`` and the batch runner do
         for each case.
@@ -532,8 +609,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             probe_writable(outputDir)
         from ..pacs.transfer import local_input  # an archive location (dicomweb://, dimse://): its local copy
 
-        given = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum}  # provenance
-        dwi, roi, spectrum = (local_input(value) for value in (dwi, roi, spectrum))
+        given = {"dwi": str(dwi), "roi": None if roi is None else str(roi), "spectrum": spectrum,
+                 "fat": None if fat is None else str(fat)}  # provenance
+        dwi, roi, spectrum, fat = (local_input(value) for value in (dwi, roi, spectrum, fat))
         settings = _settings(settings, changes)
         sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
         spectrumNodes = (self.loadSpectrum(spectrum, name=caseId, waterT2ms=settings.water_t2_ms or None,
@@ -542,7 +620,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             if spectrumNodes is None:
                 raise ValueError("an ROI or a spectrum (whose voxel becomes the ROI) is needed")
             roi = self.roiFromMrsVoxel(spectrumNodes, sequence)
-        case = self.processCase(sequence, roi, spectrumNodes, caseId=caseId, settings=settings)
+        case = self.processCase(sequence, roi, spectrumNodes, caseId=caseId, settings=settings, fat=fat)
         if isinstance(roi, (str, Path)):
             for row in case.rows:  # an empty ROI is the ROI file's problem, not the DWI's
                 if row["status"] == "error" and row["roi"] in case.empty_segments:
@@ -552,6 +630,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if not outputDir:
             return case, {}
         inputs = {**given, "roi": given["roi"] or "the MRS voxel"}  # no ROI file: the spectrum's voxel was the ROI
+        if case.fat is not None:
+            inputs["fat_maps"] = case.fat.description
         return case, self.exportCaseFolder(case, outputDir, overwrite=overwrite, report=settings.report,
                                            provenance={"inputs": inputs, "settings": settings.to_dict(),
                                                        **(provenance or {})}, dicom=settings.dicom)
@@ -619,7 +699,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
         try:
             case, _ = self.processCaseFiles(
-                row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(caseDir), overwrite=True,
+                row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(caseDir), overwrite=True, fat=row.fat,
                 settings=settings, extraColumns={"label": row.label, "reader": row.reader},
                 provenance={"manifest_row": dataclasses.asdict(row)})
             return case.rows
@@ -668,7 +748,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def exportCase(self, case: CaseResult, outputDir: str, overwrite: bool = False, report: bool = True) -> dict:
         """Write a processed case to ``outputDir``; return ``{what: path}``.
 
-        Files: ``maps/<S0|D|Dstar|f|ADC|R2|status>.nrrd`` (DWI grid), ``roi.seg.nrrd``, ``results.tsv`` (full
+        Files: ``maps/<S0|D|Dstar|f|ADC|R2|status>.nrrd`` (DWI grid), with a water-fat input
+        ``maps/<PDFF|R2star|fat_status>.nrrd`` (its grid; percent, 1/s), ``roi.seg.nrrd``, ``results.tsv`` (full
         precision), ``mrs.json`` (if a spectrum was given), ``<case name>.mrb`` (the whole scene; the name is
         the case id made safe by :func:`VCFDiagnosisLib.outputs.safe_paths.case_folder_name`) and
         ``report.png``/``report.pdf``. Existing files are replaced only with ``overwrite``.
@@ -677,11 +758,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
         out = Path(outputDir)
         written = {}
-        if case.maps is not None:
-            from ..dwi.nifti import write_maps
+        from ..dwi.nifti import write_maps
 
-            for path in write_maps(out / "maps", case.maps.as_dict(), case.dwi.ijk_to_ras, overwrite, ".nrrd"):
-                written[f"map_{path.name[:-len('.nrrd')]}"] = str(path.resolve())
+        for maps, grid in ((case.maps, case.dwi.ijk_to_ras), (case.fat, case.fat and case.fat.ijk_to_ras)):
+            if maps is not None:
+                for path in write_maps(out / "maps", maps.as_dict(), grid, overwrite, ".nrrd"):
+                    written[f"map_{path.name[:-len('.nrrd')]}"] = str(path.resolve())
         written["roi"] = nodes.write_node(case.roi_segmentation, str(out / "roi.seg.nrrd"), overwrite)
         from ..analysis.results import write_results_tsv
 
@@ -700,7 +782,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             png, pdf = render_case_report(str(out / "report.png"), str(out / "report.pdf"), case_id=case.case_id,
                                           dwi=case.dwi, masks=case.masks, rows=case.rows, maps=case.maps,
                                           mrs=case.spectrum.result if case.spectrum else None, mrs_voxel=voxel,
-                                          decay=case.decay, overwrite=overwrite)
+                                          decay=case.decay, overwrite=overwrite, fat=case.fat,
+                                          fat_masks=case.fat_masks)
             written.update(report_png=png, report_pdf=pdf)
         # the case id may come from a header (SeriesDescription) or a user: never a path
         written["scene"] = self.saveSceneBundle(str(path_inside(out, f"{case_folder_name(case.case_id)}.mrb")),

@@ -27,7 +27,7 @@ FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 #: Sequence attribute: JSON {b label: how the b-image was made} (DwiVolume.metadata["combination"]), read back with it
 COMBINATION_ATTRIBUTE = "VCFDiagnosis.combination"
 #: The DWI metadata read back from a sequence's ``VCFDiagnosis.DICOM.<key>`` attributes (its source series).
-SOURCE_KEYS = ("format", "source", "series_uid", "study_uid", "dicom_layout", "frame_of_reference_uid")
+SOURCE_KEYS = ("format", "source", "series_uid", "study_uid", "dicom_layout", "frame_of_reference_uid", "patient_id")
 
 
 def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
@@ -357,7 +357,14 @@ IVIM_MAP_DISPLAY = {
     "ADC": ("ADC", "mm2/s", 0.0, 3.0e-3),
     "R2": ("R2", "fraction", 0.0, 1.0),
     "status": ("fit status", "code", None, None),
+    "PDFF": ("PDFF", "percent", 0.0, 100.0),
+    "R2star": ("R2*", "1/s", 0.0, 300.0),
+    "water": ("water", "a.u.", None, None),
+    "fat": ("fat", "a.u.", None, None),
+    "fat_status": ("water-fat status", "code", None, None),
 }
+#: Status label maps (status codes, shown with a colour table named after them): stem -> colour table name.
+STATUS_MAPS = {"status": "VCFDiagnosis fit status", "fat_status": "VCFDiagnosis water-fat status"}
 
 
 def status_color_table(descriptions: dict, name: str = "VCFDiagnosis fit status"):
@@ -379,7 +386,8 @@ def status_color_table(descriptions: dict, name: str = "VCFDiagnosis fit status"
 
 def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series_name: str,
                        status_descriptions: dict, provenance: dict, reuse: dict | None = None) -> dict:
-    """Return ``{stem: volume node}``: one scalar volume per IVIM map on the DWI grid, plus a status label map.
+    """Return ``{stem: volume node}``: one scalar volume per map (IVIM on the DWI grid, water-fat on its own; stems
+    of :data:`IVIM_MAP_DISPLAY`), plus a status label map.
 
     Names read ``<series> D [mm2/s]``; each node carries its unit and quantity as attributes, the fit
     settings in ``provenance`` as ``VCFDiagnosis.<key>`` attributes, and a display window suited to the map.
@@ -388,7 +396,7 @@ def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series
     created = {}
     for stem, array in maps_by_stem.items():
         label, unit, low, high = IVIM_MAP_DISPLAY[stem]
-        is_status = stem == "status"
+        is_status = stem in STATUS_MAPS
         values = np.ascontiguousarray(array, dtype=np.uint8 if is_status else np.float32)
         node = (reuse or {}).get(stem)
         if node is None:
@@ -401,7 +409,7 @@ def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series
             node.SetAttribute(f"VCFDiagnosis.{key}", str(value))
         display = node.GetDisplayNode()
         if is_status:
-            display.SetAndObserveColorNodeID(status_color_table(status_descriptions).GetID())
+            display.SetAndObserveColorNodeID(status_color_table(status_descriptions, STATUS_MAPS[stem]).GetID())
         elif low is not None:
             display.SetAutoWindowLevel(False)
             display.SetWindowLevelMinMax(low, high)

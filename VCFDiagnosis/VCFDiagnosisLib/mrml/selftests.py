@@ -169,10 +169,37 @@ def check_panel_apply_on_phantom(logic, work_dir, log=print) -> None:
     _expect("not a diagnosis" in row["note"], "the research-use note is missing from the row")
 
 
+def check_water_fat_case_without_spectrum(logic, work_dir, log=print) -> None:
+    """Apply as the panel does with a water-fat folder and no spectrum: PDFF near the truth, FF from PDFF (flagged),
+    PDFF/R2* map nodes on the water-fat grid."""
+    from ..analysis.settings import CaseSettings
+    from ..fat.relation import PDFF_FLAG, mrs_ff_from_pdff
+    from .logic import PanelInputs
+
+    log("Water-fat imaging instead of a spectrum")
+    case_dir, truth = _make_phantom(work_dir, seed=6, group="osteoporotic", vendor="philips")
+    case = logic.loadPhantomCase(str(case_dir))
+    inputs = PanelInputs(dwiSequence=case.dwi_sequence, fatPath=str(case_dir / "fat" / "echoes"), caseId="selftest",
+                         roiSegmentation=case.roi_segmentation)
+    result = logic.applySettings(inputs, CaseSettings())
+    row = result.rows[0]
+    lesion_pdff = truth["fat"]["lesion_pdff_percent"]
+    marrow_pdff = truth["fat"]["tissues"]["normal_marrow"]["pdff_percent"]
+    _expect(lesion_pdff - 1.5 <= row["PDFF"] <= (lesion_pdff + marrow_pdff) / 2,  # edge voxels take in marrow
+            f"PDFF {row['PDFF']:.3g} %, lesion truth {lesion_pdff:.3g} % (marrow {marrow_pdff:.3g} %)")
+    _expect(row["FF_source"] == "pdff" and PDFF_FLAG in row["flags"], f"FF source {row['FF_source']!r}")
+    _close(row["FF"], mrs_ff_from_pdff(row["PDFF"]), 1e-9, "FF from PDFF")
+    _expect(set(result.fat_nodes) == {"PDFF", "R2star", "water", "fat", "fat_status"},
+            f"fat map nodes {sorted(result.fat_nodes)}")
+    _close(nodes.ijk_to_ras(result.fat_nodes["PDFF"]), truth["fat"]["geometry"]["ijk_to_ras"], 1e-3,
+           "PDFF map IJK-to-RAS")
+
+
 #: The self-tests, in the order Slicer's VCFDiagnosisTest runs them.
 SELF_TESTS = (
     check_dwi_sequence_round_trip_on_oblique_grid,
     check_phantom_case_loads_with_truth,
     check_scene_bundle_round_trip,
     check_panel_apply_on_phantom,
+    check_water_fat_case_without_spectrum,
 )

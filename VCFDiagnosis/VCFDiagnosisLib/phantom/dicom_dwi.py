@@ -119,6 +119,83 @@ def _set_bvalue_tags(ds: Dataset, vendor: str, b: float) -> None:
         ds.DiffusionDirectionality = "ISOTROPIC" if b > 0 else "NONE"
 
 
+def mr_series_dataset(geometry: SlabGeometry, vendor: str, patient: PatientInfo, series_uid: str, *,
+                      description: str, protocol: str, series_number: int, repetition_time_ms: float,
+                      echo_time_ms: float) -> Dataset:
+    """Return the header every file of one phantom MR series shares (classic MR Image Storage, uint16 pixels);
+    the per-file elements (SOP UID, position, pixels, the b-value or echo) are set by the writer."""
+    manufacturer, model = _VENDOR_INFO[vendor]
+    nk, nj, ni = geometry.shape_kji
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    ds.SOPClassUID = MRImageStorage
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = patient.study_date
+    ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = patient.study_time
+    ds.AccessionNumber = ""
+    ds.Modality = "MR"
+    ds.Manufacturer = manufacturer
+    ds.ManufacturerModelName = model
+    ds.InstitutionName = "VCFDiagnosis synthetic phantom"
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "Synthetic lumbar spine (VCFDiagnosis phantom)"
+    ds.SeriesDescription = description
+    ds.PatientName = patient.name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.BodyPartExamined = "LSPINE"
+    ds.SliceThickness = ds_string(geometry.slice_thickness_mm)
+    ds.SpacingBetweenSlices = ds_string(geometry.slice_spacing_mm)
+    ds.RepetitionTime = ds_string(repetition_time_ms)
+    ds.EchoTime = ds_string(echo_time_ms)
+    ds.ImagingFrequency = ds_string(LARMOR_MHZ)
+    ds.MagneticFieldStrength = ds_string(FIELD_T)
+    ds.ProtocolName = protocol
+    ds.PatientPosition = "HFS"
+    ds.StudyInstanceUID = patient.study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = "1"
+    ds.SeriesNumber = str(series_number)
+    ds.AcquisitionNumber = "1"
+    ds.ImageOrientationPatient = [ds_string(x) for x in (*geometry.row_lps, *geometry.col_lps)]
+    ds.FrameOfReferenceUID = patient.frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = nj
+    ds.Columns = ni
+    ds.PixelSpacing = [ds_string(geometry.pixel_spacing_mm)] * 2
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    return ds
+
+
+def random_file_names(rng: np.random.Generator, count: int) -> list[str]:
+    """Return ``count`` distinct random DICOM file names (hex, so a reader cannot sort by name)."""
+    names = [f"{x:016x}.dcm" for x in rng.integers(0, 2**63, size=count, dtype=np.int64)]
+    if len(set(names)) != len(names):
+        raise ValueError("random DICOM file names collided; use another seed")
+    return names
+
+
+def write_volume_slices(out_dir: Path, ds: Dataset, stored_kji: np.ndarray, geometry: SlabGeometry,
+                        uids: list[str], names: list[str], first_instance: int, implementation_uid: str) -> None:
+    """Write one file per slice of ``stored_kji`` (uint16) with the header ``ds`` (SOP UIDs and names per slice)."""
+    normal = geometry.normal_lps
+    for k in range(stored_kji.shape[0]):
+        ds.SOPInstanceUID = uids[k]
+        ds.InstanceNumber = str(first_instance + k)
+        position = geometry.slice_position_lps(k)
+        ds.ImagePositionPatient = [ds_string(x) for x in position]
+        ds.SliceLocation = ds_string(float(position @ normal))
+        ds.PixelData = stored_kji[k].astype("<u2").tobytes()
+        ds.file_meta = file_meta_for(MRImageStorage, uids[k], implementation_uid)
+        pydicom.dcmwrite(out_dir / names[k], ds, enforce_file_format=True)
+
+
 def write_dwi_series(
     out_dir: Path,
     data_bkji: np.ndarray,
@@ -141,95 +218,39 @@ def write_dwi_series(
     if data_bkji.shape[0] != len(bvalues) or data_bkji.shape[1:] != tuple(geometry.shape_kji):
         raise ValueError(f"DWI data shape {data_bkji.shape} does not match b-values/grid")
     out_dir.mkdir(parents=True, exist_ok=True)
-    nk, nj, ni = geometry.shape_kji
+    nk = geometry.shape_kji[0]
     slope, intercept = pixel_scaling(vendor, float(np.max(data_bkji)))
-    manufacturer, model = _VENDOR_INFO[vendor]
     series_uid = make_uid("dwi-series")
     impl_uid = make_uid("implementation")
-    names = [f"{x:016x}.dcm" for x in rng.integers(0, 2**63, size=len(bvalues) * nk, dtype=np.int64)]
-    if len(set(names)) != len(names):
-        raise ValueError("random DICOM file names collided; use another seed")
-
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
+    names = random_file_names(rng, len(bvalues) * nk)
+    ds = mr_series_dataset(geometry, vendor, patient, series_uid, description="ep2d_diff_IVIM_sag_trace (synthetic)",
+                           protocol="ep2d_diff_IVIM_sag", series_number=5, repetition_time_ms=TR_MS,
+                           echo_time_ms=TE_MS)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]
-    ds.SOPClassUID = MRImageStorage
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = patient.study_date
-    ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = patient.study_time
-    ds.AccessionNumber = ""
-    ds.Modality = "MR"
-    ds.Manufacturer = manufacturer
-    ds.ManufacturerModelName = model
-    ds.InstitutionName = "VCFDiagnosis synthetic phantom"
-    ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "Synthetic lumbar spine (VCFDiagnosis phantom)"
-    ds.SeriesDescription = "ep2d_diff_IVIM_sag_trace (synthetic)"
-    ds.PatientName = patient.name
-    ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
-    ds.BodyPartExamined = "LSPINE"
     ds.ScanningSequence = "EP"
     ds.SequenceVariant = ["SK", "SP"]
     ds.ScanOptions = "FS"
     ds.MRAcquisitionType = "2D"
-    ds.SliceThickness = ds_string(geometry.slice_thickness_mm)
-    ds.SpacingBetweenSlices = ds_string(geometry.slice_spacing_mm)
-    ds.RepetitionTime = ds_string(TR_MS)
-    ds.EchoTime = ds_string(TE_MS)
     ds.NumberOfAverages = "2"
-    ds.ImagingFrequency = ds_string(LARMOR_MHZ)
-    ds.MagneticFieldStrength = ds_string(FIELD_T)
     ds.EchoTrainLength = "1"
-    ds.ProtocolName = "ep2d_diff_IVIM_sag"
-    ds.PatientPosition = "HFS"
-    ds.StudyInstanceUID = patient.study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = "1"
-    ds.SeriesNumber = "5"
-    ds.AcquisitionNumber = "1"
-    ds.ImageOrientationPatient = [ds_string(x) for x in (*geometry.row_lps, *geometry.col_lps)]
-    ds.FrameOfReferenceUID = patient.frame_of_reference_uid
-    ds.PositionReferenceIndicator = ""
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = nj
-    ds.Columns = ni
-    ds.PixelSpacing = [ds_string(geometry.pixel_spacing_mm)] * 2
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
     if vendor == "philips":
         ds.RescaleIntercept = ds_string(intercept)
         ds.RescaleSlope = ds_string(slope)
         ds.RescaleType = "US"
 
     stored = quantise(data_bkji, slope, intercept)
-    files = []
-    normal = geometry.normal_lps
     for ib, b in enumerate(bvalues):
         _set_bvalue_tags(ds, vendor, b)
-        for k in range(nk):
-            index = ib * nk + k
-            sop_uid = make_uid("dwi-image", str(ib), str(k))
-            ds.SOPInstanceUID = sop_uid
-            ds.InstanceNumber = str(index + 1)
-            position = geometry.slice_position_lps(k)
-            ds.ImagePositionPatient = [ds_string(x) for x in position]
-            ds.SliceLocation = ds_string(float(position @ normal))
-            ds.PixelData = stored[ib, k].astype("<u2").tobytes()
-            ds.file_meta = file_meta_for(MRImageStorage, sop_uid, impl_uid)
-            path = out_dir / names[index]
-            pydicom.dcmwrite(path, ds, enforce_file_format=True)
-            files.append(names[index])
+        uids = [make_uid("dwi-image", str(ib), str(k)) for k in range(nk)]
+        write_volume_slices(out_dir, ds, stored[ib], geometry, uids, names[ib * nk:(ib + 1) * nk], ib * nk + 1,
+                            impl_uid)
     return {
-        "files": files,
+        "files": names,
         "series_instance_uid": str(series_uid),
         "rescale_slope": float(slope),
         "rescale_intercept": float(intercept),
         "stored_dtype": "uint16",
-        "manufacturer": manufacturer,
+        "manufacturer": _VENDOR_INFO[vendor][0],
         "repetition_time_ms": TR_MS,
         "echo_time_ms": TE_MS,
         "field_strength_T": FIELD_T,

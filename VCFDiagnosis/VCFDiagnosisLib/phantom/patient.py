@@ -27,7 +27,9 @@ from ..dwi.volume import LPS_TO_RAS, DwiVolume
 from ..outputs.safe_paths import staged_case_folder
 from .anatomy import AnatomyParameters, build_label_map, draw_anatomy
 from .dicom_dwi import PatientInfo, write_dwi_series
+from .dicom_fat import write_echo_series, write_vendor_maps
 from .dwi_signal import add_trace_noise, noise_sigma_for_snr, noiseless_dwi, trace_combination
+from .fat_series import FatSeriesData, simulate_fat_series
 from .geometry import SlabGeometry
 from .mrs_files import MrsAcquisition, MrsVoxel, simulate_spectrum, write_dicom_mrs, write_rda
 from .options import DEFAULT_BVALUES, VENDORS
@@ -46,8 +48,11 @@ from .tissues import (
 GENERATOR_VERSION = f"VCFDiagnosis phantom 2 (VCFDiagnosisLib {__version__}; b > 0 images are 3-direction traces)"
 MANIFEST_NAME = "manifest.tsv"
 MANIFEST_READER = "phantom-truth"
+#: Noise SD (PDFF points) added to the truth in the phantom's vendor PDFF map (a scanner's map is not exact).
+VENDOR_MAP_NOISE_PERCENT = 1.0
 
-_STREAMS = {"lesion": 1, "anatomy": 2, "geometry": 3, "noise": 4, "mrs": 5, "files": 6}
+_STREAMS = {"lesion": 1, "anatomy": 2, "geometry": 3, "noise": 4, "mrs": 5, "files": 6, "fat": 7, "fat_files": 8,
+            "fat_maps": 9}
 
 
 def _stream(seed: int, name: str) -> np.random.Generator:
@@ -79,6 +84,7 @@ class PhantomData:
     dwi: DwiVolume
     spectrum: MrsAcquisition
     mrs_voxel: MrsVoxel
+    fat: FatSeriesData | None = None
 
     @property
     def lesion_centroid_ras(self) -> np.ndarray:
@@ -107,6 +113,8 @@ class PhantomPatient:
     manifest_path: Path
     truth: dict = field(repr=False)
     seconds: float = 0.0
+    fat_echoes_dir: Path | None = None
+    fat_maps_dir: Path | None = None
 
 
 def _checked_seed(seed) -> int:
@@ -139,13 +147,16 @@ def simulate_patient(
     fracture_level: str | None = None,
     mrs_snr: float = 150.0,
     mrs_voxel_mm: float = 15.0,
+    fat_snr: float = 40.0,
+    fat_series: bool = True,
 ) -> PhantomData:
     """Return a synthetic patient in memory (nothing is written).
 
     ``snr`` is S0_lesion / sigma (sigma per Gaussian channel of the Rician noise; ``inf`` = noiseless).
     Lesion D, D* (mm2/s), f (fraction) and FF (percent) are drawn from the group's Table 3 distribution
     unless given. ``bvalues`` in s/mm2 (distinct, >= 0); ``mrs_snr`` is the spectral SNR (see
-    :mod:`.mrs_files`), ``mrs_voxel_mm`` the edge of the cubic spectroscopy voxel.
+    :mod:`.mrs_files`), ``mrs_voxel_mm`` the edge of the cubic spectroscopy voxel. ``fat_series`` adds the 6-echo
+    water-fat series (:mod:`.fat_series`) at ``fat_snr`` (normal marrow proton density / noise SD).
     """
     _check_choice("group", group, GROUPS)
     seed = _checked_seed(seed)
@@ -183,8 +194,10 @@ def simulate_patient(
     spectrum = simulate_spectrum(lesion.LWR, _stream(seed, "mrs"), snr=mrs_snr)
     centre_lps = LPS_TO_RAS[:3, :3] @ mask_centroid_ras(lesion_mask, geometry)
     voxel = MrsVoxel(centre_lps, (float(mrs_voxel_mm),) * 3, geometry.row_lps, geometry.col_lps)
+    fat = (simulate_fat_series(geometry, anatomy, lesion, _stream(seed, "fat"), snr=fat_snr)
+           if fat_series else None)
     return PhantomData(case_id, group, seed, float(snr), sigma, geometry, labels, lesion_mask, tissues, lesion,
-                       anatomy, noiseless, dwi, spectrum, voxel)
+                       anatomy, noiseless, dwi, spectrum, voxel, fat)
 
 
 def truth_dict(data: PhantomData, vendor: str) -> dict:
@@ -269,19 +282,21 @@ def _directory_lock(folder: Path):
 def update_manifest(out_dir: Path, row: dict[str, str]) -> Path:
     """Add or replace (by case_id) one row of ``out_dir/manifest.tsv``; return the manifest path.
 
-    Columns: case_id, dwi, roi, spectrum, label, reader (paths relative to ``out_dir``). The file is
-    rewritten atomically (temporary file + rename) under an advisory lock on ``out_dir`` where the platform
-    has one (POSIX), so concurrent generators writing into the same folder do not lose rows.
+    Columns: :data:`MANIFEST_COLUMNS` (paths relative to ``out_dir``). The file is rewritten atomically
+    (temporary file + rename) under an advisory lock on ``out_dir`` where the platform has one (POSIX), so
+    concurrent generators writing into the same folder do not lose rows. A manifest written by an earlier version
+    (the same columns without the later ones, e.g. ``fat``) gains the new columns, empty for its old rows.
     """
     path = out_dir / MANIFEST_NAME
     with _directory_lock(out_dir):
         rows: list[list[str]] = []
         if path.exists():
             lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            if lines and tuple(lines[0].split("\t")) != MANIFEST_COLUMNS:
+            header = tuple(lines[0].split("\t")) if lines else MANIFEST_COLUMNS
+            if header != MANIFEST_COLUMNS[:len(header)]:
                 raise ValueError(f"{path}: unexpected header {lines[0]!r}, expected {chr(9).join(MANIFEST_COLUMNS)}")
-            rows = [ln.split("\t") for ln in lines[1:]]
-        new = [str(row[c]) for c in MANIFEST_COLUMNS]
+            rows = [ln.split("\t") + [""] * (len(MANIFEST_COLUMNS) - len(header)) for ln in lines[1:]]
+        new = [str(row.get(c, "")) for c in MANIFEST_COLUMNS]
         rows = [r for r in rows if r and r[0] != new[0]] + [new]
         tmp = out_dir / f".{MANIFEST_NAME}.{uuid.uuid4().hex}.tmp"
         tmp.write_text("\n".join("\t".join(r) for r in [list(MANIFEST_COLUMNS), *rows]) + "\n", encoding="utf-8")
@@ -297,6 +312,7 @@ def generate_patient(
     vendor: str = "siemens",
     case_id: str | None = None,
     force: bool = False,
+    vendor_fat_maps: bool = False,
     **options,
 ) -> PhantomPatient:
     """Simulate a patient and write its case folder ``out_dir/<case_id>``; return the paths and truth.
@@ -304,6 +320,8 @@ def generate_patient(
     ``vendor`` is the DICOM b-value tag style (:data:`.options.VENDORS`); ``options`` are the keywords of
     :func:`simulate_patient` (snr, matrix, n_slices, bvalues, fov_mm, slice_thickness_mm, slice_gap_mm,
     lesion_d, lesion_dstar, lesion_f, lesion_ff_percent, fracture_level, mrs_snr, mrs_voxel_mm).
+    ``vendor_fat_maps`` also writes a PDFF and an R2*/T2* map series in the vendor's style (:mod:`.dicom_fat`;
+    truth plus noise of :data:`VENDOR_MAP_NOISE_PERCENT`) into ``fat/maps``.
     An existing case folder is replaced only with ``force=True`` (FileExistsError otherwise). The folder
     is built next to the target and renamed into place, so a reader never sees a half-written case.
     The case is added to (or replaced in) ``out_dir/manifest.tsv``.
@@ -321,7 +339,7 @@ def generate_patient(
         raise FileExistsError(f"phantom case folder already exists: {case_dir} (use force / --force to replace it)")
     data = simulate_patient(seed=seed, group=group, case_id=case_id, **options)
     with staged_case_folder(case_dir, replace=force, marker="truth.json") as staging:
-        _write_case(staging, data, vendor)
+        _write_case(staging, data, vendor, vendor_fat_maps)
     manifest = update_manifest(out, {
         "case_id": case_id,
         "dwi": f"{case_id}/dwi",
@@ -329,6 +347,7 @@ def generate_patient(
         "spectrum": _spectrum_entry(case_id, vendor),
         "label": group,
         "reader": MANIFEST_READER,
+        "fat": f"{case_id}/fat/echoes" if data.fat is not None else "",
     })
     truth = json.loads((case_dir / "truth.json").read_text(encoding="utf-8"))
     return PhantomPatient(
@@ -337,10 +356,12 @@ def generate_patient(
         rda_path=case_dir / "mrs" / "lesion.rda", mrs_dicom_path=case_dir / "mrs" / "lesion_mrs.dcm",
         truth_path=case_dir / "truth.json", manifest_path=manifest, truth=truth,
         seconds=time.perf_counter() - start,
+        fat_echoes_dir=case_dir / "fat" / "echoes" if data.fat is not None else None,
+        fat_maps_dir=case_dir / "fat" / "maps" if data.fat is not None and vendor_fat_maps else None,
     )
 
 
-def _write_case(folder: Path, data: PhantomData, vendor: str) -> None:
+def _write_case(folder: Path, data: PhantomData, vendor: str, vendor_fat_maps: bool = False) -> None:
     """Write every file of one case into ``folder`` (created), truth.json last."""
     make_uid = _uid_factory(data.case_id, data.seed, vendor)
     patient = PatientInfo(
@@ -368,6 +389,21 @@ def _write_case(folder: Path, data: PhantomData, vendor: str) -> None:
     }
     files = [f"dwi/{name}" for name in sorted(dwi_info["files"])]
     files += ["roi/lesion_label.nii.gz", "roi/lesion.seg.nrrd", "mrs/lesion.rda", "mrs/lesion_mrs.dcm", "truth.json"]
+    if data.fat is not None:
+        truth["fat"] = data.fat.truth_json()
+        truth["fat"]["lesion_pdff_percent"] = next(t.pdff_percent for t in data.fat.tissues if t.name == "lesion")
+        echoes = write_echo_series(folder / "fat" / "echoes", data.fat.magnitude, data.fat.echo_times_ms,
+                                   data.fat.geometry, vendor, patient, make_uid, _stream(data.seed, "fat_files"))
+        truth["fat"]["dicom"] = {k: v for k, v in echoes.items() if k != "files"}
+        files += [f"fat/echoes/{name}" for name in sorted(echoes["files"])]
+        if vendor_fat_maps:
+            rng = _stream(data.seed, "fat_maps")
+            noise = VENDOR_MAP_NOISE_PERCENT * rng.standard_normal(data.fat.pdff_percent.shape)
+            maps = write_vendor_maps(folder / "fat" / "maps", np.clip(data.fat.pdff_percent + noise, 0, 100),
+                                     data.fat.r2star_per_s, data.fat.geometry, vendor, patient, make_uid, rng)
+            truth["fat"]["vendor_maps"] = {k: v for k, v in maps.items() if k != "files"}
+            truth["fat"]["vendor_maps"]["pdff_noise_sd_percent"] = VENDOR_MAP_NOISE_PERCENT
+            files += [f"fat/maps/{name}" for name in sorted(maps["files"])]
     truth["files"] = files
     (folder / "truth.json").write_text(json.dumps(truth, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 

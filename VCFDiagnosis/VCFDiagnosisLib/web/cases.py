@@ -32,6 +32,7 @@ class DataCase:
     roi: str | None = None
     spectrum: str | None = None
     reader: str = ""
+    fat: str | None = None
 
 
 def _is_dicom_file(path: Path) -> bool:
@@ -87,7 +88,7 @@ def list_data_cases(data_dir: str | os.PathLike) -> tuple[list[DataCase], list[s
                     problems.append(str(error))
                 continue
             for row in rows:
-                paths = {key: _inside(root, getattr(row, key)) for key in ("dwi", "roi", "spectrum")}
+                paths = {key: _inside(root, getattr(row, key)) for key in ("dwi", "roi", "spectrum", "fat")}
                 outside = [key for key in paths if getattr(row, key) and paths[key] is None]
                 if row.problem or outside:
                     why = row.problem or f"{', '.join(outside)} outside the data folder"
@@ -96,7 +97,7 @@ def list_data_cases(data_dir: str | os.PathLike) -> tuple[list[DataCase], list[s
                 used_dwi.add(paths["dwi"])
                 reader = f", reader {row.reader}" if row.reader else ""
                 cases.append(DataCase(f"{row.case_id}{reader} ({(folder / name).relative_to(root)})", row.case_id,
-                                      paths["dwi"], paths["roi"], paths["spectrum"], row.reader))
+                                      paths["dwi"], paths["roi"], paths["spectrum"], row.reader, paths["fat"]))
     for folder, files in _walk(root, DICOM_DEPTH):
         if str(folder) in used_dwi or not any(_is_dicom_file(folder / name) for name in files[:8]):
             continue

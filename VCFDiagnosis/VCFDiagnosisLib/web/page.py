@@ -211,7 +211,7 @@ class StationApp(TrameApp):
             return
         if self._guarded(self.station.open_files, dwi, self.pending_uploads.get("roi"),
                          self.pending_uploads.get("spectrum"), str(self.state.vcf_case_id or ""), "",
-                         self._settings_or_default()):
+                         self._settings_or_default(), self.pending_uploads.get("fat")):
             self._forget_uploads(*UPLOAD_ROLES)  # opened: the next case starts from new uploads
             self._refresh_case()
 
@@ -280,7 +280,7 @@ class StationApp(TrameApp):
         """Receive uploaded files by chunks (an empty chunk ends the upload); refuse it whole over a cap.
 
         A refused upload stays refused until its end: the chunks the browser still sends are dropped. A new DWI
-        upload forgets the ROI and spectrum uploaded for an earlier one (they belong to that patient).
+        upload forgets the ROI, spectrum and water-fat files uploaded for an earlier one (they belong to that patient).
         """
         if files and role in self._rejected:
             return
@@ -292,7 +292,7 @@ class StationApp(TrameApp):
             if files:
                 if upload is None:
                     upload = self._uploads[role] = self.station.uploads.begin(role)
-                    self._forget_uploads(role, *(("roi", "spectrum") if role == "dwi" else ()))
+                    self._forget_uploads(role, *(("roi", "spectrum", "fat") if role == "dwi" else ()))
                 for item in files:
                     client = ClientFile(item)
                     self.station.uploads.add(upload, client.name or "file", client.content or b"", client.size)

@@ -30,11 +30,15 @@ from .cases import DataCase, list_data_cases
 from .uploads import DEFAULT_UPLOAD_LIMIT_BYTES, UploadStore
 
 #: The results columns the page's table shows, in order (units from the results contract).
-TABLE_COLUMNS = ("reader", "roi", "status", "roi_voxels", "D", "Dstar", "f", "ADC", "LWR", "FF", "P_IVIM",
+TABLE_COLUMNS = ("reader", "roi", "status", "roi_voxels", "D", "Dstar", "f", "ADC", "LWR", "FF", "FF_source",
+                 "PDFF", "R2star", "P_IVIM",
                  "P_IVIM_lo", "P_IVIM_hi", "P_combined", "P_combined_lo", "P_combined_hi", "prediction",
                  "prediction_model", "model", "message")
 #: The maps the page can overlay on the b-images, with their colour table (a Slicer colour node).
-OVERLAY_MAPS = {"D": "Iron", "Dstar": "PET-Heat", "f": "Ocean", "ADC": "Iron"}
+OVERLAY_MAPS = {"D": "Iron", "Dstar": "PET-Heat", "f": "Ocean", "ADC": "Iron", "PDFF": "Desert",
+                "R2star": "PET-Rainbow"}
+#: The overlay maps' units (the map nodes' own).
+OVERLAY_UNITS = {"f": "fraction", "PDFF": "percent", "R2star": "1/s"}
 DEFAULT_READER = "reader 1"
 
 
@@ -97,6 +101,7 @@ class ReadingStation:
         self.browser = None
         self.spectrum_path: str | None = None
         self.spectrum_nodes = None
+        self.fat_path: str | None = None  # a water-fat DICOM folder: PDFF and R2* join the results
         self.readers: dict[str, ReaderWork] = {}
         self.reader = DEFAULT_READER
         self.last_case = None  # the CaseResult of the last Apply
@@ -135,12 +140,19 @@ class ReadingStation:
         self.logic.forgetLoadedSpectra()
         self.sequence = self.browser = self.spectrum_nodes = self.last_case = None
         self.spectrum_path, self.case_id, self.readers, self.overlay = None, "", {}, "none"
+        self.fat_path = None
 
     def open_files(self, dwi: str, roi: str | None = None, spectrum: str | None = None, case_id: str = "",
-                   reader: str = "", settings: CaseSettings | None = None) -> None:
-        """Open a case from files (DWI, optional ROI and spectrum); the ROI becomes ``reader``'s ROI."""
+                   reader: str = "", settings: CaseSettings | None = None, fat: str | None = None) -> None:
+        """Open a case from files (DWI, optional ROI, spectrum and water-fat folder); the ROI becomes ``reader``'s
+        ROI. The water-fat folder is read (and checked) now, fitted at Apply."""
         settings = settings or CaseSettings()
         self.clear()
+        if fat:  # a folder that holds no water-fat series is refused before the case is opened
+            from ..fat.source import read_fat_input
+
+            read_fat_input(fat, settings.fat_source, settings.pdff_map_unit)
+            self.fat_path = fat
         self.case_id = case_id.strip() or Path(dwi).name
         self.sequence, self.browser = self.logic.loadDwi(dwi, name=f"{self.case_id} DWI")
         if spectrum:
@@ -161,7 +173,7 @@ class ReadingStation:
         if not 0 <= int(index) < len(self.data_cases):
             raise ValueError(f"no case number {index} in the data folder's list")
         case = self.data_cases[int(index)]
-        self.open_files(case.dwi, case.roi, case.spectrum, case.case_id, case.reader, settings)
+        self.open_files(case.dwi, case.roi, case.spectrum, case.case_id, case.reader, settings, case.fat)
         return case
 
     def open_synthetic_patient(self, seed: int = 1, group: str = "metastatic", settings: CaseSettings | None = None):
@@ -171,7 +183,7 @@ class ReadingStation:
         folder = self._folder("synthetic", secrets.token_hex(4))
         patient = generate_patient(folder, seed=int(seed), group=group)
         self.open_files(str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path),
-                        patient.case_id, DEFAULT_READER, settings)
+                        patient.case_id, DEFAULT_READER, settings, str(patient.fat_echoes_dir))
         return patient
 
     def _show_case(self) -> None:
@@ -313,7 +325,7 @@ class ReadingStation:
         try:
             self.app.segmentation_editor.deactivate_effect()
             prepared = self.logic.prepareCase(self.sequence, segmentation, self.spectrum_path, caseId=self.case_id,
-                                              settings=settings)
+                                              settings=settings, fat=self.fat_path)
             if not any(mask.any() for mask in prepared.masks.values()):
                 raise ValueError(f"draw {reader}'s ROI first (Paint, Draw, Threshold...) or use the MRS voxel")
             self.progress_text = "fitting"
@@ -360,15 +372,19 @@ class ReadingStation:
 
     # --- maps overlay ------------------------------------------------------------------------------------
 
+    def _map_nodes(self) -> dict:
+        """Return the last Apply's map nodes by stem: IVIM on the DWI grid, PDFF and R2* on the water-fat grid."""
+        case = self.last_case
+        return {**case.map_nodes, **case.fat_nodes} if case is not None else {}
+
     def overlay_choices(self) -> list[str]:
         """Return the maps that can be overlaid now ("none" first)."""
-        maps = self.last_case.map_nodes if self.last_case is not None else {}
+        maps = self._map_nodes()
         return ["none", *(stem for stem in OVERLAY_MAPS if stem in maps)]
 
     def show_overlay(self, stem: str) -> dict:
         """Overlay map ``stem`` (or "none") on the b-images; return its colour bar (colours, range, unit)."""
-        maps = self.last_case.map_nodes if self.last_case is not None else {}
-        node = maps.get(stem)
+        node = self._map_nodes().get(stem)
         self.overlay = stem if node is not None else "none"
         for view in self.app.view_manager.get_slice_views():
             view.set_foreground_volume_id(node.GetID() if node is not None else None)
@@ -381,8 +397,7 @@ class ReadingStation:
 
     def colour_bar(self) -> dict:
         """Return the overlay's colour bar: CSS gradient stops, the window's low/high values and the unit."""
-        maps = self.last_case.map_nodes if self.last_case is not None else {}
-        node = maps.get(self.overlay)
+        node = self._map_nodes().get(self.overlay)
         if node is None:
             return {}
         display = node.GetDisplayNode()
@@ -404,7 +419,7 @@ class ReadingStation:
             if table is not None:
                 table.GetTableValue(int(round(step / 10 * (table.GetNumberOfTableValues() - 1))), rgba)
             stops.append("rgb({},{},{})".format(*(int(255 * c) for c in rgba[:3])))
-        unit = "fraction" if self.overlay == "f" else "mm2/s"
+        unit = OVERLAY_UNITS.get(self.overlay, "mm2/s")
         return {"map": self.overlay, "gradient": f"linear-gradient(to right, {', '.join(stops)})",
                 "low": f"{low:.3g}", "high": f"{high:.3g}", "unit": unit}
 

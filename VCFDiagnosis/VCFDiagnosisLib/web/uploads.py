@@ -1,6 +1,6 @@
 """Files a browser uploads to the reading station: size-capped, written only under the server's work folder.
 
-Each upload (one set of files for one role: ``dwi``, ``roi`` or ``spectrum``) gets a new folder
+Each upload (one set of files for one role: ``dwi``, ``roi``, ``spectrum`` or ``fat``) gets a new folder
 ``<work>/uploads/<random hex>/``; a file keeps only a safe form of its base name (no folder part, no ``..``,
 :func:`safe_upload_name`), made unique inside the upload. Nothing the client sends chooses a folder. An upload
 over the size or file-count cap is refused whole and its folder removed. Pure core (standard library only).
@@ -25,7 +25,9 @@ _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 #: The roles an upload can have, with what the station does with it.
 UPLOAD_ROLES = {"dwi": "the multi-b DWI (DICOM files, or NIfTI + .bval/.bvec, or a DWI NRRD)",
                 "roi": "an ROI: .seg.nrrd segmentation or NIfTI/NRRD label map",
-                "spectrum": "a single-voxel spectrum (.rda, DICOM MRS, .IMA, .SPAR + .SDAT, NIfTI-MRS)"}
+                "spectrum": "a single-voxel spectrum (.rda, DICOM MRS, .IMA, .SPAR + .SDAT, NIfTI-MRS)",
+                "fat": "water-fat imaging: the multi-echo gradient-echo DICOM files or the scanner's PDFF and R2*/T2* "
+                       "map DICOM files"}
 
 
 class UploadRejected(ValueError):

@@ -1,8 +1,8 @@
 """``vcfdiagnosis demo``: a synthetic patient through the whole pipeline, headless.
 
 Writes ``OUT/phantoms/<case_id>/`` (the phantom: DICOM DWI, ROI, spectra, truth) and ``OUT/<case_id>/``
-(what ``vcfdiagnosis run`` writes for it: maps, ``results.tsv``, ``mrs.json``, report PNG/PDF and the
-``.mrb`` scene), then prints the results beside the phantom's truth.
+(what ``vcfdiagnosis run --fat`` writes for it: maps (IVIM, PDFF, R2*), ``results.tsv``, ``mrs.json``, report
+PNG/PDF and the ``.mrb`` scene), then prints the results beside the phantom's truth.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ def run(args) -> int:
                                force=args.force)
     case, written = VCFDiagnosisLogic().processCaseFiles(
         str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path), caseId=patient.case_id,
-        outputDir=str(out / patient.case_id), overwrite=args.force)
+        outputDir=str(out / patient.case_id), overwrite=args.force, fat=str(patient.fat_echoes_dir))
     lesion = patient.truth["lesion"]
     print(f"Synthetic patient {patient.case_id} ({args.group}, {args.vendor}-style DICOM): {patient.case_dir}")
     print(f"  truth: D {lesion['D_mm2_s']:.4g} mm2/s, D* {lesion['Dstar_mm2_s']:.4g} mm2/s, "
-          f"f {lesion['f_fraction']:.3f}, FF {lesion['FF_percent']:.3g} %")
+          f"f {lesion['f_fraction']:.3f}, FF {lesion['FF_percent']:.3g} %, PDFF "
+          f"{patient.truth['fat']['lesion_pdff_percent']:.3g} %")
     print_case(case, written, time.perf_counter() - started)
     return 0

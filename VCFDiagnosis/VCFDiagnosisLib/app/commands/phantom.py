@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lesion-f", type=float, default=None, help="lesion f, fraction 0..1 (default: drawn)")
     parser.add_argument("--lesion-ff", type=float, default=None, help="lesion fat fraction in %% (default: drawn)")
     parser.add_argument("--mrs-snr", type=float, default=150.0, help="spectral SNR of the water peak (default 150)")
+    parser.add_argument("--fat-snr", type=float, default=40.0,
+                        help="water-fat series: normal marrow proton density / sigma per channel (default 40)")
+    parser.add_argument("--no-fat", action="store_true", help="do not write the 6-echo water-fat series")
+    parser.add_argument("--vendor-fat-maps", action="store_true",
+                        help="also write a PDFF and an R2* (Philips: T2*) map series in the vendor's style (fat/maps)")
     parser.add_argument("--cohort", type=int, default=0, metavar="N",
                         help="write N patients (38:32 osteoporotic:metastatic as in the study, seeds SEED..SEED+N-1, "
                              "vendor styles rotating) with OUT/manifest.tsv, for `vcfdiagnosis batch`")
@@ -47,7 +52,8 @@ def run_cohort(args: argparse.Namespace) -> int:
 
     patients = generate_cohort(args.out, args.cohort, seed=args.seed, force=args.force, snr=args.snr,
                                matrix=args.matrix, n_slices=args.slices, bvalues=args.bvalues,
-                               mrs_snr=args.mrs_snr)
+                               mrs_snr=args.mrs_snr, fat_snr=args.fat_snr, fat_series=not args.no_fat,
+                               vendor_fat_maps=args.vendor_fat_maps and not args.no_fat)
     groups = [p.truth["group"] for p in patients]
     print(f"wrote {len(patients)} phantom patients ({groups.count('osteoporotic')} osteoporotic, "
           f"{groups.count('metastatic')} metastatic) in {sum(p.seconds for p in patients):.1f} s; "
@@ -65,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         args.out, seed=args.seed, group=args.group, vendor=args.vendor, snr=args.snr, matrix=args.matrix,
         n_slices=args.slices, case_id=args.case_id, bvalues=args.bvalues, force=args.force,
         lesion_d=args.lesion_d, lesion_dstar=args.lesion_dstar, lesion_f=args.lesion_f,
-        lesion_ff_percent=args.lesion_ff, mrs_snr=args.mrs_snr,
+        lesion_ff_percent=args.lesion_ff, mrs_snr=args.mrs_snr, fat_snr=args.fat_snr, fat_series=not args.no_fat,
+        vendor_fat_maps=args.vendor_fat_maps and not args.no_fat,
     )
     t = patient.truth
     lesion = t["lesion"]
@@ -79,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"  ROI     {patient.segmentation_path}  ({t['roi']['voxel_count']} voxels)")
     print(f"  MRS     {patient.rda_path}")
     print(f"  MRS     {patient.mrs_dicom_path}")
+    if patient.fat_echoes_dir is not None:
+        fat = t["fat"]
+        print(f"  fat     {patient.fat_echoes_dir}  (6-echo GRE, TE {', '.join(f'{x:g}' for x in fat['echo_times_ms'])} "
+              f"ms; lesion PDFF {fat['lesion_pdff_percent']:.2f} %)")
+    if patient.fat_maps_dir is not None:
+        print(f"  fat     {patient.fat_maps_dir}  (vendor-style PDFF and R2*/T2* maps)")
     print(f"  truth   {patient.truth_path}")
     print(f"  lesion  D {lesion['D_mm2_s']:.3e} mm2/s, D* {lesion['Dstar_mm2_s']:.3e} mm2/s, "
           f"f {lesion['f_fraction']:.3f}, FF {lesion['FF_percent']:.2f} %, LWR {lesion['LWR']:.4f} "

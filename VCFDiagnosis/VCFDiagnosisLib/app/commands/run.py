@@ -17,6 +17,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--roi", help="ROI: .seg.nrrd segmentation, a NIfTI/NRRD label map or a DICOM SEG (.dcm), any "
                                       "grid in the same physical space (default: the MRS voxel)")
     parser.add_argument("--spectrum", help="single-voxel spectrum: .rda, DICOM MRS, .IMA, .SPAR/.SDAT, NIfTI-MRS")
+    parser.add_argument("--fat", metavar="DICOM_DIR",
+                        help="water-fat imaging: a folder with a multi-echo gradient-echo series or the scanner's "
+                             "PDFF and R2*/T2* maps; adds PDFF, PDFF_sd, R2star and, without a spectrum, FF from "
+                             "PDFF (flagged)")
     parser.add_argument("--case-id", help="case identifier for results and report (default: the DWI series name)")
     parser.add_argument("--out", required=True, help="output folder for this case")
     parser.add_argument("--dicom-out", metavar="DIR",
@@ -53,7 +57,7 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
         check_replaceable(target, args.force, MARKER)
     from ...pacs.locations import is_pacs_location, parse_location
 
-    for option in ("dwi", "roi", "spectrum"):
+    for option in ("dwi", "roi", "spectrum", "fat"):
         if is_pacs_location(getattr(args, option, None)):
             parse_location(getattr(args, option))  # a malformed location or one with credentials: refused now
     push = getattr(args, "push", None)
@@ -69,12 +73,14 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
         from ...pacs.transfer import use_cache_dir
 
         use_cache_dir(args.cache)  # archive locations are retrieved there (the Logic records the locations)
-    for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum)):
+    for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum),
+                          ("--fat", getattr(args, "fat", None))):
         if value and not is_pacs_location(value) and not Path(value).exists():
             raise InputError(value, f"no such file or folder ({option})")
     case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
                                            outputDir=str(out), overwrite=args.force,
-                                           settings=settings or settings_from_args(args))  # TransferError: exit 1
+                                           settings=settings or settings_from_args(args),
+                                           fat=getattr(args, "fat", None))  # TransferError: exit 1
     if all(row["status"] == "error" for row in case.rows):
         return case, written  # nothing to send to an archive (run reports the failure)
     if dicom_out:
@@ -101,7 +107,9 @@ def print_case(case, written: dict, seconds: float) -> None:
         print(f"{row['case_id']} / {row['roi']}: {row['status']}"
               + (f" ({row['message']})" if row["message"] else ""))
         print(f"  D {row['D']:.4g} mm2/s, D* {row['Dstar']:.4g} mm2/s, f {row['f']:.3f}, ADC {row['ADC']:.4g} mm2/s,"
-              f" LWR {row['LWR']:.4g}, FF {row['FF']:.3g} %")
+              f" LWR {row['LWR']:.4g}, FF {row['FF']:.3g} %"
+              + (f" (from {row['FF_source']})" if row.get("FF_source") == "pdff" else "")
+              + (f", PDFF {row['PDFF']:.3g} %, R2* {row['R2star']:.3g} 1/s" if row.get("PDFF") == row.get("PDFF") else ""))
         models = "" if row.get("model", "").startswith("Tan et al.") else f", {row.get('model')}"
         print(f"  P_IVIM {row['P_IVIM']:.3g} (95 % {row['P_IVIM_lo']:.3g}-{row['P_IVIM_hi']:.3g}), P_combined "
               f"{row['P_combined']:.3g} (95 % {row['P_combined_lo']:.3g}-{row['P_combined_hi']:.3g}) -> "

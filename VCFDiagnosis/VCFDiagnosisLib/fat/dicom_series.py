@@ -1,0 +1,129 @@
+"""Water-fat DICOM series on one grid: multi-echo gradient-echo magnitude (and phase), and single maps.
+
+Indexing and pixel reading are the DWI loader's (:mod:`VCFDiagnosisLib.dwi.dicom`: classic, enhanced and any
+mix of files, recursive, headers first, damaged files named); each echo (or a map) is assembled on its grid by
+the same rules as a DWI volume (slices by position along the normal, evenly spaced, one orientation, no
+duplicates: :func:`VCFDiagnosisLib.dwi.assemble.assemble_dwi` with one "b = 0" volume), and every echo must sit on
+the first echo's grid. Echo times come from EchoTime (classic) or the per-frame EffectiveEchoTime (enhanced);
+magnitude and phase from ImageType/FrameType (M, P), ComplexImageComponent or GE's (0043,102F).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..dwi.assemble import assemble_dwi
+from ..dwi.dicom import DicomSeriesInfo
+from ..dwi.errors import DicomDwiError
+from ..dwi.frames import DERIVED_IMAGE_TYPES
+from ..dwi.pixels import read_frame_pixels
+
+#: Echo times (ms) closer than this are one echo.
+ECHO_TOLERANCE_MS = 0.005
+#: Fewest echoes a PDFF/R2* fit accepts (three unknowns: water, fat, R2*).
+MIN_ECHOES = 3
+#: The proton's gyromagnetic ratio / 2 pi (MHz/T): the proton frequency from the field strength.
+PROTON_MHZ_PER_T = 42.577478
+
+
+def proton_frequency_mhz(metadata: dict, label: str) -> float:
+    """Return the series' proton frequency (MHz): ImagingFrequency, else 42.577 x MagneticFieldStrength; the fat
+    peaks' offsets in Hz depend on it, so a series with neither is refused."""
+    f0 = metadata.get("imaging_frequency_mhz")
+    if f0 and 5.0 < float(f0) < 1000.0:
+        return float(f0)
+    field = metadata.get("field_strength_t")
+    if field and 0.1 < float(field) < 25.0:
+        return PROTON_MHZ_PER_T * float(field)
+    raise FatInputError(f"{label}: no ImagingFrequency or MagneticFieldStrength: the fat frequencies depend on the "
+                        "field strength")
+
+
+class FatInputError(DicomDwiError):
+    """A water-fat input that cannot be used (the message names the file or series and the problem)."""
+
+
+@dataclass
+class EchoSeries:
+    """Multi-echo GRE magnitude on one grid: ``magnitude[echo, k, j, i]`` at ``echo_times_ms`` (ascending)."""
+
+    echo_times_ms: np.ndarray
+    magnitude: np.ndarray
+    ijk_to_ras: np.ndarray
+    metadata: dict = field(default_factory=dict)
+    phase: np.ndarray | None = None
+
+    @property
+    def shape_kji(self) -> tuple[int, int, int]:
+        """Return the grid shape (k, j, i)."""
+        return tuple(int(n) for n in self.magnitude.shape[1:])
+
+
+#: ImageType/FrameType values of scanner-computed water-fat maps (and Dixon outputs) that are not echoes.
+MAP_IMAGE_TYPES = frozenset({"FF", "FAT_FRACTION", "FATFRACTION", "PDFF", "R2_STAR", "R2STAR", "R2*", "T2_STAR",
+                             "T2STAR", "T2*", "W", "F", "WATER", "FAT", "IN_PHASE", "OPP_PHASE", "OUT_PHASE", "IP",
+                             "OP", "WATER_FRACTION"})
+
+
+def is_echo_image(frame, part: str = "magnitude") -> bool:
+    """Return True for an image of one complex ``part`` that is an acquired echo: not a water-fat or diffusion map
+    (a DERIVED echo, e.g. distortion-corrected, is still an echo; images silent about their part are magnitude)."""
+    return (frame.echo_time_ms is not None and (frame.complex_part or "magnitude") == part
+            and not frame.image_type & (MAP_IMAGE_TYPES | DERIVED_IMAGE_TYPES))
+
+
+def series_name(info: DicomSeriesInfo) -> str:
+    """Return how messages name a series: ``series N 'description'``."""
+    return f"series {info.series_number} '{info.description}'"
+
+
+def echo_times_of(info: DicomSeriesInfo, part: str = "magnitude") -> list[float]:
+    """Return the distinct echo times (ms, ascending) of a series' echo images of one complex ``part``."""
+    times = sorted({round(f.echo_time_ms, 3) for f in info.headers if is_echo_image(f, part)})
+    merged: list[float] = []
+    for t in times:
+        if not merged or t - merged[-1] > ECHO_TOLERANCE_MS:
+            merged.append(t)
+    return merged
+
+
+def volume_on_grid(frames: list, label: str, single_slice_spacing_mm: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (volume [k, j, i] float32, ijk_to_ras) of images that form one 3D volume (one per slice);
+    ``single_slice_spacing_mm`` is the slice spacing when there is one slice."""
+    frames = [dataclasses.replace(f, bvalue_s_mm2=0.0, kind="b0") for f in frames]
+    frames.sort(key=lambda f: (f.path, f.frame or 0, f.tile or 0))
+    pixels, ok, problems = read_frame_pixels(frames)
+    if problems:
+        raise FatInputError(f"{problems[0]} ({label}; a series with unreadable images is not used)")
+    volume = assemble_dwi(frames, pixels, label=label, min_bvalues=1, single_slice_spacing_mm=single_slice_spacing_mm)
+    return volume.data[0], volume.ijk_to_ras
+
+
+def load_echo_series(info: DicomSeriesInfo) -> EchoSeries:
+    """Return the magnitude (and phase, when every echo has it) echoes of one indexed multi-echo series."""
+    times = echo_times_of(info)
+    if len(times) < MIN_ECHOES:
+        raise FatInputError(f"{series_name(info)}: {len(times)} echo time(s) among its magnitude images; a PDFF/R2* fit "
+                            f"needs at least {MIN_ECHOES}")
+    volumes, phases, grid = [], [], None
+    spacing = info.metadata.get("spacing_between_slices_mm") or info.metadata.get("slice_thickness_mm")
+    for number, te in enumerate(times, start=1):
+        def of_echo(part: str, te=te):
+            return [f for f in info.headers if is_echo_image(f, part) and abs(f.echo_time_ms - te) <= ECHO_TOLERANCE_MS]
+        label = f"{series_name(info)}, echo {number} (TE {te:g} ms)"
+        volume, matrix = volume_on_grid(of_echo("magnitude"), label, spacing)
+        if grid is not None and (volume.shape != volumes[0].shape or not np.allclose(matrix, grid, atol=1e-3)):
+            raise FatInputError(f"{label}: not on the grid of echo 1 (field of view or matrix changed between echoes)")
+        grid = matrix if grid is None else grid
+        volumes.append(volume)
+        phase_frames = of_echo("phase")
+        if phase_frames:
+            phases.append(volume_on_grid(phase_frames, f"{label}, phase", spacing)[0])
+    metadata = dict(info.metadata, echo_times_ms=list(times), files=len(info.files),
+                    f0_mhz=proton_frequency_mhz(info.metadata, series_name(info)))
+    phase = np.stack(phases) if len(phases) == len(volumes) else None
+    return EchoSeries(np.asarray(times, float), np.stack(volumes), grid, metadata, phase)
