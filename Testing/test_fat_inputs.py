@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -70,6 +71,12 @@ def test_echo_series_read_from_each_vendor_style(cases, vendor):
     np.testing.assert_allclose(echoes.ijk_to_ras, data.fat.geometry.ijk_to_ras, atol=1e-3)
     step = truth["dicom"]["rescale_slope"]
     assert np.abs(echoes.magnitude - np.minimum(data.fat.magnitude, 65535 * step)).max() <= step / 2 + 1e-3
+    # the phase, in the vendor's own convention (Siemens +-4096 in a partner series, GE milliradians in the same
+    # series, Philips and standard radians), read back in radians to within its storage step
+    wrapped = np.angle(np.exp(1j * (echoes.phase - data.fat.phase)))
+    phase = truth["dicom"]["phase"]
+    assert np.abs(wrapped).max() <= phase["rescale_slope"] / phase["rescaled_units_per_radian"] + 1e-6, vendor
+    assert "phase read as" in echoes.metadata["phase"]
 
 
 def test_fitted_maps_match_the_truth_per_tissue(cases):
@@ -88,7 +95,11 @@ def test_fitted_maps_match_the_truth_per_tissue(cases):
         assert proton_density == pytest.approx(tissue.proton_density, rel=0.03), tissue.name
     tissue = labels != BACKGROUND
     assert int((np.abs(maps.pdff_percent[tissue] - data.fat.pdff_percent[tissue]) > 20).sum()) == 0
-    assert maps.source == "fit" and "6 magnitude echoes" in maps.description
+    assert maps.source == "fit" and "6 echoes (magnitude and phase (mixed fit))" in maps.description
+    assert np.nanmedian(np.abs(maps.field_map_hz[tissue] - data.fat.field_map_hz[tissue])) < 3.0  # Hz
+    magnitude_only = load_fat_maps(written["siemens"].fat_echoes_dir, "fit", processes=1, phase=False)
+    assert magnitude_only.field_map_hz is None and "phase images not used" in magnitude_only.description
+    assert abs(np.nanmedian(magnitude_only.pdff_percent[labels == LESION] - maps.pdff_percent[labels == LESION])) < 1
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
@@ -152,7 +163,7 @@ def test_case_with_water_fat_imaging_and_no_spectrum(logic, cases):
     assert row["FF"] == pytest.approx(mrs_ff_from_pdff(row["PDFF"])) and row["FF_sd"] > 3
     expected = predict(row["D"], row["Dstar"], row["f"], FF_percent=row["FF"]).P_combined
     assert row["P_combined"] == pytest.approx(expected)
-    assert set(case.fat_nodes) == {"PDFF", "R2star", "water", "fat", "fat_status"}
+    assert set(case.fat_nodes) == {"PDFF", "R2star", "water", "fat", "field_map", "fat_status"}
     assert case.fat_nodes["PDFF"].GetAttribute("VCFDiagnosis.FatSource") == "fit"
     image = sitk.ReadImage(files["map_PDFF"])
     assert image.GetSize() == tuple(reversed(data.fat.labels.shape))
@@ -234,14 +245,15 @@ def test_a_manifest_of_an_earlier_version_gains_the_fat_column(tmp_path):
     assert rows["phantom-osteoporotic-2"].fat == str(tmp_path / "phantom-osteoporotic-2" / "fat" / "echoes")
 
 
-def _copy_series(source, target, **changes):
-    """Copy a DICOM folder into ``target`` with header ``changes`` (keyword: value, None deletes) in every file."""
+def _copy_series(source, target, only_series: str | None = None, **changes):
+    """Copy a DICOM folder into ``target`` with header ``changes`` (keyword: value, None deletes) in every file (of
+    SeriesNumber ``only_series`` when given)."""
     import pydicom
 
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
         ds = pydicom.dcmread(path)
-        for keyword, value in changes.items():
+        for keyword, value in changes.items() if only_series in (None, str(ds.SeriesNumber)) else ():
             if value is None:
                 delattr(ds, keyword) if keyword in ds else None
             else:
@@ -263,10 +275,10 @@ def test_series_as_scanners_write_them(cases, tmp_path):
     assert abs(np.median(volume.pdff_percent[tissue] - data.fat.pdff_percent[tissue])) < 0.3
     np.testing.assert_allclose(volume.r2star_per_s[tissue], data.fat.r2star_per_s[tissue], rtol=0.02, atol=0.6)
 
-    echoes = written["ge"].fat_echoes_dir
+    echoes = written["siemens"].fat_echoes_dir  # magnitude series 8, its phase in series 9
     reference = load_fat_maps(echoes, "fit", processes=1)
-    named = _copy_series(echoes, tmp_path / "t2star", SeriesDescription="t2star_me_gre_6echo")
-    derived = _copy_series(echoes, tmp_path / "derived", ImageType=["DERIVED", "PRIMARY", "M", "ND"])
+    named = _copy_series(echoes, tmp_path / "t2star", "8", SeriesDescription="t2star_me_gre_6echo")
+    derived = _copy_series(echoes, tmp_path / "derived", "8", ImageType=["DERIVED", "PRIMARY", "M", "ND"])
     for folder in (named, derived):
         again = load_fat_maps(folder, "auto", processes=1)
         assert again.source == "fit"
@@ -306,3 +318,20 @@ def test_pdff_refuses_a_partly_existing_output_before_writing(cases, tmp_path, c
     assert main(["pdff", str(written["ge"].fat_maps_dir), "--out", str(out), "--force"]) == 0  # no stale maps
     assert sorted(p.name for p in out.iterdir()) == ["PDFF.nii.gz", "R2star.nii.gz", "fat_status.nii.gz", "pdff.json"]
     assert sitk.ReadImage(str(out / "fat_status.nii.gz")).GetPixelID() == sitk.sitkUInt8
+
+
+def test_phase_images_of_an_unknown_scaling_are_not_used(cases, tmp_path):
+    """Phase images whose values match no phase convention are left out with a warning: the magnitudes are fitted."""
+    import pydicom
+
+    _, written, _ = cases
+    folder = tmp_path / "odd-phase"
+    shutil.copytree(written["siemens"].fat_echoes_dir, folder)
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        if "P" in ds.ImageType:
+            ds.RescaleSlope, ds.RescaleIntercept = "0.25", "-512"  # -512..512: no known convention
+            ds.save_as(path)
+    fat_input = read_fat_input(folder, "fit")
+    assert fat_input.echoes.phase is None
+    assert any("match no known phase scaling" in w and "series 9" in w for w in fat_input.warnings)

@@ -37,7 +37,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="vcfdiag-bench-dask-"))
     cli = str(Path(sys.executable).parent / "vcfdiagnosis")
     try:
-        generate_cohort(work / "cohort", args.patients, seed=500, matrix=args.matrix, n_slices=args.slices, snr=40)
+        generate_cohort(work / "cohort", args.patients, seed=500, matrix=args.matrix, n_slices=args.slices, snr=40,
+                        fat_series=False)  # the study's protocol: DWI and MRS, no water-fat series
         manifest = str(work / "cohort" / "manifest.tsv")
         engines = {"--jobs 2": ["--jobs", "2"], "--scheduler local:2": ["--scheduler", "local:2"]}
         times: dict[str, list[float]] = {name: [] for name in engines}

@@ -38,7 +38,7 @@ def main() -> int:
     try:
         start = time.perf_counter()
         generate_cohort(work / "cohort", args.patients, seed=1000, matrix=args.matrix, n_slices=args.slices,
-                        force=True)
+                        force=True, fat_series=False)  # the study's protocol: DWI and MRS, no water-fat series
         print(f"generated {args.patients} patients ({args.matrix} x {args.matrix} x {args.slices} x 8 DICOM) "
               f"in {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()

@@ -41,7 +41,7 @@ def main() -> int:
         widths, indeterminate = [], 0
         for seed in range(args.patients):
             patient = simulate_patient(seed=seed, group="metastatic" if seed % 2 else "osteoporotic", snr=snr,
-                                       matrix=64, n_slices=6)
+                                       matrix=64, n_slices=6, fat_series=False)
             acquisition = patient.spectrum
             spectrum = Spectrum(fid=acquisition.fid, dwell_s=acquisition.dwell_s,
                                 frequency_mhz=acquisition.frequency_mhz)

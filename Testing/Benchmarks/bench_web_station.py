@@ -5,7 +5,7 @@ Selenium, prints the median of:
 
 * **start**: from launching ``vcfdiagnosis serve`` to the page answering HTTP;
 * **page**: from asking for the page to its first slice-view image being drawn;
-* **synthetic patient**: from the click to the b-image shown (a 128 x 128 x 10 x 8 phantom written and loaded);
+* **synthetic patient**: from the click to the b-image shown (a 128 x 128 x 10 x 8 phantom with its water-fat series written and loaded);
 * **Apply**: from the click to P_combined shown (ROI fit, maps in the ROI, MRS, models, table, plots);
 * **memory**: the server's resident memory after Apply (VmRSS), MB;
 
@@ -90,7 +90,8 @@ def one_session(folder: Path) -> dict:
         case = next((folder / "work").glob("synthetic/*/*/truth.json")).parent
         t = time.perf_counter()
         subprocess.run(_cli("run", "--dwi", str(case / "dwi"), "--roi", str(case / "roi" / "lesion.seg.nrrd"),
-                            "--spectrum", str(next(case.glob("mrs/*.rda"))), "--out", str(folder / "cli")),
+                            "--spectrum", str(next(case.glob("mrs/*.rda"))), "--fat", str(case / "fat" / "echoes"),
+                            "--out", str(folder / "cli")),  # the same inputs as the page's synthetic patient
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         figures["cli run"] = time.perf_counter() - t
         return figures

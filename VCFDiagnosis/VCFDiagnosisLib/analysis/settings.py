@@ -112,6 +112,10 @@ class CaseSettings:
     pdff_map_unit: str = setting(
         "auto", label="Scanner PDFF map unit", choices=PDFF_MAP_UNITS, group="advanced",
         help="the unit of a scanner's PDFF map after its rescale, when its values cannot tell")
+    fat_phase: bool = setting(
+        True, label="Use phase images", flag="--no-fat-phase", group="advanced",
+        help="fit magnitude and phase (the mixed fit, with a field map) when the water-fat series has phase images; "
+             "off: magnitude only")
     min_roi_voxels: int = setting(
         4, label="Smallest ROI", unit="voxels", minimum=1, maximum=100000, decimals=0, group="advanced",
         help="an ROI with fewer voxels on the DWI grid is an error row")

@@ -103,27 +103,68 @@ def volume_on_grid(frames: list, label: str, single_slice_spacing_mm: float | No
     return volume.data[0], volume.ijk_to_ras
 
 
-def load_echo_series(info: DicomSeriesInfo) -> EchoSeries:
-    """Return the magnitude (and phase, when every echo has it) echoes of one indexed multi-echo series."""
+#: How rescaled phase images are read as radians: (largest |value| range, radians per unit, what it is). The largest
+#: value of a phase image is its range's end (phase wraps through the whole range in noise and background).
+PHASE_SCALES = (((2.9, 3.3), 1.0, "radians"), ((170.0, 190.0), np.pi / 180.0, "degrees"),
+                ((2900.0, 3300.0), 1e-3, "milliradians (GE)"), ((3900.0, 4200.0), np.pi / 4096.0,
+                                                               "-4096..4096 for -pi..pi (Siemens)"))
+
+
+def phase_in_radians(values: np.ndarray, label: str) -> tuple[np.ndarray | None, str]:
+    """Return (phase in radians, how it was read) from rescaled phase images, or (None, why) when their range
+    matches no known convention (the fit then uses the magnitudes only)."""
+    finite = np.abs(values[np.isfinite(values)])
+    high = float(finite.max()) if finite.size else 0.0
+    for (low, top), per_unit, name in PHASE_SCALES:
+        if low <= high <= top:
+            return values * per_unit, f"phase read as {name}"
+    return None, (f"{label}: phase images with values up to {high:.4g} match no known phase scaling (radians, "
+                  "degrees, milliradians, +-4096): the fit uses the magnitudes only")
+
+
+def phase_partner(info: DicomSeriesInfo, others: list[DicomSeriesInfo]) -> DicomSeriesInfo | None:
+    """Return the series holding the phase images of the magnitude series ``info``: itself when its images include
+    phase at every echo, else the one other series of phase images at the same echo times (Siemens writes them
+    apart), or None."""
+    times = echo_times_of(info)
+    if echo_times_of(info, "phase") == times:
+        return info
+    partners = [o for o in others if o is not info and echo_times_of(o, "phase") == times
+                and o.metadata.get("frame_of_reference_uid") == info.metadata.get("frame_of_reference_uid")]
+    return partners[0] if len(partners) == 1 else None
+
+
+def load_echo_series(info: DicomSeriesInfo, phase_info: DicomSeriesInfo | None = None) -> EchoSeries:
+    """Return the magnitude echoes of one indexed multi-echo series, with the phase (radians) of ``phase_info``
+    (the series itself or its partner, see :func:`phase_partner`) when given and readable; a note on the phase
+    goes to ``metadata["phase"]``."""
     times = echo_times_of(info)
     if len(times) < MIN_ECHOES:
         raise FatInputError(f"{series_name(info)}: {len(times)} echo time(s) among its magnitude images; a PDFF/R2* fit "
                             f"needs at least {MIN_ECHOES}")
     volumes, phases, grid = [], [], None
     spacing = info.metadata.get("spacing_between_slices_mm") or info.metadata.get("slice_thickness_mm")
+
+    def of_echo(source: DicomSeriesInfo, part: str, te: float) -> list:
+        return [f for f in source.headers if is_echo_image(f, part) and abs(f.echo_time_ms - te) <= ECHO_TOLERANCE_MS]
+
     for number, te in enumerate(times, start=1):
-        def of_echo(part: str, te=te):
-            return [f for f in info.headers if is_echo_image(f, part) and abs(f.echo_time_ms - te) <= ECHO_TOLERANCE_MS]
         label = f"{series_name(info)}, echo {number} (TE {te:g} ms)"
-        volume, matrix = volume_on_grid(of_echo("magnitude"), label, spacing)
+        volume, matrix = volume_on_grid(of_echo(info, "magnitude", te), label, spacing)
         if grid is not None and (volume.shape != volumes[0].shape or not np.allclose(matrix, grid, atol=1e-3)):
             raise FatInputError(f"{label}: not on the grid of echo 1 (field of view or matrix changed between echoes)")
         grid = matrix if grid is None else grid
         volumes.append(volume)
-        phase_frames = of_echo("phase")
-        if phase_frames:
-            phases.append(volume_on_grid(phase_frames, f"{label}, phase", spacing)[0])
+        if phase_info is not None:
+            values, phase_grid = volume_on_grid(of_echo(phase_info, "phase", te), f"{label}, phase", spacing)
+            if values.shape != volume.shape or not np.allclose(phase_grid, grid, atol=1e-3):
+                raise FatInputError(f"{series_name(phase_info)}: its phase images are not on the magnitudes' grid")
+            phases.append(values)
     metadata = dict(info.metadata, echo_times_ms=list(times), files=len(info.files),
-                    f0_mhz=proton_frequency_mhz(info.metadata, series_name(info)))
-    phase = np.stack(phases) if len(phases) == len(volumes) else None
+                    f0_mhz=proton_frequency_mhz(info.metadata, series_name(info)), phase="no phase images")
+    phase = None
+    if phases:
+        phase, metadata["phase"] = phase_in_radians(np.stack(phases).astype(np.float64), series_name(phase_info))
+        if phase is not None:
+            metadata["phase"] += f" from {series_name(phase_info)}"
     return EchoSeries(np.asarray(times, float), np.stack(volumes), grid, metadata, phase)

@@ -29,6 +29,9 @@ STATUS = {OK: "ok", AMBIGUOUS: "water/fat ambiguous (both solutions fit)", NOT_F
 R2STAR_MAX_PER_S = 1000.0
 AMBIGUOUS_RATIO = 1.02
 ITERATIONS = 20  # measured: 15 give the same maps on marrow-like phantoms; early stop when no voxel descends
+#: With phase images the magnitude fit only chooses the branch the complex refinement starts from: 10 iterations
+#: give the same final maps (bench_pdff.py's slab at SNR 20 and 40) in about half the time.
+MIXED_MAGNITUDE_ITERATIONS = 10
 #: In-plane neighbourhood (voxels) of the spatial swap resolution (bench_pdff.py: 7 leaves 13 of 66,560 voxels
 #: wrong at SNR 20 where 5 left 34, with rounds until nothing changes).
 NEIGHBOURHOOD = 7
@@ -38,17 +41,22 @@ MAX_SWAP_ROUNDS = 10
 #: A voxel's choice is changed only when the other candidate is nearer its neighbourhood by more than this (PDFF
 #: points): a swap moves PDFF by 2 |50 - PDFF|, while noise and real tissue edges move it by a few points.
 SWAP_MARGIN_PERCENT = 10.0
+#: The complex refinement (with phase images) may move a voxel's PDFF this far (points) from the branch the
+#: magnitudes chose; a larger move means it left that branch, and the magnitude solution is kept.
+COMPLEX_MAX_CHANGE_PERCENT = 10.0
 
 
 @dataclass
 class FatMaps:
-    """PDFF (percent), R2* (1/s), water and fat (signal units) and status per voxel (NaN where not fitted)."""
+    """PDFF (percent), R2* (1/s), water and fat (signal units) and status per voxel (NaN where not fitted); with
+    phase images also the field map (off-resonance, Hz; None without phase)."""
 
     pdff_percent: np.ndarray
     r2star_per_s: np.ndarray
     water: np.ndarray
     fat: np.ndarray
     status: np.ndarray
+    field_map_hz: np.ndarray | None = None
 
 
 def _model_and_jacobian(p: np.ndarray, t_ms: np.ndarray, c: np.ndarray):
@@ -81,13 +89,14 @@ def _solve3(a: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _lm(y: np.ndarray, p: np.ndarray, t_ms: np.ndarray, c: np.ndarray, r_max: float) -> tuple[np.ndarray, np.ndarray]:
+def _lm(y: np.ndarray, p: np.ndarray, t_ms: np.ndarray, c: np.ndarray, r_max: float,
+        iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
     """Return (parameters, residual sum of squares) of the bounded LM fit of every voxel (columns of ``y``)."""
     lam = np.full(y.shape[1], 1e-2)
     model, jac = _model_and_jacobian(p, t_ms, c)
     cost = ((y - model) ** 2).sum(axis=0)
     upper = np.array([np.inf, np.inf, r_max])[:, None]
-    for _ in range(ITERATIONS):
+    for _ in range(iterations):
         resid = y - model
         jtj = np.einsum("aen,ben->abn", jac, jac)
         g = np.einsum("aen,en->an", jac, resid)
@@ -109,7 +118,7 @@ def _lm(y: np.ndarray, p: np.ndarray, t_ms: np.ndarray, c: np.ndarray, r_max: fl
     return p, cost
 
 
-def _candidates(rows: np.ndarray, t_ms: np.ndarray, c: np.ndarray) -> dict:
+def _candidates(rows: np.ndarray, t_ms: np.ndarray, c: np.ndarray, iterations: int = ITERATIONS) -> dict:
     """Return both candidate fits of ``rows`` (voxels, echoes): ``parameters`` (2, 3, n) [W, F, R in 1/ms] and
     ``costs`` (2, n) (a module-level function, so forked workers can run it)."""
     y = np.ascontiguousarray(rows.T)
@@ -117,20 +126,22 @@ def _candidates(rows: np.ndarray, t_ms: np.ndarray, c: np.ndarray) -> dict:
     parameters, costs = np.empty((2, 3, n)), np.empty((2, n))
     for which, w0 in enumerate((0.9, 0.1)):  # water-dominant and fat-dominant starts
         p0 = np.vstack([np.full(n, w0), np.full(n, 1.0 - w0), np.full(n, 0.05)])
-        parameters[which], costs[which] = _lm(y, p0, t_ms, c, R2STAR_MAX_PER_S / 1e3)
+        parameters[which], costs[which] = _lm(y, p0, t_ms, c, R2STAR_MAX_PER_S / 1e3, iterations)
     return {"parameters": parameters, "costs": costs}
 
 
 def fit_pdff(echo_times_s, magnitudes: np.ndarray, mask: np.ndarray | None = None, f0_mhz: float = F0_3T_MHZ,
              background_fraction: float = 0.05, chunk: int = 32768, spatial: bool = True,
-             processes: int | None = None) -> FatMaps:
+             processes: int | None = None, phases_rad: np.ndarray | None = None) -> FatMaps:
     """Fit ``magnitudes`` (n_echoes, ...) at ``echo_times_s`` (s); return :class:`FatMaps` on the voxel grid.
 
     Voxels whose largest echo is below ``background_fraction`` of the 99th percentile (of the whole grid) are
     background; ``mask`` (the grid's shape) limits the fit further. Echo times must be distinct and > 0. With a
     grid of 2 or more dimensions (the last two in-plane) and ``spatial``, swaps are resolved in space
     (:func:`resolve_swaps`); otherwise each voxel keeps its lower-residual candidate. ``processes``: forked
-    worker processes for the fits (default: the usable cores).
+    worker processes for the fits (default: the usable cores). ``phases_rad`` (the magnitudes' shape, radians): the
+    echoes' phase; each voxel's chosen solution is then refined on the complex echoes (:mod:`.complex_fit`, the
+    mixed magnitude/complex fit), which also gives the field map.
     """
     t_s = np.asarray(echo_times_s, dtype=float)
     data = np.asarray(magnitudes, dtype=float)
@@ -155,12 +166,17 @@ def fit_pdff(echo_times_s, magnitudes: np.ndarray, mask: np.ndarray | None = Non
     scale = peak[index]
     rows = np.ascontiguousarray((flat[:, index] / scale).T)  # (voxels, echoes), relative to the largest echo
     chunks = [np.arange(a, min(a + chunk, index.size)) for a in range(0, index.size, chunk)]
-    job = functools.partial(_candidates, t_ms=t_ms, c=c)
+    job = functools.partial(_candidates, t_ms=t_ms, c=c,
+                            iterations=ITERATIONS if phases_rad is None else MIXED_MAGNITUDE_ITERATIONS)
     from ..ivim.processes import fork_available, forked_chunk_results, usable_cores
 
     workers = min(usable_cores() if processes is None else int(processes), len(chunks))
-    results = (forked_chunk_results(job, rows, chunks, workers) if workers > 1 and fork_available()
-               else (job(rows[sel]) for sel in chunks))
+
+    def run(function, table):
+        return (forked_chunk_results(function, table, chunks, workers) if workers > 1 and fork_available()
+                else (function(table[sel]) for sel in chunks))
+
+    results = run(job, rows)
     for sel, result in zip(chunks, results):
         cols = index[sel]
         candidates[:, :, cols] = result["parameters"] * np.array([scale[sel], scale[sel], np.full(sel.size, 1e3)])
@@ -177,9 +193,48 @@ def fit_pdff(echo_times_s, magnitudes: np.ndarray, mask: np.ndarray | None = Non
         ambiguous &= ~_decided(pdff.reshape((2,) + shape), choice.reshape(shape), todo.reshape(shape)).reshape(-1)
     status = np.where(todo, np.where(ambiguous, AMBIGUOUS, OK), NOT_FITTED).astype(np.uint8)
     result = pdff[choice, pick]
+    field = None
+    if phases_rad is not None:
+        water, fat, r2, result, field = _refine_with_phase(
+            phases_rad, flat, index, scale, (water, fat, r2, result), t_ms, c, chunks, run, shape, todo, spatial)
     result[~todo] = np.nan
     return FatMaps(result.reshape(shape), r2.reshape(shape), water.reshape(shape), fat.reshape(shape),
-                   status.reshape(shape))
+                   status.reshape(shape), field)
+
+
+def _refine_with_phase(phases_rad, flat, index, scale, magnitude_solution, t_ms, c, chunks, run, shape, todo,
+                       spatial: bool):
+    """Return (water, fat, R2*, PDFF, field map Hz) after the complex refinement of the chosen magnitude solutions.
+
+    A refined voxel that moved more than :data:`COMPLEX_MAX_CHANGE_PERCENT` left the magnitudes' branch and keeps the
+    magnitude solution (field map NaN); then, in space, a refined voxel whose magnitude solution is nearer its
+    neighbourhood's mean PDFF by more than half that (:func:`resolve_swaps` between the two) takes it back.
+    """
+    from .complex_fit import refine
+
+    water, fat, r2, result = (np.array(a, copy=True) for a in magnitude_solution)
+    n = water.size
+    phase = np.asarray(phases_rad, dtype=float).reshape(t_ms.size, -1)[:, index]
+    if phase.shape[1] and not np.isfinite(phase).all():
+        raise ValueError("the phase images hold non-finite values where the magnitudes are fitted")
+    y = flat[:, index] / scale * np.exp(1j * phase)
+    start = np.vstack([water[index] / scale, fat[index] / scale, r2[index] / 1e3])
+    table = np.ascontiguousarray(np.vstack([y.real, y.imag, start]).T)
+    refined = np.full((4, n), np.nan)  # W, F, R2* (1/s), field (Hz)
+    refine_job = functools.partial(refine, t_ms=t_ms, c=c, r_max=R2STAR_MAX_PER_S / 1e3)
+    for sel, out in zip(chunks, run(refine_job, table)):
+        p = out["parameters"]
+        refined[:, index[sel]] = p[0] * scale[sel], p[1] * scale[sel], p[2] * 1e3, p[4] * 1e3
+    refined_pdff = 100.0 * refined[1] / np.maximum(refined[0] + refined[1], 1e-30)
+    take = todo & (np.abs(refined_pdff - result) <= COMPLEX_MAX_CHANGE_PERCENT)
+    if len(shape) >= 2 and spatial:
+        candidates = np.stack([refined_pdff, result]).reshape((2,) + shape)
+        back = resolve_swaps(candidates, np.zeros(shape, int), take.reshape(shape),
+                             margin=COMPLEX_MAX_CHANGE_PERCENT / 2).reshape(-1) == 1
+        take &= ~back
+    water, fat, r2 = (np.where(take, refined[i], old) for i, old in enumerate((water, fat, r2)))
+    field = np.where(take, refined[3], np.nan)
+    return water, fat, r2, np.where(take, refined_pdff, result), field.reshape(shape)
 
 
 def _neighbourhood_mean(pdff: np.ndarray, valid: np.ndarray, size: int = NEIGHBOURHOOD) -> np.ndarray:
@@ -208,12 +263,12 @@ def _margin(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray) 
 
 
 def resolve_swaps(pdff_candidates: np.ndarray, choice: np.ndarray, valid: np.ndarray,
-                  rounds: int = MAX_SWAP_ROUNDS) -> np.ndarray:
+                  rounds: int = MAX_SWAP_ROUNDS, margin: float = SWAP_MARGIN_PERCENT) -> np.ndarray:
     """Return the per-voxel choice (0 water start, 1 fat start) after correcting, in space, the voxels whose other
-    candidate is clearly nearer the neighbourhood's mean PDFF (``pdff_candidates``: (2, *grid), percent); rounds
-    repeat until no voxel changes (at most ``rounds``)."""
+    candidate is nearer the neighbourhood's mean PDFF by more than ``margin`` points (``pdff_candidates``: (2, *grid),
+    percent); rounds repeat until no voxel changes (at most ``rounds``)."""
     for _ in range(rounds):
-        swapped = valid & (_margin(pdff_candidates, choice, valid) < -SWAP_MARGIN_PERCENT)  # a clear jump only
+        swapped = valid & (_margin(pdff_candidates, choice, valid) < -margin)  # a clear jump only
         if not swapped.any():
             break
         choice = np.where(swapped, 1 - choice, choice)

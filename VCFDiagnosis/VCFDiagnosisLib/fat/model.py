@@ -25,10 +25,16 @@ def fat_phasors(echo_times_s, f0_mhz: float = F0_3T_MHZ, peaks=HAMILTON_FAT_PEAK
     return (areas * np.exp(2j * np.pi * shifts_hz * t)).sum(axis=1) / areas.sum()
 
 
-def magnitude_signal(echo_times_s, water, fat, r2star_per_s, f0_mhz: float = F0_3T_MHZ) -> np.ndarray:
-    """Return the magnitude signal ``(n_echoes, ...)`` for water, fat (same units) and R2* (1/s) arrays."""
+def complex_signal(echo_times_s, water, fat, r2star_per_s, f0_mhz: float = F0_3T_MHZ) -> np.ndarray:
+    """Return the complex signal ``(n_echoes, ...)`` ``(W + F c(t)) exp(-R2* t)`` (no field map, phase 0 at
+    t = 0) for water, fat (same units) and R2* (1/s) arrays."""
     t = np.asarray(echo_times_s, dtype=float)
     c = fat_phasors(t, f0_mhz)
     shape = (len(t),) + (1,) * np.ndim(water)
-    z = np.asarray(water) + np.asarray(fat) * c.reshape(shape)
-    return np.abs(z) * np.exp(-t.reshape(shape) * np.asarray(r2star_per_s))
+    return (np.asarray(water) + np.asarray(fat) * c.reshape(shape)) * np.exp(-t.reshape(shape)
+                                                                          * np.asarray(r2star_per_s))
+
+
+def magnitude_signal(echo_times_s, water, fat, r2star_per_s, f0_mhz: float = F0_3T_MHZ) -> np.ndarray:
+    """Return the magnitude signal ``(n_echoes, ...)`` for water, fat (same units) and R2* (1/s) arrays."""
+    return np.abs(complex_signal(echo_times_s, water, fat, r2star_per_s, f0_mhz))

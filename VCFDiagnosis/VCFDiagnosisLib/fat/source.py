@@ -16,7 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from ..dwi.dicom import DicomSeriesInfo, index_dicom_files, index_dicom_folder
-from .dicom_series import MIN_ECHOES, EchoSeries, FatInputError, echo_times_of, load_echo_series, series_name
+from .dicom_series import (
+    MIN_ECHOES,
+    EchoSeries,
+    FatInputError,
+    echo_times_of,
+    load_echo_series,
+    phase_partner,
+    series_name,
+)
 from .fit import NOT_FITTED, OK, STATUS, fit_pdff
 from .options import FAT_SOURCES
 from .vendor_maps import KIND_NAMES, PDFF, R2STAR, T2STAR, map_candidates, read_fat_map
@@ -39,6 +47,7 @@ class FatVolume:
     metadata: dict = field(default_factory=dict)
     water: np.ndarray | None = None
     fat: np.ndarray | None = None
+    field_map_hz: np.ndarray | None = None  # from a fit with phase: the off-resonance (Hz)
 
     @property
     def shape_kji(self) -> tuple[int, int, int]:
@@ -47,10 +56,13 @@ class FatVolume:
 
     def as_dict(self) -> dict:
         """Return the maps by file stem: ``PDFF`` (percent), ``R2star`` (1/s), from a fit ``water`` and ``fat``
-        (signal units), and ``fat_status`` (codes of :data:`VCFDiagnosisLib.fat.fit.STATUS`)."""
+        (signal units), with phase ``field_map`` (Hz), and ``fat_status`` (codes of
+        :data:`VCFDiagnosisLib.fat.fit.STATUS`)."""
         maps = {"PDFF": self.pdff_percent.astype(np.float32), "R2star": self.r2star_per_s.astype(np.float32)}
         if self.water is not None and self.fat is not None:
             maps.update(water=self.water.astype(np.float32), fat=self.fat.astype(np.float32))
+        if self.field_map_hz is not None:
+            maps["field_map"] = self.field_map_hz.astype(np.float32)
         return {**maps, "fat_status": self.status.astype(np.uint8)}
 
 
@@ -84,11 +96,13 @@ def _one(candidates: list, what: str, path) -> object:
     return candidates[0] if candidates else None
 
 
-def read_fat_input(path: str | os.PathLike, source: str = "auto", pdff_map_unit: str = "auto") -> FatInput:
+def read_fat_input(path: str | os.PathLike, source: str = "auto", pdff_map_unit: str = "auto",
+                   phase: bool = True) -> FatInput:
     """Return the water-fat input found below ``path`` (a DICOM folder, searched recursively, or one file).
 
     Raises :class:`FatInputError` naming the path when nothing usable is found (listing what was), when several
-    candidates compete, or when a scanner map's unit is ambiguous (``pdff_map_unit`` states it).
+    candidates compete, or when a scanner map's unit is ambiguous (``pdff_map_unit`` states it). With ``phase``,
+    the echoes' phase images (in their series or a partner series) are read for the mixed magnitude/complex fit.
     """
     if source not in FAT_SOURCES:
         raise ValueError(f"unknown fat source {source!r}: expected one of {', '.join(FAT_SOURCES)}")
@@ -110,7 +124,12 @@ def read_fat_input(path: str | os.PathLike, source: str = "auto", pdff_map_unit:
         hint = f"; {skipped[0]}" if skipped and not found else ""
         raise FatInputError(f"{path}: no multi-echo gradient-echo series (>= {MIN_ECHOES} echo times) and no PDFF "
                             f"map found ({_listing(found)}{hint})")
-    result.echoes = load_echo_series(chosen)
+    partner = phase_partner(chosen, found)
+    result.echoes = load_echo_series(chosen, partner if phase else None)
+    if partner is not None and not phase:
+        result.echoes.metadata["phase"] = "phase images not used (magnitude only, as asked)"
+    if result.echoes.phase is None and phase and "match no known" in result.echoes.metadata["phase"]:
+        result.warnings.append(result.echoes.metadata["phase"])
     result.identity = {k: chosen.metadata.get(k) for k in IDENTITY_KEYS}
     return result
 
@@ -129,9 +148,10 @@ def check_same_patient(dwi_metadata: dict, fat_input: FatInput) -> None:
     if mine.get("patient_id") and theirs.get("patient_id") and mine["patient_id"] != theirs["patient_id"]:
         raise FatInputError(f"{fat_input.path}: the water-fat series and the DWI have different PatientIDs: "
                             "refused (two patients' images are never combined)")
-    if mine.get("study_uid") and theirs.get("study_uid") and mine["study_uid"] != theirs["study_uid"]:
-        fat_input.warnings.append("the water-fat series is from another study than the DWI (check that the ROI "
-                                  "lies on the same anatomy)")
+    note = "the water-fat series is from another study than the DWI (check that the ROI lies on the same anatomy)"
+    if mine.get("study_uid") and theirs.get("study_uid") and mine["study_uid"] != theirs["study_uid"] \
+            and note not in fat_input.warnings:  # an input read once may be checked again (another Apply)
+        fat_input.warnings.append(note)
 
 
 #: A scanner PDFF value outside this range (percent) is no measurement (background noise): NaN, "not fitted".
@@ -194,19 +214,21 @@ def fat_volume(fat_input: FatInput, processes: int | None = None, mask: np.ndarr
         return fat_input.volume
     echoes = fat_input.echoes
     maps = fit_pdff(echoes.echo_times_ms * 1e-3, echoes.magnitude, mask=mask, f0_mhz=echoes.metadata["f0_mhz"],
-                    processes=processes)
+                    processes=processes, phases_rad=echoes.phase)
+    how = "magnitude and phase (mixed fit)" if echoes.phase is not None else "magnitude"
     times = ", ".join(f"{t:g}" for t in echoes.echo_times_ms)
     series = f"series {echoes.metadata.get('series_number')} '{echoes.metadata.get('series_description', '')}'"
     return FatVolume(maps.pdff_percent, maps.r2star_per_s, maps.status, echoes.ijk_to_ras, "fit",
-                     f"fitted from {len(echoes.echo_times_ms)} magnitude echoes of {series} (TE {times} ms; "
-                     f"{echoes.metadata['f0_mhz']:.2f} MHz; multi-peak fat, one R2*, swaps resolved in space)",
+                     f"fitted from {len(echoes.echo_times_ms)} echoes ({how}) of {series} (TE {times} ms; "
+                     f"{echoes.metadata['f0_mhz']:.2f} MHz; multi-peak fat, one R2*, swaps resolved in space; "
+                     f"{echoes.metadata['phase']})",
                      {"echo_times_ms": echoes.echo_times_ms.tolist(), "status_codes": STATUS, **{
                          k: echoes.metadata.get(k) for k in ("series_uid", "manufacturer", "study_uid", "f0_mhz")}},
                      water=np.where(maps.status == NOT_FITTED, np.nan, maps.water),
-                     fat=np.where(maps.status == NOT_FITTED, np.nan, maps.fat))
+                     fat=np.where(maps.status == NOT_FITTED, np.nan, maps.fat), field_map_hz=maps.field_map_hz)
 
 
 def load_fat_maps(path: str | os.PathLike, source: str = "auto", pdff_map_unit: str = "auto",
-                  processes: int | None = None) -> FatVolume:
+                  processes: int | None = None, phase: bool = True) -> FatVolume:
     """Return the PDFF/R2* maps of a water-fat input (read, then fitted when they come from echoes)."""
-    return fat_volume(read_fat_input(path, source, pdff_map_unit), processes)
+    return fat_volume(read_fat_input(path, source, pdff_map_unit, phase), processes)

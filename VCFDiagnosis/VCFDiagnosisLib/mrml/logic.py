@@ -447,7 +447,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             return FatInput("", volume=fat)
         if isinstance(fat, FatInput):
             return fat
-        return read_fat_input(str(fat), settings.fat_source, settings.pdff_map_unit)
+        return read_fat_input(str(fat), settings.fat_source, settings.pdff_map_unit, settings.fat_phase)
 
     @staticmethod
     def computeCase(prepared: PreparedCase, progressCallback=None) -> ComputedCase:

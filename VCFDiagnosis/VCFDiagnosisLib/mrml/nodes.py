@@ -361,6 +361,7 @@ IVIM_MAP_DISPLAY = {
     "R2star": ("R2*", "1/s", 0.0, 300.0),
     "water": ("water", "a.u.", None, None),
     "fat": ("fat", "a.u.", None, None),
+    "field_map": ("field map", "Hz", -150.0, 150.0),
     "fat_status": ("water-fat status", "code", None, None),
 }
 #: Status label maps (status codes, shown with a colour table named after them): stem -> colour table name.

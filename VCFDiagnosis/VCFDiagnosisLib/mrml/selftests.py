@@ -189,7 +189,7 @@ def check_water_fat_case_without_spectrum(logic, work_dir, log=print) -> None:
             f"PDFF {row['PDFF']:.3g} %, lesion truth {lesion_pdff:.3g} % (marrow {marrow_pdff:.3g} %)")
     _expect(row["FF_source"] == "pdff" and PDFF_FLAG in row["flags"], f"FF source {row['FF_source']!r}")
     _close(row["FF"], mrs_ff_from_pdff(row["PDFF"]), 1e-9, "FF from PDFF")
-    _expect(set(result.fat_nodes) == {"PDFF", "R2star", "water", "fat", "fat_status"},
+    _expect(set(result.fat_nodes) == {"PDFF", "R2star", "water", "fat", "field_map", "fat_status"},
             f"fat map nodes {sorted(result.fat_nodes)}")
     _close(nodes.ijk_to_ras(result.fat_nodes["PDFF"]), truth["fat"]["geometry"]["ijk_to_ras"], 1e-3,
            "PDFF map IJK-to-RAS")

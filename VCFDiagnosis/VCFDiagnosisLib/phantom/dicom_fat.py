@@ -1,8 +1,11 @@
 """Write the phantom's water-fat series as classic MR Image Storage DICOM: the echoes, and optionally vendor maps.
 
-Echoes (``write_echo_series``): one series, one file per slice per echo, magnitude images (ImageType
+Echoes (``write_echo_series``): one file per slice per echo, magnitude images (ImageType
 ``ORIGINAL\\PRIMARY\\M\\...``; for the ``ge`` style without M/P in ImageType and GE's private image type
 (0043,102F) = 0 instead, as GE writes), EchoTime and EchoNumbers per file, uint16 (Philips style: rescaled).
+With ``phase`` also the phase images, as the vendors store them: Siemens a separate series (ImageType ``P``,
+0..4095 with RescaleSlope 2 / RescaleIntercept -4096 for -pi..pi), GE in the same series ((0043,102F) = 1,
+milliradians), Philips and the standard style a separate series in radians (rescaled).
 
 Vendor maps (``write_vendor_maps``): a PDFF series and an R2* (or T2*) series as the vendors' products label them,
 modelled on the descriptions collected in the README (no real vendor file was available to copy):
@@ -64,9 +67,17 @@ def _gre_dataset(geometry: SlabGeometry, vendor: str, patient: PatientInfo, seri
     return ds
 
 
+#: Per vendor style: how phase (rad) is stored: (rescale slope, intercept) to the rescaled unit, rescaled units per
+#: radian, whether the images go into the magnitude series.
+_PHASE_STYLES = {"siemens": ((2.0, -4096.0), 4096.0 / np.pi, False), "ge": ((1.0, -3142.0), 1000.0, True),
+                 "philips": ((2 * np.pi / 4095, -np.pi), 1.0, False), "standard": ((2 * np.pi / 4095, -np.pi), 1.0, False)}
+
+
 def write_echo_series(out_dir: Path, magnitude: np.ndarray, echo_times_ms, geometry: SlabGeometry, vendor: str,
-                      patient: PatientInfo, make_uid: Callable[..., str], rng: np.random.Generator) -> dict:
-    """Write the magnitude echoes ``(echo, k, j, i)`` as one series; return what was written (plain JSON types)."""
+                      patient: PatientInfo, make_uid: Callable[..., str], rng: np.random.Generator,
+                      phase: np.ndarray | None = None) -> dict:
+    """Write the magnitude echoes ``(echo, k, j, i)`` as one series, and ``phase`` (radians, same shape) as the
+    vendor stores it; return what was written (plain JSON types)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     n_echo, nk = magnitude.shape[0], magnitude.shape[1]
     slope, intercept = pixel_scaling(vendor, float(np.max(magnitude)))
@@ -87,8 +98,39 @@ def write_echo_series(out_dir: Path, magnitude: np.ndarray, echo_times_ms, geome
         ds.EchoTime, ds.EchoNumbers = ds_string(te), str(e + 1)
         uids = [make_uid("gre-image", str(e), str(k)) for k in range(nk)]
         write_volume_slices(out_dir, ds, stored[e], geometry, uids, names[e * nk:(e + 1) * nk], e * nk + 1, impl_uid)
-    return {"files": names, "series_instance_uid": str(series_uid), "echo_times_ms": [float(t) for t in echo_times_ms],
-            "rescale_slope": float(slope), "rescale_intercept": float(intercept)}
+    written = {"files": names, "series_instance_uid": str(series_uid),
+               "echo_times_ms": [float(t) for t in echo_times_ms], "rescale_slope": float(slope),
+               "rescale_intercept": float(intercept)}
+    if phase is not None:
+        written["phase"] = _write_phase(out_dir, ds, phase, echo_times_ms, geometry, vendor, make_uid, rng, impl_uid)
+        written["files"] = names + written["phase"].pop("files")
+    return written
+
+
+def _write_phase(out_dir: Path, ds, phase: np.ndarray, echo_times_ms, geometry: SlabGeometry, vendor: str,
+                 make_uid: Callable[..., str], rng: np.random.Generator, impl_uid: str) -> dict:
+    """Write the phase images (radians in) in the vendor's way; return what was written."""
+    (slope, intercept), per_radian, same_series = _PHASE_STYLES[vendor]
+    nk = phase.shape[1]
+    if same_series:  # GE: the magnitude series, its private image type 1 (phase)
+        ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0x2F, "SS", 1)
+        uid = ds.SeriesInstanceUID
+    else:
+        uid = make_uid("gre-phase-series")
+        ds.SeriesInstanceUID, ds.SeriesNumber = uid, "9"
+        ds.SeriesDescription = "gre_6echo_water_fat_sag_phase (synthetic)"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "P", "ND"]
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = ds_string(slope), ds_string(intercept), "US"
+    slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)  # as the files state them
+    stored = quantise(np.asarray(phase, float) * per_radian, slope, intercept)
+    names = random_file_names(rng, phase.shape[0] * nk)
+    for e, te in enumerate(echo_times_ms):
+        ds.EchoTime, ds.EchoNumbers = ds_string(te), str(e + 1)
+        uids = [make_uid("gre-phase-image", str(e), str(k)) for k in range(nk)]
+        write_volume_slices(out_dir, ds, stored[e], geometry, uids, names[e * nk:(e + 1) * nk], 1000 + e * nk + 1,
+                            impl_uid)
+    return {"files": names, "series_instance_uid": str(uid), "rescale_slope": slope, "rescale_intercept": intercept,
+            "rescaled_units_per_radian": per_radian}
 
 
 def write_vendor_maps(out_dir: Path, pdff_percent: np.ndarray, r2star_per_s: np.ndarray, geometry: SlabGeometry,

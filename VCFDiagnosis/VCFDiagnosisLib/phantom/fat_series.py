@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..fat.model import magnitude_signal
+from ..fat.model import complex_signal
 from ..fat.relation import pdff_from_mrs_ff
 from .anatomy import AnatomyParameters, build_label_map
 from .dicom_dwi import LARMOR_MHZ
@@ -34,6 +34,10 @@ GRE_MATRIX_SCALE = 1.25
 #: Proton density of normal marrow: the reference of the series' SNR.
 MARROW_PD = 1000.0
 LESION_R2STAR_PER_S = 70.0
+#: The phase at t = 0 (rad) and the off-resonance field map: a smooth inhomogeneity up to about +-60 Hz over the
+#: slab (a shimmed 3 T spine), which the phase images carry and the complex fit recovers.
+PHASE_AT_ZERO_RAD = 0.4
+FIELD_MAP_AMPLITUDE_HZ = (35.0, 25.0)  # a sine across the columns, a linear gradient down the rows
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class FatSeriesData:
     labels: np.ndarray
     echo_times_ms: tuple
     magnitude: np.ndarray  # (echo, k, j, i), scanner units
+    phase: np.ndarray  # (echo, k, j, i), radians (-pi..pi)
+    field_map_hz: np.ndarray  # truth (k, j, i)
     pdff_percent: np.ndarray  # truth (k, j, i), NaN in air
     r2star_per_s: np.ndarray  # truth (k, j, i), NaN in air
     tissues: tuple
@@ -86,8 +92,12 @@ class FatSeriesData:
             "snr": None if not np.isfinite(self.snr) else float(self.snr),
             "snr_definition": "normal marrow proton density / noise SD per channel (Rician magnitude)",
             "noise_sigma": float(self.noise_sigma),
-            "model": "S(t) = |W + F c(t)| exp(-R2* t), c(t) the multi-peak fat spectrum of the MRS engine "
-                     "(Hamilton et al. 2011 peaks), W = PD (1 - PDFF), F = PD PDFF",
+            "model": "S(t) = (W + F c(t)) exp(-R2* t) exp(i (phi + 2 pi psi t)), c(t) the multi-peak fat spectrum "
+                     "of the MRS engine (Hamilton et al. 2011 peaks), W = PD (1 - PDFF), F = PD PDFF; magnitude and "
+                     "phase images of the noisy complex signal",
+            "phase_at_zero_rad": PHASE_AT_ZERO_RAD,
+            "field_map": f"{FIELD_MAP_AMPLITUDE_HZ[0]:g} Hz sin(2 pi i / columns) + {FIELD_MAP_AMPLITUDE_HZ[1]:g} Hz "
+                         "(2 j / rows - 1), the same on every slice",
             "geometry": self.geometry.to_json(),
             "tissues": {t.name: {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(t).items()}
                         for t in self.tissues},
@@ -118,11 +128,19 @@ def simulate_fat_series(dwi_geometry: SlabGeometry, anatomy: AnatomyParameters, 
         pd[t.label], pdff[t.label], r2[t.label] = t.proton_density, t.pdff_percent, t.r2star_per_s
     te_s = np.asarray(echo_times_ms, float) * 1e-3
     water, fat = pd[labels] * (1 - pdff[labels] / 100.0), pd[labels] * pdff[labels] / 100.0
-    clean = magnitude_signal(te_s, water, fat, r2[labels], f0_mhz=LARMOR_MHZ)  # the frequency the files state
+    nk, nj, ni = labels.shape
+    jj, ii = np.meshgrid(np.arange(nj), np.arange(ni), indexing="ij")
+    field = np.broadcast_to(FIELD_MAP_AMPLITUDE_HZ[0] * np.sin(2 * np.pi * ii / ni)
+                            + FIELD_MAP_AMPLITUDE_HZ[1] * (2.0 * jj / max(nj - 1, 1) - 1.0), labels.shape)
+    shape = (len(te_s),) + (1,) * labels.ndim
+    clean = (complex_signal(te_s, water, fat, r2[labels], f0_mhz=LARMOR_MHZ)  # the frequency the files state
+             * np.exp(1j * (PHASE_AT_ZERO_RAD + 2 * np.pi * field[None] * te_s.reshape(shape))))
     sigma = 0.0 if not np.isfinite(snr) else MARROW_PD / float(snr)
-    noisy = np.abs(clean + sigma * (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape)))
+    noisy_complex = clean + sigma * (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape))
+    noisy = np.abs(noisy_complex)
     air = labels == BACKGROUND
     truth_pdff = np.where(air, np.nan, pdff[labels])
     truth_r2 = np.where(air, np.nan, r2[labels])
     return FatSeriesData(geometry, labels, tuple(float(t) for t in echo_times_ms), noisy.astype(np.float32),
-                         truth_pdff, truth_r2, tissues, float(snr), sigma)
+                         np.angle(noisy_complex).astype(np.float32), np.array(field), truth_pdff, truth_r2, tissues,
+                         float(snr), sigma)

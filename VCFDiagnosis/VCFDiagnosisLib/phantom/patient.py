@@ -393,7 +393,8 @@ def _write_case(folder: Path, data: PhantomData, vendor: str, vendor_fat_maps: b
         truth["fat"] = data.fat.truth_json()
         truth["fat"]["lesion_pdff_percent"] = next(t.pdff_percent for t in data.fat.tissues if t.name == "lesion")
         echoes = write_echo_series(folder / "fat" / "echoes", data.fat.magnitude, data.fat.echo_times_ms,
-                                   data.fat.geometry, vendor, patient, make_uid, _stream(data.seed, "fat_files"))
+                                   data.fat.geometry, vendor, patient, make_uid, _stream(data.seed, "fat_files"),
+                                   phase=data.fat.phase)
         truth["fat"]["dicom"] = {k: v for k, v in echoes.items() if k != "files"}
         files += [f"fat/echoes/{name}" for name in sorted(echoes["files"])]
         if vendor_fat_maps:

@@ -102,6 +102,7 @@ class ReadingStation:
         self.spectrum_path: str | None = None
         self.spectrum_nodes = None
         self.fat_path: str | None = None  # a water-fat DICOM folder: PDFF and R2* join the results
+        self._fat_read: tuple = (None, None)  # (the settings it was read with, the FatInput): read once per case
         self.readers: dict[str, ReaderWork] = {}
         self.reader = DEFAULT_READER
         self.last_case = None  # the CaseResult of the last Apply
@@ -140,7 +141,7 @@ class ReadingStation:
         self.logic.forgetLoadedSpectra()
         self.sequence = self.browser = self.spectrum_nodes = self.last_case = None
         self.spectrum_path, self.case_id, self.readers, self.overlay = None, "", {}, "none"
-        self.fat_path = None
+        self.fat_path, self._fat_read = None, (None, None)
 
     def open_files(self, dwi: str, roi: str | None = None, spectrum: str | None = None, case_id: str = "",
                    reader: str = "", settings: CaseSettings | None = None, fat: str | None = None) -> None:
@@ -151,7 +152,8 @@ class ReadingStation:
         if fat:  # a folder that holds no water-fat series is refused before the case is opened
             from ..fat.source import read_fat_input
 
-            read_fat_input(fat, settings.fat_source, settings.pdff_map_unit)
+            how = (settings.fat_source, settings.pdff_map_unit, settings.fat_phase)
+            self._fat_read = (how, read_fat_input(fat, *how))
             self.fat_path = fat
         self.case_id = case_id.strip() or Path(dwi).name
         self.sequence, self.browser = self.logic.loadDwi(dwi, name=f"{self.case_id} DWI")
@@ -325,7 +327,7 @@ class ReadingStation:
         try:
             self.app.segmentation_editor.deactivate_effect()
             prepared = self.logic.prepareCase(self.sequence, segmentation, self.spectrum_path, caseId=self.case_id,
-                                              settings=settings, fat=self.fat_path)
+                                              settings=settings, fat=self._fat_input(settings))
             if not any(mask.any() for mask in prepared.masks.values()):
                 raise ValueError(f"draw {reader}'s ROI first (Paint, Draw, Threshold...) or use the MRS voxel")
             self.progress_text = "fitting"
@@ -361,6 +363,13 @@ class ReadingStation:
         self.show_overlay(self.overlay)
         self.select_reader(reader)
         return case.rows
+
+    def _fat_input(self, settings: CaseSettings):
+        """Return the case's water-fat input: as read when the case was opened, or the folder to read again when the
+        water-fat settings changed since (None without one)."""
+        how, read = self._fat_read
+        return read if read is not None and how == (settings.fat_source, settings.pdff_map_unit,
+                                                     settings.fat_phase) else self.fat_path
 
     def apply_now(self, settings: CaseSettings) -> list[dict]:
         """Run :meth:`apply` to completion from synchronous code (the console, tests)."""

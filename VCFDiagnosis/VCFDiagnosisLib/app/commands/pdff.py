@@ -19,9 +19,9 @@ NAME = "pdff"
 HELP = ("PDFF and R2* maps from water-fat imaging: fit multi-echo gradient-echo DICOM or read the scanner's "
         "PDFF/R2* maps (NIfTI out, percent and 1/s)")
 #: The settings that apply (the rest concern the IVIM fit, ROIs and reports).
-PDFF_SETTINGS = ("fat_source", "pdff_map_unit")
+PDFF_SETTINGS = ("fat_source", "pdff_map_unit", "fat_phase")
 #: The files written, by map stem.
-STEMS = ("PDFF", "R2star", "water", "fat", "fat_status")
+STEMS = ("PDFF", "R2star", "water", "fat", "field_map", "fat_status")
 SUMMARY = "pdff.json"
 
 
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "series or the scanner's PDFF and R2*/T2* maps")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder for PDFF.nii.gz (percent), R2star.nii.gz (1/s), water.nii.gz and "
-                             "fat.nii.gz (fitted only; signal units), fat_status.nii.gz and pdff.json")
+                             "fat.nii.gz (fitted only; signal units), field_map.nii.gz (fitted with phase; Hz), "
+                             "fat_status.nii.gz and pdff.json")
     parser.add_argument("--force", action="store_true", help="overwrite existing maps in DIR")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes of the fit (default: the usable "
                                                                "cores)")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ...fat.source import fat_volume, read_fat_input
     from ...outputs.atomic import atomic_output
 
-    fat_input = read_fat_input(args.dicom_dir, settings.fat_source, settings.pdff_map_unit)
+    fat_input = read_fat_input(args.dicom_dir, settings.fat_source, settings.pdff_map_unit, settings.fat_phase)
     volume = fat_volume(fat_input, processes=args.jobs)
     maps = volume.as_dict()
     for stem in STEMS:  # --force: a map an earlier run wrote and this one does not (water, fat) would mislead
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     counts = {STATUS[code]: int((volume.status == code).sum()) for code in STATUS}
     ok = volume.status == 0
     summary = {"input": str(Path(args.dicom_dir).resolve()), "source": volume.source, "description": volume.description,
-               "units": {"PDFF": "percent", "R2star": "1/s", "water": "a.u.", "fat": "a.u.", "fat_status": "code"},
+               "units": {"PDFF": "percent", "R2star": "1/s", "water": "a.u.", "fat": "a.u.", "field_map": "Hz",
+                         "fat_status": "code"},
                "status_codes": STATUS,
                "status_counts": counts, "warnings": fat_input.warnings,
                "median_ok": {"PDFF_percent": float(np.nanmedian(volume.pdff_percent[ok])) if ok.any() else None,
