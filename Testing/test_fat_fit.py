@@ -111,3 +111,23 @@ def test_mixed_fit_with_phase_recovers_pdff_r2star_and_the_field_map():
     assert bias["mixed"] <= 1.5 and bias["mixed"] < bias["magnitude"]
     assert np.nanmedian(np.abs(mixed.field_map_hz - field)) < 5.0
     assert np.mean(np.isnan(mixed.field_map_hz)) < 0.05  # NaN: the complex fit left the branch, magnitude result kept
+
+
+def test_a_conjugated_phase_convention_is_recognised():
+    """Scanners differ in the sign of their phase: with the phase conjugated, the fit finds that convention from the
+    residuals and gives the same maps (the field map in the images' own convention, so negated)."""
+    from VCFDiagnosisLib.fat.model import complex_signal
+
+    pdff, r2 = _slab(slices=1)
+    yy, xx = np.mgrid[0:pdff.shape[1], 0:pdff.shape[2]]
+    field = np.broadcast_to(30.0 * np.cos(xx / 12.0) - 0.2 * yy, pdff.shape)
+    clean = complex_signal(TE_S, 1000 * (1 - pdff), 1000 * pdff, r2) * np.exp(
+        1j * (0.3 + 2 * np.pi * field[None] * TE_S[:, None, None, None]))
+    rng = np.random.default_rng(7)
+    noisy = clean + 25.0 * (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape))
+    mask = np.ones(pdff.shape, bool)
+    as_stored = fit_pdff(TE_S, np.abs(noisy), mask=mask, processes=1, phases_rad=np.angle(noisy))
+    conjugated = fit_pdff(TE_S, np.abs(noisy), mask=mask, processes=1, phases_rad=-np.angle(noisy))
+    assert (as_stored.phase_sign, conjugated.phase_sign) == (1, -1)
+    np.testing.assert_allclose(conjugated.pdff_percent, as_stored.pdff_percent, atol=1e-6)
+    np.testing.assert_allclose(conjugated.field_map_hz, -as_stored.field_map_hz, atol=1e-6)

@@ -335,3 +335,54 @@ def test_phase_images_of_an_unknown_scaling_are_not_used(cases, tmp_path):
     fat_input = read_fat_input(folder, "fit")
     assert fat_input.echoes.phase is None
     assert any("match no known phase scaling" in w and "series 9" in w for w in fat_input.warnings)
+
+
+def _edit_phase_files(folder, edit):
+    """Apply ``edit(dataset)`` to every phase image (ImageType P) of a copied echo folder."""
+    import pydicom
+
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        if "P" in ds.ImageType:
+            edit(ds)
+            ds.save_as(path)
+
+
+def test_phase_as_scanners_and_converters_leave_it(cases, tmp_path):
+    """The opposite phase sign convention is recognised (same maps, field map negated); Siemens phase whose rescale
+    a converter dropped (0..4095) is read from its span; a damaged phase file leaves the magnitudes fitted with a
+    warning, never the case refused."""
+    import pydicom
+
+    _, written, data = cases
+    source = written["siemens"].fat_echoes_dir
+    reference = load_fat_maps(source, "fit", processes=1)
+    tissue = data.fat.labels != BACKGROUND
+
+    def negate(ds):
+        stored = ds.pixel_array.astype(int)
+        ds.PixelData = np.clip(4096 - stored, 0, 4095).astype("<u2").tobytes()
+
+    conjugated = tmp_path / "conjugated"
+    shutil.copytree(source, conjugated)
+    _edit_phase_files(conjugated, negate)
+    again = load_fat_maps(conjugated, "fit", processes=1)
+    assert "the phase conjugated" in again.description
+    assert np.nanmedian(np.abs(again.pdff_percent[tissue] - reference.pdff_percent[tissue])) < 0.05
+    assert np.nanmedian(np.abs(again.field_map_hz[tissue] + reference.field_map_hz[tissue])) < 0.5
+
+    unscaled = tmp_path / "unscaled"
+    shutil.copytree(source, unscaled)
+    _edit_phase_files(unscaled, lambda ds: [delattr(ds, k) for k in ("RescaleSlope", "RescaleIntercept", "RescaleType")])
+    echoes = read_fat_input(unscaled, "fit").echoes
+    assert "from 0 (centred)" in echoes.metadata["phase"]
+    wrapped = np.angle(np.exp(1j * (echoes.phase - data.fat.phase)))
+    assert np.median(np.abs(wrapped)) < 0.01
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(source, damaged)
+    victim = next(p for p in sorted(damaged.iterdir()) if "P" in pydicom.dcmread(p, stop_before_pixels=True).ImageType)
+    victim.write_bytes(victim.read_bytes()[:-3000])
+    fat_input = read_fat_input(damaged, "fit")
+    assert fat_input.echoes.phase is None and fat_input.echoes.magnitude.shape == data.fat.magnitude.shape
+    assert any(str(victim) in w and "magnitudes only" in w for w in fat_input.warnings)

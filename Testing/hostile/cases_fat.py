@@ -38,11 +38,21 @@ def _two_echoes(sandbox: Path) -> list[str]:
     return ["pdff", str(echoes), "--out", str(sandbox / OUT)]
 
 
-def _truncated(sandbox: Path) -> list[str]:
-    echoes = copy_patient(sandbox) / "fat" / "echoes"
-    victim = sorted(echoes.iterdir())[3]
-    victim.write_bytes(victim.read_bytes()[:-2000])
-    return ["pdff", str(echoes), "--out", str(sandbox / OUT)]
+def _truncated(part: str):
+    """Return a build: the patient with one magnitude (``M``) or phase (``P``) echo file cut short."""
+    def build(sandbox: Path) -> list[str]:
+        echoes = copy_patient(sandbox) / "fat" / "echoes"
+        victim = next(p for p in sorted(echoes.iterdir())
+                      if part in pydicom.dcmread(p, stop_before_pixels=True).ImageType)
+        victim.write_bytes(victim.read_bytes()[:-2000])
+        return ["pdff", str(echoes), "--out", str(sandbox / OUT)]
+    return build
+
+
+def _magnitude_maps_written(sandbox: Path, outcome) -> None:
+    assert (sandbox / OUT / "PDFF.nii.gz").exists() and not (sandbox / OUT / "field_map.nii.gz").exists(), \
+        "the magnitudes were not fitted alone"
+    assert "truncated" in outcome.stdout and "magnitudes only" in outcome.stdout, "the phase problem was not reported"
 
 
 def _dwi_as_fat(sandbox: Path) -> list[str]:
@@ -99,7 +109,8 @@ CASES: list[HostileCase] = [
     _case("one_echo_time_everywhere", _edited(EchoTime="2.4"), 2, "(>= 3 echo times)", "echo times [2.4] ms"),
     _case("no_field_strength", _edited(ImagingFrequency="", MagneticFieldStrength=""), 2,
           "no ImagingFrequency or MagneticFieldStrength"),
-    _case("truncated_echo_file", _truncated, 2, "{sandbox}/patient/fat/echoes", "truncated"),
+    _case("truncated_echo_file", _truncated("M"), 2, "{sandbox}/patient/fat/echoes", "truncated"),
+    _case("truncated_phase_file", _truncated("P"), 0, check=_magnitude_maps_written),
     _case("out_is_a_file", _out_is_a_file, 2, VICTIM, "not a folder"),
     _case("maps_exist_without_force", _maps_exist, 2, "PDFF.nii.gz", "--force", check=_earlier_kept),
     _case("another_patients_series", _another_patient, 2, "{sandbox}/other", "different PatientIDs",

@@ -6,9 +6,10 @@ Model: ``S(t) = (W + F c(t)) exp(-R2* t) exp(i (phi + 2 pi psi t))`` with W, F >
 (the two starts and the spatial swap resolution of :mod:`.fit`); the complex fit starts there, with ``phi`` and
 ``psi`` estimated from the echoes' phase differences, and stays on that branch (a local, bounded Levenberg-Marquardt
 with 5 parameters, vectorised over voxels: the 5 x 5 systems are solved together). The phase carries what the
-magnitude loses (the sign of the fat term), so PDFF near 0 and 100 % is less biased and every estimate less noisy
-(Hernando et al. 2011, the mixed approach). Units inside: echo times in ms, R2* in 1/ms, psi in kHz, signals
-relative to each voxel's largest echo.
+magnitude loses (the sign of the fat term), which on the benchmark slab (PDFF 0-60 %) lowers the worst median PDFF
+error and the spread per level (Hernando et al. 2011, the mixed approach); it does not correct a swap the
+magnitudes made. The field map is found within +-1 / (2 echo spacing) (+-417 Hz at 1.2 ms): a larger offset
+aliases. Units inside: echo times in ms, R2* in 1/ms, psi in kHz, signals relative to each voxel's largest echo.
 """
 
 from __future__ import annotations

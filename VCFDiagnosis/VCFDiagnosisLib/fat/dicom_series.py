@@ -103,35 +103,54 @@ def volume_on_grid(frames: list, label: str, single_slice_spacing_mm: float | No
     return volume.data[0], volume.ijk_to_ras
 
 
-#: How rescaled phase images are read as radians: (largest |value| range, radians per unit, what it is). The largest
-#: value of a phase image is its range's end (phase wraps through the whole range in noise and background).
+#: How rescaled phase images are read as radians: (range of the largest |value|, radians per unit, what it is). A
+#: phase image spans its whole range (phase wraps in noise and background): the range is symmetric about 0, or it
+#: starts at 0 when the images lost their rescale (read as the range's centre subtracted).
 PHASE_SCALES = (((2.9, 3.3), 1.0, "radians"), ((170.0, 190.0), np.pi / 180.0, "degrees"),
-                ((2900.0, 3300.0), 1e-3, "milliradians (GE)"), ((3900.0, 4200.0), np.pi / 4096.0,
-                                                               "-4096..4096 for -pi..pi (Siemens)"))
+                ((1950.0, 2150.0), np.pi / 2048.0, "a 4096-step range for -pi..pi (Siemens 0..4095 without its "
+                                                   "rescale)"),
+                ((2900.0, 3300.0), 1e-3, "milliradians (GE)"),
+                ((3900.0, 4200.0), np.pi / 4096.0, "-4096..4096 for -pi..pi (Siemens)"))
 
 
 def phase_in_radians(values: np.ndarray, label: str) -> tuple[np.ndarray | None, str]:
     """Return (phase in radians, how it was read) from rescaled phase images, or (None, why) when their range
-    matches no known convention (the fit then uses the magnitudes only)."""
-    finite = np.abs(values[np.isfinite(values)])
-    high = float(finite.max()) if finite.size else 0.0
-    for (low, top), per_unit, name in PHASE_SCALES:
-        if low <= high <= top:
-            return values * per_unit, f"phase read as {name}"
-    return None, (f"{label}: phase images with values up to {high:.4g} match no known phase scaling (radians, "
-                  "degrees, milliradians, +-4096): the fit uses the magnitudes only")
+    matches no known convention (the fit then uses the magnitudes only).
+
+    A symmetric range (smallest value below -0.8 x the largest) is read by its end (:data:`PHASE_SCALES`); a range
+    from 0 (e.g. Siemens 0..4095 after a converter dropped the rescale) by its span, centred.
+    """
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if low < -0.8 * high:
+        centre, half, note = 0.0, max(high, -low), ""
+    elif low >= 0.0:
+        centre, half, note = (low + high) / 2.0, (high - low) / 2.0, ", from 0 (centred)"
+    else:
+        centre, half, note = None, 0.0, ""
+    for (lower, upper), per_unit, name in PHASE_SCALES if centre is not None else ():
+        if lower <= half <= upper:
+            return (values - centre) * per_unit, f"phase read as {name}{note}"
+    return None, (f"{label}: phase images with values {low:.4g}..{high:.4g} match no known phase scaling (radians, "
+                  "degrees, milliradians, +-4096, symmetric or from 0): the fit uses the magnitudes only")
 
 
 def phase_partner(info: DicomSeriesInfo, others: list[DicomSeriesInfo]) -> DicomSeriesInfo | None:
     """Return the series holding the phase images of the magnitude series ``info``: itself when its images include
-    phase at every echo, else the one other series of phase images at the same echo times (Siemens writes them
-    apart), or None."""
+    phase at every echo, else the other series of phase images at the same echo times and frame of reference
+    (Siemens writes them apart) whose series number is nearest (Siemens numbers it next); None when there is none,
+    or two are equally near (a repeated acquisition: which phase is whose cannot be told)."""
     times = echo_times_of(info)
     if echo_times_of(info, "phase") == times:
         return info
     partners = [o for o in others if o is not info and echo_times_of(o, "phase") == times
                 and o.metadata.get("frame_of_reference_uid") == info.metadata.get("frame_of_reference_uid")]
-    return partners[0] if len(partners) == 1 else None
+    if not partners:
+        return None
+    number = info.series_number if info.series_number is not None else 0
+    distance = [abs((o.series_number if o.series_number is not None else 10**6) - number) for o in partners]
+    nearest = [o for o, d in zip(partners, distance) if d == min(distance)]
+    return nearest[0] if len(nearest) == 1 else None
 
 
 def load_echo_series(info: DicomSeriesInfo, phase_info: DicomSeriesInfo | None = None) -> EchoSeries:
@@ -155,16 +174,24 @@ def load_echo_series(info: DicomSeriesInfo, phase_info: DicomSeriesInfo | None =
             raise FatInputError(f"{label}: not on the grid of echo 1 (field of view or matrix changed between echoes)")
         grid = matrix if grid is None else grid
         volumes.append(volume)
-        if phase_info is not None:
-            values, phase_grid = volume_on_grid(of_echo(phase_info, "phase", te), f"{label}, phase", spacing)
-            if values.shape != volume.shape or not np.allclose(phase_grid, grid, atol=1e-3):
-                raise FatInputError(f"{series_name(phase_info)}: its phase images are not on the magnitudes' grid")
-            phases.append(values)
     metadata = dict(info.metadata, echo_times_ms=list(times), files=len(info.files),
-                    f0_mhz=proton_frequency_mhz(info.metadata, series_name(info)), phase="no phase images")
+                    f0_mhz=proton_frequency_mhz(info.metadata, series_name(info)), phase="no phase images",
+                    phase_problem="")
     phase = None
-    if phases:
-        phase, metadata["phase"] = phase_in_radians(np.stack(phases).astype(np.float64), series_name(phase_info))
-        if phase is not None:
+    if phase_info is not None:  # a phase that cannot be used leaves the magnitudes usable: a warning, not an error
+        try:
+            for number, te in enumerate(times, start=1):
+                values, phase_grid = volume_on_grid(of_echo(phase_info, "phase", te),
+                                                    f"{series_name(phase_info)}, echo {number} (TE {te:g} ms), phase",
+                                                    spacing)
+                if values.shape != volumes[0].shape or not np.allclose(phase_grid, grid, atol=1e-3):
+                    raise FatInputError(f"{series_name(phase_info)}: its phase images are not on the magnitudes' grid")
+                phases.append(values)
+            phase, metadata["phase"] = phase_in_radians(np.stack(phases).astype(np.float64), series_name(phase_info))
+        except DicomDwiError as error:  # unreadable, missing slices, another grid (FatInputError is one too)
+            phase, metadata["phase"] = None, f"{error}: the fit uses the magnitudes only"
+        if phase is None:
+            metadata["phase_problem"] = metadata["phase"]
+        else:
             metadata["phase"] += f" from {series_name(phase_info)}"
     return EchoSeries(np.asarray(times, float), np.stack(volumes), grid, metadata, phase)

@@ -57,6 +57,7 @@ class FatMaps:
     fat: np.ndarray
     status: np.ndarray
     field_map_hz: np.ndarray | None = None
+    phase_sign: int | None = None  # +1: the phase as stored fits the model; -1: its conjugate did; 0: undecided
 
 
 def _model_and_jacobian(p: np.ndarray, t_ms: np.ndarray, c: np.ndarray):
@@ -193,18 +194,50 @@ def fit_pdff(echo_times_s, magnitudes: np.ndarray, mask: np.ndarray | None = Non
         ambiguous &= ~_decided(pdff.reshape((2,) + shape), choice.reshape(shape), todo.reshape(shape)).reshape(-1)
     status = np.where(todo, np.where(ambiguous, AMBIGUOUS, OK), NOT_FITTED).astype(np.uint8)
     result = pdff[choice, pick]
-    field = None
+    field, sign = None, None
     if phases_rad is not None:
-        water, fat, r2, result, field = _refine_with_phase(
+        water, fat, r2, result, field, sign = _refine_with_phase(
             phases_rad, flat, index, scale, (water, fat, r2, result), t_ms, c, chunks, run, shape, todo, spatial)
     result[~todo] = np.nan
     return FatMaps(result.reshape(shape), r2.reshape(shape), water.reshape(shape), fat.reshape(shape),
-                   status.reshape(shape), field)
+                   status.reshape(shape), field, sign)
+
+
+#: Voxels on which the phase convention is decided: the brightest with a magnitude PDFF of 10-90 % (pure water or
+#: pure fat cannot tell the two signs apart).
+PHASE_SIGN_SAMPLE = 2000
+#: The other sign's median residual must be this many times the chosen one's, else the phase is not used.
+PHASE_SIGN_RATIO = 1.5
+
+
+def phase_sign(magnitudes: np.ndarray, phase: np.ndarray, start: np.ndarray, t_ms: np.ndarray, c: np.ndarray,
+               brightness: np.ndarray) -> int:
+    """Return +1 or -1, the sign of the phase images that fits the model, or 0 when it cannot be decided (then the
+    phase is not used). Scanners differ in their phase convention, and a conjugated phase turns the fat term the
+    wrong way. Both signs are refined on a sample of voxels with both water and fat (:data:`PHASE_SIGN_SAMPLE`);
+    the sign whose median residual is :data:`PHASE_SIGN_RATIO` times lower wins. ``magnitudes`` are relative to each
+    voxel's ``brightness`` (its largest echo), which chooses the sample."""
+    from .complex_fit import refine
+
+    fraction = start[1] / np.maximum(start[0] + start[1], 1e-30)
+    mixed = np.flatnonzero((fraction >= 0.1) & (fraction <= 0.9))
+    if mixed.size < 20:
+        return 0
+    sample = mixed[np.argsort(brightness[mixed])[-PHASE_SIGN_SAMPLE:]]
+    costs = {}
+    for sign in (1, -1):
+        y = magnitudes[:, sample] * np.exp(1j * sign * phase[:, sample])
+        rows = np.ascontiguousarray(np.vstack([y.real, y.imag, start[:, sample]]).T)
+        costs[sign] = float(np.median(refine(rows, t_ms, c, R2STAR_MAX_PER_S / 1e3)["costs"]))
+    best, other = (1, -1) if costs[1] <= costs[-1] else (-1, 1)
+    return best if costs[other] >= PHASE_SIGN_RATIO * costs[best] else 0
 
 
 def _refine_with_phase(phases_rad, flat, index, scale, magnitude_solution, t_ms, c, chunks, run, shape, todo,
                        spatial: bool):
-    """Return (water, fat, R2*, PDFF, field map Hz) after the complex refinement of the chosen magnitude solutions.
+    """Return (water, fat, R2*, PDFF, field map Hz, phase sign) after the complex refinement of the chosen magnitude
+    solutions (the phase's sign convention decided by :func:`phase_sign`; 0: undecided, the phase is not used and
+    the field map is None).
 
     A refined voxel that moved more than :data:`COMPLEX_MAX_CHANGE_PERCENT` left the magnitudes' branch and keeps the
     magnitude solution (field map NaN); then, in space, a refined voxel whose magnitude solution is nearer its
@@ -217,8 +250,12 @@ def _refine_with_phase(phases_rad, flat, index, scale, magnitude_solution, t_ms,
     phase = np.asarray(phases_rad, dtype=float).reshape(t_ms.size, -1)[:, index]
     if phase.shape[1] and not np.isfinite(phase).all():
         raise ValueError("the phase images hold non-finite values where the magnitudes are fitted")
-    y = flat[:, index] / scale * np.exp(1j * phase)
     start = np.vstack([water[index] / scale, fat[index] / scale, r2[index] / 1e3])
+    sign = phase_sign(flat[:, index] / scale, phase, start, t_ms, c, scale)
+    if sign == 0:  # the phase's convention cannot be told: the magnitude solution, fully converged
+        water, fat, r2 = _converge_magnitude(flat, index, scale, (water, fat, r2), np.ones(index.size, bool), t_ms, c)
+        return water, fat, r2, 100.0 * fat / np.maximum(water + fat, 1e-30), None, 0
+    y = flat[:, index] / scale * np.exp(1j * sign * phase)
     table = np.ascontiguousarray(np.vstack([y.real, y.imag, start]).T)
     refined = np.full((4, n), np.nan)  # W, F, R2* (1/s), field (Hz)
     refine_job = functools.partial(refine, t_ms=t_ms, c=c, r_max=R2STAR_MAX_PER_S / 1e3)
@@ -233,8 +270,24 @@ def _refine_with_phase(phases_rad, flat, index, scale, magnitude_solution, t_ms,
                              margin=COMPLEX_MAX_CHANGE_PERCENT / 2).reshape(-1) == 1
         take &= ~back
     water, fat, r2 = (np.where(take, refined[i], old) for i, old in enumerate((water, fat, r2)))
-    field = np.where(take, refined[3], np.nan)
-    return water, fat, r2, np.where(take, refined_pdff, result), field.reshape(shape)
+    # the voxels that keep the magnitude solution had the shortened magnitude fit: finish it
+    water, fat, r2 = _converge_magnitude(flat, index, scale, (water, fat, r2), ~take[index], t_ms, c)
+    result = np.where(take, refined_pdff, 100.0 * fat / np.maximum(water + fat, 1e-30))
+    field = np.where(take, sign * refined[3], np.nan)  # in the images' own phase convention
+    return water, fat, r2, result, field.reshape(shape), sign
+
+
+def _converge_magnitude(flat, index, scale, solution, which, t_ms, c):
+    """Return (water, fat, R2*) with the magnitude fits of ``index[which]`` continued for :data:`ITERATIONS` more
+    iterations from where the shortened magnitude fit of the mixed fit stopped."""
+    water, fat, r2 = (np.array(a, copy=True) for a in solution)
+    cols = index[which]
+    if cols.size:
+        rows = flat[:, cols] / scale[which]
+        p0 = np.vstack([water[cols] / scale[which], fat[cols] / scale[which], r2[cols] / 1e3])
+        p, _ = _lm(np.ascontiguousarray(rows), p0, t_ms, c, R2STAR_MAX_PER_S / 1e3, ITERATIONS)
+        water[cols], fat[cols], r2[cols] = p[0] * scale[which], p[1] * scale[which], p[2] * 1e3
+    return water, fat, r2
 
 
 def _neighbourhood_mean(pdff: np.ndarray, valid: np.ndarray, size: int = NEIGHBOURHOOD) -> np.ndarray:

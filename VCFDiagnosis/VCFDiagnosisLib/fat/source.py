@@ -128,8 +128,8 @@ def read_fat_input(path: str | os.PathLike, source: str = "auto", pdff_map_unit:
     result.echoes = load_echo_series(chosen, partner if phase else None)
     if partner is not None and not phase:
         result.echoes.metadata["phase"] = "phase images not used (magnitude only, as asked)"
-    if result.echoes.phase is None and phase and "match no known" in result.echoes.metadata["phase"]:
-        result.warnings.append(result.echoes.metadata["phase"])
+    if result.echoes.metadata["phase_problem"]:
+        result.warnings.append(result.echoes.metadata["phase_problem"])
     result.identity = {k: chosen.metadata.get(k) for k in IDENTITY_KEYS}
     return result
 
@@ -216,6 +216,11 @@ def fat_volume(fat_input: FatInput, processes: int | None = None, mask: np.ndarr
     maps = fit_pdff(echoes.echo_times_ms * 1e-3, echoes.magnitude, mask=mask, f0_mhz=echoes.metadata["f0_mhz"],
                     processes=processes, phases_rad=echoes.phase)
     how = "magnitude and phase (mixed fit)" if echoes.phase is not None else "magnitude"
+    if maps.phase_sign == -1:
+        how += ", the phase conjugated (the images' sign convention; chosen by the residuals)"
+    elif maps.phase_sign == 0:
+        how = "magnitude; the phase was not used: its sign convention could not be told from the residuals"
+        fat_input.warnings.append("the phase images' sign convention could not be decided: magnitudes fitted")
     times = ", ".join(f"{t:g}" for t in echoes.echo_times_ms)
     series = f"series {echoes.metadata.get('series_number')} '{echoes.metadata.get('series_description', '')}'"
     return FatVolume(maps.pdff_percent, maps.r2star_per_s, maps.status, echoes.ijk_to_ras, "fit",
