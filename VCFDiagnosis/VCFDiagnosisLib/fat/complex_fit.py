@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-ITERATIONS = 15
+#: Measured on bench_pdff.py's slab: 8 iterations give the maps of 15 (worst median PDFF error 0.83 vs 0.79 points,
+#: spread 3.48 vs 3.51 at SNR 20) in about two thirds of the time; the refinement starts near its solution.
+ITERATIONS = 8
 #: A voxel stops iterating once an accepted step lowers its cost by less than this fraction (or it finds no step).
 TOLERANCE = 1e-4
 
@@ -32,16 +34,12 @@ def _model(p: np.ndarray, t_ms: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _normal_equations(jac: np.ndarray, resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (Re(J^H J) (n, 5, 5), Re(J^H r) (n, 5)): the 15 distinct products summed over echoes, one
-    vectorised sum each (faster than a general einsum for 5 x 5)."""
-    real = np.concatenate([jac.real, jac.imag], axis=1)  # (5, 2 n_e, n): the complex residual as real numbers
+    """Return (Re(J^H J) (n, 5, 5), Re(J^H r) (n, 5)) with the complex residuals as real numbers (real parts, then
+    imaginary parts), voxels last in the products (contiguous) and first in the result (for the batched solve)."""
+    real = np.concatenate([jac.real, jac.imag], axis=1)  # (5, 2 n_e, n)
     flat = np.concatenate([resid.real, resid.imag], axis=0)
-    n = real.shape[2]
-    jtj = np.empty((n, 5, 5))
-    for a in range(5):
-        for b in range(a, 5):
-            jtj[:, a, b] = jtj[:, b, a] = (real[a] * real[b]).sum(axis=0)
-    return jtj, (real * flat[None]).sum(axis=1).T
+    jtj = np.einsum("aen,ben->abn", real, real)
+    return np.ascontiguousarray(jtj.transpose(2, 0, 1)), np.einsum("aen,en->na", real, flat)
 
 
 def initial_phases(y: np.ndarray, wfr: np.ndarray, t_ms: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
