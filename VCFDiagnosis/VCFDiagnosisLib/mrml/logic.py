@@ -313,9 +313,11 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def computeFatMaps(self, path: str, name: str | None = None, settings: CaseSettings | None = None,
                        **changes) -> dict:
         """Read a water-fat DICOM folder (multi-echo GRE, or the scanner's PDFF and R2*/T2* maps) and return
-        ``{stem: volume node}``: PDFF (percent), R2star (1/s) and the fat_status label map, on the series' grid.
+        ``{stem: volume node}``: PDFF (percent), R2star (1/s), from a fit water and fat (signal units) and with phase
+        images field_map (Hz), and the fat_status label map, on the series' grid.
 
-        ``settings.fat_source`` (``auto``/``fit``/``vendor``) and ``settings.pdff_map_unit`` choose how; the
+        ``settings.fat_source`` (``auto``/``fit``/``vendor``), ``settings.pdff_map_unit`` and ``settings.fat_phase``
+        choose how; the
         nodes' ``VCFDiagnosis.FatMaps`` attribute says what was read and how it was scaled or fitted.
         """
         from ..fat.source import fat_volume
