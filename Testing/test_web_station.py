@@ -316,12 +316,16 @@ def test_data_folder_lists_manifest_rows_and_dicom_folders_but_nothing_outside(t
     data = tmp_path / "data"
     patient = generate_patient(data, seed=2, group="osteoporotic", matrix=64, n_slices=6)
     (data / "evil.tsv").write_text("case_id\tdwi\nevil\t/etc\n")
+    rel = f"{patient.case_id}/dwi"  # a good DWI whose water-fat folder climbs out of the data folder
+    (data / "evil-fat.tsv").write_text(f"case_id\tdwi\tfat\nclimber\t{rel}\t../../../etc\n")
     cases, problems = list_data_cases(data)
     by_id = {c.case_id: c for c in cases}
     assert by_id[patient.case_id].dwi == str(patient.dwi_dir.resolve())
     assert by_id[patient.case_id].roi == str(patient.label_path.resolve())
+    assert by_id[patient.case_id].fat == str(patient.fat_echoes_dir.resolve())
     assert "evil" not in by_id and any("outside the data folder" in p for p in problems)
-    assert not any(c.dwi == "/etc" for c in cases)
+    assert "climber" not in by_id and any("fat outside the data folder" in p for p in problems)
+    assert not any(c.dwi == "/etc" or c.fat == "/etc" for c in cases)
 
 
 def test_serve_binds_loopback_unless_told_otherwise(tmp_path, capsys):

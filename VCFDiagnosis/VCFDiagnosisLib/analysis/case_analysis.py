@@ -44,6 +44,16 @@ class FatRoi:
 MIN_FAT_COVERAGE = 0.8
 
 
+def fat_rois(fat, fat_masks: dict, masks: dict, dwi_ijk_to_ras: np.ndarray, warnings=()) -> dict:
+    """Return ``{roi name: FatRoi}`` of a case: each ROI's values on the water-fat maps ``fat`` (a
+    :class:`VCFDiagnosisLib.fat.source.FatVolume`; ``fat_masks`` the ROIs on its grid), its coverage against the ROI
+    as drawn (``masks`` on the DWI grid), and the input's ``warnings``."""
+    fat_voxel, dwi_voxel = (roi_geometry.voxel_volume_mm3(m) for m in (fat.ijk_to_ras, dwi_ijk_to_ras))
+    return {name: fat_roi_values(fat.pdff_percent, fat.r2star_per_s, fat.status, mask, fat_voxel,
+                                 np.asarray(masks[name], bool).sum() * dwi_voxel, warnings)
+            for name, mask in fat_masks.items()}
+
+
 def fat_roi_values(pdff_percent: np.ndarray, r2star_per_s: np.ndarray, status: np.ndarray, mask_kji: np.ndarray,
                    voxel_mm3: float = math.nan, roi_mm3: float = math.nan, warnings=()) -> FatRoi:
     """Return the ROI's mean and SD of PDFF and mean R2* over its voxels with a usable PDFF (status 0, finite).
@@ -83,13 +93,15 @@ def _fat_columns(row: dict, fat: FatRoi, min_voxels: int) -> list[str]:
     warnings = [f"water-fat: {w}" for w in fat.warnings]
     if fat.voxels == 0:
         return [*warnings, "water-fat: the ROI has no voxel with a PDFF on the water-fat series' grid"]
+    too_little = []  # why the ROI's PDFF cannot stand for its FF
     if np.isfinite(fat.coverage) and fat.coverage < MIN_FAT_COVERAGE:
-        warnings.append(f"water-fat: only {100 * fat.coverage:.0f} % of the ROI has a PDFF (outside the water-fat "
-                        "series or not fitted): PDFF not used for FF")
+        too_little.append(f"water-fat: only {100 * fat.coverage:.0f} % of the ROI has a PDFF (outside the water-fat "
+                          "series or not fitted): PDFF not used for FF")
     if fat.voxels < min_voxels:
-        warnings.append(f"water-fat: the ROI has {fat.voxels} voxels with a PDFF; at least {min_voxels} are needed "
-                        "to use it for FF")
-    if row["FF_source"] == "mrs" or len(warnings) > len(fat.warnings):
+        too_little.append(f"water-fat: the ROI has {fat.voxels} voxels with a PDFF; at least {min_voxels} are "
+                          "needed to use it for FF")
+    warnings += too_little
+    if row["FF_source"] == "mrs" or too_little:
         return warnings
     row.update(FF=float(mrs_ff_from_pdff(fat.pdff_percent)), FF_sd=mrs_ff_sd_from_pdff(fat.pdff_percent),
                FF_source="pdff")

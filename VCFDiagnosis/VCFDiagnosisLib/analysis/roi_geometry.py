@@ -14,6 +14,11 @@ def voxel_centres_ras(indices_kji: np.ndarray, ijk_to_ras: np.ndarray) -> np.nda
     return (ijk1 @ np.asarray(ijk_to_ras, float).T)[:, :3]
 
 
+def voxel_volume_mm3(ijk_to_ras: np.ndarray) -> float:
+    """Return the volume (mm3) of one voxel of a grid (any orientation or skew)."""
+    return float(abs(np.linalg.det(np.asarray(ijk_to_ras, float)[:3, :3])))
+
+
 def largest_slice_area_mm2(mask_kji: np.ndarray, ijk_to_ras: np.ndarray) -> tuple[float, int]:
     """Return (area in mm2, k) of the acquisition slice (constant k) where the ROI is largest."""
     mask = np.asarray(mask_kji, bool)

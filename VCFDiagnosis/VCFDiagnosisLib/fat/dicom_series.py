@@ -62,10 +62,12 @@ class EchoSeries:
         return tuple(int(n) for n in self.magnitude.shape[1:])
 
 
+#: ImageType/FrameType values naming a scanner map, with the map they name (``pdff``, ``r2star``, ``t2star``).
+MAP_KIND_TOKENS = {"FF": "pdff", "FAT_FRACTION": "pdff", "FATFRACTION": "pdff", "PDFF": "pdff", "R2_STAR": "r2star",
+                   "R2STAR": "r2star", "R2*": "r2star", "T2_STAR": "t2star", "T2STAR": "t2star", "T2*": "t2star"}
 #: ImageType/FrameType values of scanner-computed water-fat maps (and Dixon outputs) that are not echoes.
-MAP_IMAGE_TYPES = frozenset({"FF", "FAT_FRACTION", "FATFRACTION", "PDFF", "R2_STAR", "R2STAR", "R2*", "T2_STAR",
-                             "T2STAR", "T2*", "W", "F", "WATER", "FAT", "IN_PHASE", "OPP_PHASE", "OUT_PHASE", "IP",
-                             "OP", "WATER_FRACTION"})
+MAP_IMAGE_TYPES = frozenset(MAP_KIND_TOKENS) | {"W", "F", "WATER", "FAT", "IN_PHASE", "OPP_PHASE", "OUT_PHASE", "IP",
+                                                "OP", "WATER_FRACTION"}
 
 
 def is_echo_image(frame, part: str = "magnitude") -> bool:

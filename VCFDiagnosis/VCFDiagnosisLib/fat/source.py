@@ -76,6 +76,12 @@ class FatInput:
     warnings: list = field(default_factory=list)
     identity: dict = field(default_factory=dict)  # patient_id, study_uid of the series read (DICOM)
 
+    @property
+    def grid(self) -> tuple[np.ndarray, tuple]:
+        """Return (ijk_to_ras, shape_kji) of the water-fat grid (the echoes' or the scanner maps')."""
+        source = self.echoes if self.echoes is not None else self.volume
+        return source.ijk_to_ras, source.shape_kji
+
 
 def _classify(series: list[DicomSeriesInfo]) -> tuple[dict, list]:
     maps: dict[str, list] = {PDFF: [], R2STAR: [], T2STAR: []}

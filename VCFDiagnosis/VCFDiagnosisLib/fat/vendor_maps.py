@@ -26,13 +26,12 @@ import numpy as np
 
 from ..dwi.dicom import DicomSeriesInfo
 from ..dwi.pixels import read_dataset
+from .dicom_series import MAP_KIND_TOKENS as _TOKENS
 from .dicom_series import MIN_ECHOES, FatInputError, echo_times_of, series_name, volume_on_grid
 
-PDFF, R2STAR, T2STAR = "pdff", "r2star", "t2star"
+PDFF, R2STAR, T2STAR = "pdff", "r2star", "t2star"  # the kinds of dicom_series.MAP_KIND_TOKENS
 #: What each map kind is called in messages.
 KIND_NAMES = {PDFF: "PDFF (fat fraction) map", R2STAR: "R2* map", T2STAR: "T2* map"}
-_TOKENS = {"FF": PDFF, "FAT_FRACTION": PDFF, "FATFRACTION": PDFF, "PDFF": PDFF, "R2_STAR": R2STAR,
-           "R2STAR": R2STAR, "R2*": R2STAR, "T2_STAR": T2STAR, "T2STAR": T2STAR, "T2*": T2STAR}
 _DESCRIPTIONS = ((PDFF, re.compile(r"fat[ _-]?fraction|pdff|(^|[_ ])ff($|[_ :])", re.I)),
                  (R2STAR, re.compile(r"r2\*|r2[ _-]?star", re.I)),
                  (T2STAR, re.compile(r"t2\*|t2[ _-]?star", re.I)))
@@ -51,13 +50,6 @@ def _philips_type_of_file(path: str) -> str:
     if isinstance(value, bytes):
         value = value.decode("ascii", errors="ignore")
     return str(value).strip().upper()
-
-
-def _philips_type(info: DicomSeriesInfo) -> str:
-    """Return Philips' private MR image type (2005,1011) of the series' first image ('' if none or not Philips)."""
-    if "philips" not in info.manufacturer.lower() or not info.headers:
-        return ""
-    return _philips_type_of_file(info.headers[0].path)
 
 
 def _frame_kind(frame) -> str | None:

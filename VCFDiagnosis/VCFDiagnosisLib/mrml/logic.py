@@ -431,10 +431,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             from ..fat.source import check_same_patient
 
             check_same_patient(volume.metadata, fat_input)  # two patients are never mixed
-            grid = fat_input.echoes or fat_input.volume
             fat_masks = {segmentation.GetSegmentation().GetSegment(s).GetName():
-                         nodes.segment_mask_on_grid(segmentation, s, grid.ijk_to_ras, grid.shape_kji)
-                         for s in segmentation_ids}
+                         nodes.segment_mask_on_grid(segmentation, s, *fat_input.grid) for s in segmentation_ids}
         return PreparedCase(caseId, sequence, segmentation, volume, masks, spectrum_nodes, settings, fat_input,
                             fat_masks)
 
@@ -477,16 +475,12 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             mrs_voxel = MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
         fat = fat_rois = None
         if prepared.fat is not None:
-            from ..analysis.case_analysis import fat_roi_values
+            from ..analysis.case_analysis import fat_rois as fat_rois_of
             from ..fat.source import fat_volume, roi_region
 
-            grid = prepared.fat.echoes or prepared.fat.volume  # "roi" maps: the fit covers the ROIs and around them
-            fat = fat_volume(prepared.fat, mask=None if settings.maps == "volume" else roi_region(
-                list(prepared.fat_masks.values()), grid.ijk_to_ras))
-            fat_voxel, dwi_voxel = (abs(np.linalg.det(np.asarray(m)[:3, :3])) for m in (fat.ijk_to_ras, volume.ijk_to_ras))
-            fat_rois = {name: fat_roi_values(fat.pdff_percent, fat.r2star_per_s, fat.status, mask, fat_voxel,
-                                             masks[name].sum() * dwi_voxel, prepared.fat.warnings)
-                        for name, mask in prepared.fat_masks.items()}
+            fat = fat_volume(prepared.fat, mask=None if settings.maps == "volume" else roi_region(  # "roi": around them
+                list(prepared.fat_masks.values()), prepared.fat.grid[0]))
+            fat_rois = fat_rois_of(fat, prepared.fat_masks, masks, volume.ijk_to_ras, prepared.fat.warnings)
         rows = [analyze_roi(volume, mask, name, prepared.case_id, maps=fitted,
                             mrs=spectrum_nodes.result if spectrum_nodes else None, mrs_voxel=mrs_voxel,
                             settings=settings, noise=noise, fat=fat_rois[name] if fat_rois else None)

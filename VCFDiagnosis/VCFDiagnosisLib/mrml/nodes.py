@@ -347,9 +347,9 @@ def add_table(name: str, columns: list[tuple[str, str, str]], rows: list[dict]):
     return table
 
 
-#: How each IVIM map is named, labelled and displayed: file stem -> (label, unit, window min, window max).
+#: How each map (IVIM, water-fat) is named, labelled and displayed: file stem -> (label, unit, window min, window max).
 #: A None window means automatic window/level (S0 is in arbitrary scanner units).
-IVIM_MAP_DISPLAY = {
+MAP_DISPLAY = {
     "S0": ("S0", "a.u.", None, None),
     "D": ("D", "mm2/s", 0.0, 3.0e-3),
     "Dstar": ("D*", "mm2/s", 0.0, 0.1),
@@ -388,7 +388,7 @@ def status_color_table(descriptions: dict, name: str = "VCFDiagnosis fit status"
 def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series_name: str,
                        status_descriptions: dict, provenance: dict, reuse: dict | None = None) -> dict:
     """Return ``{stem: volume node}``: one scalar volume per map (IVIM on the DWI grid, water-fat on its own; stems
-    of :data:`IVIM_MAP_DISPLAY`), plus a status label map.
+    of :data:`MAP_DISPLAY`), plus a status label map.
 
     Names read ``<series> D [mm2/s]``; each node carries its unit and quantity as attributes, the fit
     settings in ``provenance`` as ``VCFDiagnosis.<key>`` attributes, and a display window suited to the map.
@@ -396,7 +396,7 @@ def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series
     """
     created = {}
     for stem, array in maps_by_stem.items():
-        label, unit, low, high = IVIM_MAP_DISPLAY[stem]
+        label, unit, low, high = MAP_DISPLAY[stem]
         is_status = stem in STATUS_MAPS
         values = np.ascontiguousarray(array, dtype=np.uint8 if is_status else np.float32)
         node = (reuse or {}).get(stem)
