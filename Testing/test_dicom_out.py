@@ -19,7 +19,7 @@ from dicom_objects import content_items, frames_by_k, numeric_items  # noqa: E40
 from VCFDiagnosisLib.analysis.results import read_results_tsv  # noqa: E402
 from VCFDiagnosisLib.app.cli import main  # noqa: E402
 from VCFDiagnosisLib.dicomout.objects import MAPS, MEASUREMENTS  # noqa: E402
-from VCFDiagnosisLib.dicomout.seg_in import read_dicom_seg  # noqa: E402
+from VCFDiagnosisLib.dicomout.seg_in import is_dicom_seg, read_dicom_seg  # noqa: E402
 
 #: dciodvfy's warnings on our objects, as the README lists them (see test_every_object_passes_dciodvfy...).
 DCIODVFY_WARNINGS = ("<QUANTITY> for value 4 of attribute <Image Type>", "<QUANTITY> for value 4 of attribute <Frame Type>",
@@ -177,6 +177,20 @@ def test_batch_dicom_setting_writes_each_case_folders_dicom(case, tmp_path):
     assert {p.name for p in folder.glob("*.dcm")} == {f"{name}.dcm" for name in OBJECTS}
     seg = read_dicom_seg(folder / "SEG.dcm")
     assert int(seg[0][1].sum()) == read_results_tsv(out / "results.tsv")[0]["roi_voxels"]
+
+
+def test_only_a_dicom_seg_is_taken_for_one(case, tmp_path):
+    """The ROI file's kind: a SEG by its SOP class; an MR image, a .seg.nrrd, a NIfTI, a folder or a file that
+    merely starts like DICOM are not (those are answered from the first 132 bytes, without pydicom)."""
+    patient, out, dicom = case
+    assert is_dicom_seg(dicom / "SEG.dcm")
+    assert not is_dicom_seg(dicom / "SR.dcm")
+    assert not is_dicom_seg(next(p for p in patient.dwi_dir.rglob("*") if p.is_file()))
+    assert not is_dicom_seg(patient.segmentation_path) and not is_dicom_seg(out / "roi.seg.nrrd")
+    assert not is_dicom_seg(patient.dwi_dir) and not is_dicom_seg(tmp_path / "missing.dcm")
+    fake = tmp_path / "fake.dcm"
+    fake.write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
+    assert not is_dicom_seg(fake)
 
 
 def test_a_damaged_dicom_seg_is_refused_naming_the_file(case, tmp_path, capsys):

@@ -73,7 +73,7 @@ def test_pyproject_pins_slicer_core_and_never_plain_slicer():
     text = (ROOT / "pyproject.toml").read_text()
     assert '"slicer-core==5.11.0.6"' in text
     assert not re.search(r'"slicer(?!-core)[ <>=~!;"]', text), "the PyPI package 'slicer' destroys slicer-core"
-    assert 'vcfdiagnosis = "VCFDiagnosisLib.app.cli:main"' in text
+    assert 'vcfdiagnosis = "VCFDiagnosisLib.app.cli:console_main"' in text
 
 
 PURE_PACKAGES = ("analysis", "outputs", "batch", "cohort", "dicomout", "dwi", "fat", "ivim", "mrs", "pacs", "phantom")

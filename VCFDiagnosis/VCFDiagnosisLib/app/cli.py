@@ -11,6 +11,7 @@ stderr and no traceback (set ``VCFDIAGNOSIS_DEBUG=1`` to see it).
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import pkgutil
@@ -115,5 +116,31 @@ def _run_command(args: argparse.Namespace) -> int:
         return report_error(args.command, error)
 
 
+def console_main() -> None:
+    """The installed ``vcfdiagnosis`` script: :func:`main`, then a quick exit.
+
+    The exit handlers run (temporary cache folders are removed, worker processes stopped) and the output streams
+    are flushed, but the interpreter's own teardown is skipped: destroying the MRML scene, its module logics and the
+    VTK objects a command made takes 0.1-1 s after the work is done (every output is already closed and in place
+    by then). With other threads still running (none of the commands leaves any), Python's normal exit is used.
+    """
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``vcfdiagnosis ... | head``): nothing more can be said
+            pass
+    try:  # what native code (VTK, ITK) printed into C's stdio buffers
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -18,7 +18,18 @@ SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
 def is_dicom_seg(path: str | os.PathLike) -> bool:
-    """Return True if ``path`` is a DICOM file of the Segmentation storage class."""
+    """Return True if ``path`` is a DICOM file of the Segmentation storage class.
+
+    A file without the DICOM marker ('DICM' at byte 128), which pydicom refuses without ``force``, is answered
+    without importing pydicom (0.2-0.4 s in a fresh process: ``run`` asks this of every ROI file).
+    """
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            if handle.read(4) != b"DICM":
+                return False
+    except OSError:
+        return False
     import pydicom
 
     try:

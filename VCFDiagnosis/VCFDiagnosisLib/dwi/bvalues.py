@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pydicom
+
+if TYPE_CHECKING:  # pydicom is imported by the DICOM readers; the NIfTI/NRRD checks use this module without it
+    import pydicom
 
 #: b-values closer than this (s/mm2) are one shell; b below it counts as 0 (Philips stores b0 as 0.001).
 B_TOLERANCE_S_MM2 = 1.0
@@ -52,7 +56,7 @@ def first_number(value, binary_format: str | None = None) -> float | None:
             return float(value) if value else None
         except ValueError:
             return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+    if isinstance(value, Sequence):  # list, tuple, pydicom's MultiValue
         return first_number(value[0], binary_format) if len(value) else None
     try:
         return float(value)

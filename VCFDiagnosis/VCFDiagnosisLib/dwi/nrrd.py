@@ -30,7 +30,6 @@ import numpy as np
 from .bvalues import bvalue_problem, group_bvalues
 from .errors import DwiInputError
 from .limits import DECOMPRESSION_SLACK_BYTES, check_image_bytes
-from .shells import dwi_from_volumes
 from .streams import Payload, read_payload, regular_file, truncated, verify_payload
 from .volume import LPS_TO_RAS, DwiVolume
 
@@ -296,6 +295,8 @@ def _dwi_from_nrrd(path: Path, fields: dict, pairs: dict, offset: int, min_bvalu
     if shells.size < min_bvalues:
         raise DwiInputError(f"{path}: only {shells.size} b-value ({', '.join(f'{b:g}' for b in shells)} s/mm2); "
                             f"at least {min_bvalues} needed")
+    from .shells import dwi_from_volumes  # here: checking a .seg.nrrd needs none of the DICOM machinery
+
     combined = dwi_from_volumes(bvalues, array, ijk_to_ras)  # one volume per shell, directions -> trace
     warnings = [] if shells[0] == 0 else [f"{path}: no b = 0 volume (lowest b = {shells[0]:g} s/mm2)"]
     measurement = _vectors(fields.get("measurement frame", ""))

@@ -149,16 +149,24 @@ class PanelInputs:
 class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     """Loads cases into the scene and computes the study's quantities (see the module docstring)."""
 
+    #: Who draws the case report: None, this process when the case is exported. The command line sets its helper
+    #: process's :meth:`~VCFDiagnosisLib.app.case_helper.CaseHelper.render_report`, which draws it while the scene
+    #: bundle is written. Called with the arguments of :func:`~VCFDiagnosisLib.analysis.report.render_case_report`,
+    #: it returns the pending report: ``result()`` waits for [png path, pdf path], ``cancel()`` stops it.
+    reportRenderer = None
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self, parent)
         self._loadedSpectra: dict = {}
 
     # --- inputs -----------------------------------------------------------------------------------------
 
-    def loadDwi(self, path: str, series: str | int | None = None, name: str | None = None):
+    def loadDwi(self, path: str, series: str | int | None = None, name: str | None = None,
+                preread: DwiVolume | None = None):
         """Load a multi-b DWI (DICOM folder or file, 4D NIfTI + .bval, Slicer DWI NRRD); return
-        (sequence node indexed by b in s/mm2, browser node). ``series`` picks one of several DICOM series."""
-        dwi = load_dwi(path, series=series)
+        (sequence node indexed by b in s/mm2, browser node). ``series`` picks one of several DICOM series;
+        ``preread`` is the DWI ``path`` holds, already read (the command line reads it while slicer-core loads)."""
+        dwi = preread if preread is not None else load_dwi(path, series=series)
         return self.addDwi(dwi, name or dwi.metadata.get("series_description") or Path(path).name)
 
     def addDwi(self, dwi: DwiVolume, name: str):
@@ -439,10 +447,10 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def _fatInput(fat, settings: CaseSettings):
         """Return the water-fat input read from a folder (or given read or as maps), or None."""
+        if fat is None or (isinstance(fat, str) and not fat.strip()):
+            return None  # before the import: the water-fat readers bring pydicom (0.2-0.4 s in a fresh process)
         from ..fat.source import FatInput, FatVolume, read_fat_input
 
-        if fat is None or (isinstance(fat, str) and not fat.strip()):
-            return None
         if isinstance(fat, FatVolume):
             return FatInput("", volume=fat)
         if isinstance(fat, FatInput):
@@ -583,14 +591,15 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
     def processCaseFiles(self, dwi: str, roi: str | None = None, spectrum: str | None = None,
                          caseId: str | None = None, outputDir: str | None = None, overwrite: bool = False,
                          settings: CaseSettings | None = None, extraColumns: dict | None = None,
-                         provenance: dict | None = None, fat: str | None = None, **changes):
+                         provenance: dict | None = None, fat: str | None = None, dwiVolume: DwiVolume | None = None,
+                         **changes):
         """Process one case given as files and export it; return (CaseResult, {what: path}).
 
-        ``dwi`` as :meth:`loadDwi` takes it; ``roi`` a segmentation or label-map file (None: the spectrum's voxel
-        becomes the ROI); ``spectrum`` a spectrum file or None; ``fat`` a water-fat DICOM folder or None (see
-        :meth:`processCase`); ``settings`` (and keyword ``changes``) as
-        :meth:`processCase` takes them (``settings.report``: write the PNG/PDF report); ``extraColumns`` (e.g. a
-        manifest's label and reader) are added to every row. What ``vcfdiagnosis run`` and the batch runner do
+        ``dwi`` as :meth:`loadDwi` takes it (``dwiVolume``: what it holds, already read); ``roi`` a segmentation
+        or label-map file (None: the spectrum's voxel becomes the ROI); ``spectrum`` a spectrum file or None;
+        ``fat`` a water-fat DICOM folder or None (see :meth:`processCase`); ``settings`` (and keyword ``changes``)
+        as :meth:`processCase` takes them (``settings.report``: write the PNG/PDF report); ``extraColumns`` (e.g.
+        a manifest's label and reader) are added to every row. What ``vcfdiagnosis run`` and the batch runner do
         for each case.
 
         ``outputDir`` is the case folder. It is built beside its place and swapped in whole with a ``case.json``
@@ -609,7 +618,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                  "fat": None if fat is None else str(fat)}  # provenance
         dwi, roi, spectrum, fat = (local_input(value) for value in (dwi, roi, spectrum, fat))
         settings = _settings(settings, changes)
-        sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI")
+        sequence, _ = self.loadDwi(dwi, name=caseId and f"{caseId} DWI", preread=dwiVolume)
         spectrumNodes = (self.loadSpectrum(spectrum, name=caseId, waterT2ms=settings.water_t2_ms or None,
                                            fatT2ms=settings.fat_t2_ms or None) if spectrum else None)
         if roi is None:
@@ -754,37 +763,48 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
 
         out = Path(outputDir)
         written = {}
+        from ..analysis.results import write_results_tsv
         from ..dwi.nifti import write_maps
 
-        for maps, grid in ((case.maps, case.dwi.ijk_to_ras), (case.fat, case.fat and case.fat.ijk_to_ras)):
-            if maps is not None:
-                for path in write_maps(out / "maps", maps.as_dict(), grid, overwrite, ".nrrd"):
-                    written[f"map_{path.name[:-len('.nrrd')]}"] = str(path.resolve())
-        written["roi"] = nodes.write_node(case.roi_segmentation, str(out / "roi.seg.nrrd"), overwrite)
-        from ..analysis.results import write_results_tsv
-
-        written["results"] = write_results_tsv(out / "results.tsv", case.rows, overwrite)
-        if case.spectrum is not None:
-            with atomic_output(out / "mrs.json", overwrite) as temporary:
-                temporary.write_text(json.dumps(case.spectrum.result.to_dict(), indent=1))
-            written["mrs"] = str((out / "mrs.json").resolve())
-        if report:
-            from ..analysis.case_analysis import MrsVoxel
-            from ..analysis.report import render_case_report
-
-            s = case.spectrum.spectrum if case.spectrum else None
-            voxel = (MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
-                     if s is not None and s.voxel_center_ras is not None else None)
-            png, pdf = render_case_report(str(out / "report.png"), str(out / "report.pdf"), case_id=case.case_id,
-                                          dwi=case.dwi, masks=case.masks, rows=case.rows, maps=case.maps,
-                                          mrs=case.spectrum.result if case.spectrum else None, mrs_voxel=voxel,
-                                          decay=case.decay, overwrite=overwrite, fat=case.fat,
-                                          fat_masks=case.fat_masks)
-            written.update(report_png=png, report_pdf=pdf)
-        # the case id may come from a header (SeriesDescription) or a user: never a path
-        written["scene"] = self.saveSceneBundle(str(path_inside(out, f"{case_folder_name(case.case_id)}.mrb")),
-                                                overwrite)
+        report = self._startReport(case, out, overwrite) if report else None  # drawn while the rest is written
+        try:
+            for maps, grid in ((case.maps, case.dwi.ijk_to_ras), (case.fat, case.fat and case.fat.ijk_to_ras)):
+                if maps is not None:
+                    for path in write_maps(out / "maps", maps.as_dict(), grid, overwrite, ".nrrd"):
+                        written[f"map_{path.name[:-len('.nrrd')]}"] = str(path.resolve())
+            written["roi"] = nodes.write_node(case.roi_segmentation, str(out / "roi.seg.nrrd"), overwrite)
+            written["results"] = write_results_tsv(out / "results.tsv", case.rows, overwrite)
+            if case.spectrum is not None:
+                with atomic_output(out / "mrs.json", overwrite) as temporary:
+                    temporary.write_text(json.dumps(case.spectrum.result.to_dict(), indent=1))
+                written["mrs"] = str((out / "mrs.json").resolve())
+            # the case id may come from a header (SeriesDescription) or a user: never a path
+            scene = self.saveSceneBundle(str(path_inside(out, f"{case_folder_name(case.case_id)}.mrb")), overwrite)
+            if report is not None:
+                written["report_png"], written["report_pdf"] = report.result()
+        finally:
+            if report is not None:
+                report.cancel()  # nothing is drawn into the folder after this (a no-op once the report is done)
+        written["scene"] = scene
         return written
+
+    def _startReport(self, case: CaseResult, out: Path, overwrite: bool):
+        """Start drawing ``report.png``/``report.pdf`` into ``out`` with :attr:`reportRenderer`; return the pending
+        report (``result()`` -> [png, pdf], ``cancel()``)."""
+        from ..analysis.case_analysis import MrsVoxel
+
+        s = case.spectrum.spectrum if case.spectrum else None
+        voxel = (MrsVoxel(s.voxel_center_ras, s.voxel_size_mm, s.voxel_orientation_ras)
+                 if s is not None and s.voxel_center_ras is not None else None)
+        arguments = {"path_png": str(out / "report.png"), "path_pdf": str(out / "report.pdf"),
+                     "case_id": case.case_id, "dwi": case.dwi, "masks": case.masks, "rows": case.rows,
+                     "maps": case.maps, "mrs": case.spectrum.result if case.spectrum else None, "mrs_voxel": voxel,
+                     "decay": case.decay, "overwrite": overwrite, "fat": case.fat, "fat_masks": case.fat_masks}
+        if self.reportRenderer is not None:
+            return self.reportRenderer(**arguments)
+        from ..analysis.report import render_case_report
+
+        return _DrawnReport(render_case_report(**arguments))
 
     def _segmentationFrom(self, roi, name: str):
         """Return a segmentation node from a segmentation node, a label map node or a file path."""
@@ -814,6 +834,19 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             if not slicer.mrmlScene.WriteToMRB(str(temporary)):
                 raise OSError(f"{path}: writing the scene bundle failed")
         return str(target)
+
+
+@dataclasses.dataclass
+class _DrawnReport:
+    """A report drawn in this process: already done (the pending-report protocol of ``reportRenderer``)."""
+
+    paths: list
+
+    def result(self) -> list:
+        return self.paths
+
+    def cancel(self) -> None:
+        pass
 
 
 #: The user cancelled a long computation (no maps or results table were added; a spectrum loaded before the fit

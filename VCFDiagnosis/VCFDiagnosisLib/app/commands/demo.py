@@ -26,19 +26,24 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     started = time.perf_counter()
-    from ...mrml import headless
+    from ..case_helper import CaseHelper
 
-    headless.initialize()
-    from ...mrml.logic import VCFDiagnosisLogic
-    from ...phantom import generate_patient
-    from .run import print_case
+    with CaseHelper.started(None) as helper:  # loads matplotlib while slicer-core loads here, then draws the report
+        from ...mrml import headless
 
-    out = Path(args.out)
-    patient = generate_patient(out / "phantoms", seed=args.seed, group=args.group, vendor=args.vendor,
-                               force=args.force)
-    case, written = VCFDiagnosisLogic().processCaseFiles(
-        str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path), caseId=patient.case_id,
-        outputDir=str(out / patient.case_id), overwrite=args.force, fat=str(patient.fat_echoes_dir))
+        headless.initialize()
+        from ...mrml.logic import VCFDiagnosisLogic
+        from ...phantom import generate_patient
+        from .run import print_case
+
+        out = Path(args.out)
+        patient = generate_patient(out / "phantoms", seed=args.seed, group=args.group, vendor=args.vendor,
+                                   force=args.force)
+        logic = VCFDiagnosisLogic()
+        logic.reportRenderer = helper.render_report
+        case, written = logic.processCaseFiles(
+            str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path), caseId=patient.case_id,
+            outputDir=str(out / patient.case_id), overwrite=args.force, fat=str(patient.fat_echoes_dir))
     lesion = patient.truth["lesion"]
     print(f"Synthetic patient {patient.case_id} ({args.group}, {args.vendor}-style DICOM): {patient.case_dir}")
     print(f"  truth: D {lesion['D_mm2_s']:.4g} mm2/s, D* {lesion['Dstar_mm2_s']:.4g} mm2/s, "

@@ -37,8 +37,8 @@ def add_arguments(parser) -> None:
     add_setting_arguments(parser)
 
 
-def run_case(args, logic, settings=None) -> tuple[object, dict]:
-    """Process and export one case as the command line describes; return (CaseResult, written files).
+def check_case_arguments(args) -> None:
+    """Refuse what ``run`` cannot do before anything is loaded (InputError naming the option or file).
 
     ``--out`` is the case folder: absent, empty, or (with ``--force``) a case folder written earlier, which is
     replaced whole. Any other non-empty folder is refused, ``--force`` or not.
@@ -77,10 +77,19 @@ def run_case(args, logic, settings=None) -> tuple[object, dict]:
                           ("--fat", getattr(args, "fat", None))):
         if value and not is_pacs_location(value) and not Path(value).exists():
             raise InputError(value, f"no such file or folder ({option})")
+
+
+def run_case(args, logic, settings=None, dwi_volume=None) -> tuple[object, dict]:
+    """Process and export one case as the command line describes (checked by :func:`check_case_arguments`);
+    return (CaseResult, written files). ``dwi_volume``: the DWI ``--dwi`` holds, already read (or None)."""
+    from ...pacs.locations import parse_location
+
+    dicom_out = getattr(args, "dicom_out", None)
+    push = getattr(args, "push", None)
     case, written = logic.processCaseFiles(args.dwi, args.roi, args.spectrum, caseId=args.case_id,
-                                           outputDir=str(out), overwrite=args.force,
+                                           outputDir=str(args.out), overwrite=args.force,
                                            settings=settings or settings_from_args(args),
-                                           fat=getattr(args, "fat", None))  # TransferError: exit 1
+                                           fat=getattr(args, "fat", None), dwiVolume=dwi_volume)  # TransferError: 1
     if all(row["status"] == "error" for row in case.rows):
         return case, written  # nothing to send to an archive (run reports the failure)
     if dicom_out:
@@ -128,12 +137,20 @@ def run(args) -> int:
     """
     started = time.perf_counter()
     settings = settings_from_args(args)  # a bad value is refused before anything is loaded
-    from ...mrml import headless
+    check_case_arguments(args)
+    from ...pacs.locations import is_pacs_location
+    from ..case_helper import CaseHelper
 
-    headless.initialize()
-    from ...mrml.logic import VCFDiagnosisLogic
+    # the helper reads a local DWI while slicer-core loads here, and later draws the report (see case_helper)
+    with CaseHelper.started(None if is_pacs_location(args.dwi) else args.dwi, settings.report) as helper:
+        from ...mrml import headless
 
-    case, written = run_case(args, VCFDiagnosisLogic(), settings)
+        headless.initialize()
+        from ...mrml.logic import VCFDiagnosisLogic
+
+        logic = VCFDiagnosisLogic()
+        logic.reportRenderer = helper.render_report
+        case, written = run_case(args, logic, settings, helper.dwi())
     print_case(case, written, time.perf_counter() - started)
     errors = [row for row in case.rows if row["status"] == "error"]
     if errors and len(errors) == len(case.rows):
