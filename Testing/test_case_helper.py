@@ -32,7 +32,7 @@ def patient(tmp_path_factory):
 @pytest.fixture
 def report_arguments(logic, patient, tmp_path) -> dict:
     """The arguments the Logic gives the report of the patient's case (recorded, drawn here)."""
-    from VCFDiagnosisLib.analysis.report import render_case_report
+    from VCFDiagnosisLib.analysis.report import DrawnReport
 
     case, _ = logic.processCaseFiles(str(patient.dwi_dir), str(patient.segmentation_path), str(patient.rda_path),
                                      caseId="helper")
@@ -40,12 +40,40 @@ def report_arguments(logic, patient, tmp_path) -> dict:
 
     def record(**arguments):
         recorded.update(arguments)
-        return type("Drawn", (), {"result": lambda self: render_case_report(**arguments),
-                                  "cancel": lambda self: None})()
+        return DrawnReport(**arguments)
 
     logic.reportRenderer = record
     logic.exportCase(case, str(tmp_path / "recorded"))
     return recorded
+
+
+@pytest.fixture
+def drawn_by(tmp_path, monkeypatch):
+    """Record which process draws each part of a report; return a function giving {"png"|"pdf": {pid, ...}}.
+
+    The wrapper is set before the helper is forked, so the helper and its PDF process record too."""
+    from VCFDiagnosisLib.analysis import report
+
+    markers = tmp_path / "drawn-by"
+    markers.mkdir()
+    draw = report.render_case_report
+
+    def drawing(path_png, path_pdf, **kwargs):
+        for kind, path in (("png", path_png), ("pdf", path_pdf)):
+            if path is not None:
+                (markers / f"{kind}-{os.getpid()}").touch()
+        return draw(path_png, path_pdf, **kwargs)
+
+    monkeypatch.setattr(report, "render_case_report", drawing)
+
+    def who() -> dict:
+        found: dict = {}
+        for marker in markers.iterdir():
+            kind, pid = marker.name.split("-")
+            found.setdefault(kind, set()).add(int(pid))
+        return found
+
+    return who
 
 
 def _gone(pid: int) -> bool:
@@ -77,17 +105,20 @@ def test_a_dwi_the_helper_cannot_read_is_left_to_the_command(tmp_path):
         assert helper.dwi() is None  # the command reads it itself, and reports the error with its own message
 
 
-def test_the_helper_draws_the_report_the_command_would(report_arguments, tmp_path, monkeypatch):
+def test_the_helper_draws_the_report_the_command_would(report_arguments, tmp_path, monkeypatch, drawn_by):
     from VCFDiagnosisLib.analysis.report import render_case_report
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764720000")  # the PDF's creation date: the only thing left to differ
 
     here = {**report_arguments, "path_png": str(tmp_path / "here.png"), "path_pdf": str(tmp_path / "here.pdf")}
     there = {**report_arguments, "path_png": str(tmp_path / "there.png"), "path_pdf": str(tmp_path / "there.pdf")}
-    render_case_report(**here)
     with CaseHelper.started(None) as helper:
+        helper_pid = helper._process.pid
         pending = helper.render_report(**there)
         assert pending.result() == [there["path_png"], there["path_pdf"]]
+    assert drawn_by() == {"png": {helper_pid}, "pdf": {drawn_by()["pdf"].pop()}}
+    assert drawn_by()["pdf"].isdisjoint({helper_pid, os.getpid()})  # the PDF by the helper's fork, not here
+    render_case_report(**here)  # the command's own drawing, to compare with
     assert Path(there["path_png"]).read_bytes() == Path(here["path_png"]).read_bytes()  # the same pixels, byte for byte
     assert Path(there["path_pdf"]).read_bytes() == Path(here["path_pdf"]).read_bytes()  # drawn by the helper's fork
 
@@ -103,7 +134,7 @@ def test_an_error_in_the_helper_is_the_commands_error(report_arguments, tmp_path
     assert (tmp_path / "report.png").read_bytes() == b"an earlier report"
 
 
-def test_a_helper_that_died_leaves_the_report_to_the_command(report_arguments, tmp_path):
+def test_a_helper_that_died_leaves_the_report_to_the_command(report_arguments, tmp_path, drawn_by):
     arguments = {**report_arguments, "path_png": str(tmp_path / "report.png"), "path_pdf": str(tmp_path / "report.pdf")}
     with CaseHelper.started(None) as helper:
         os.kill(helper._process.pid, signal.SIGKILL)  # e.g. the kernel's OOM killer
@@ -111,6 +142,7 @@ def test_a_helper_that_died_leaves_the_report_to_the_command(report_arguments, t
         pending = helper.render_report(**arguments)
         assert pending.result() == [arguments["path_png"], arguments["path_pdf"]]
     assert (tmp_path / "report.png").stat().st_size > 10_000 and (tmp_path / "report.pdf").is_file()
+    assert drawn_by() == {"png": {os.getpid()}, "pdf": {os.getpid()}}
 
 
 def test_a_cancelled_report_writes_nothing_afterwards(report_arguments, tmp_path, monkeypatch):
@@ -146,34 +178,25 @@ def test_a_cancelled_report_writes_nothing_afterwards(report_arguments, tmp_path
     assert not (out / "report.pdf").exists()
 
 
-def test_run_reads_the_dwi_and_draws_the_report_in_the_helper(scene, patient, tmp_path, monkeypatch):
+def test_run_reads_the_dwi_and_draws_the_report_in_the_helper(scene, patient, tmp_path, monkeypatch, drawn_by):
     """The command really uses the helper (the files say which process did what) and its results are the Logic's."""
-    from VCFDiagnosisLib.analysis import report
     from VCFDiagnosisLib.analysis.results import read_results_tsv
 
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    read_dwi, draw = case_helper._read_dwi, report.render_case_report
+    readers = tmp_path / "read-by"
+    readers.mkdir()
+    read_dwi = case_helper._read_dwi
 
     def reading(path):
-        (pids / f"dwi-{os.getpid()}").touch()
+        (readers / str(os.getpid())).touch()
         return read_dwi(path)
 
-    def drawing(path_png, path_pdf, **kwargs):
-        for kind, path in (("png", path_png), ("pdf", path_pdf)):
-            if path is not None:
-                (pids / f"{kind}-{os.getpid()}").touch()
-        return draw(path_png, path_pdf, **kwargs)
-
     monkeypatch.setattr(case_helper, "_read_dwi", reading)
-    monkeypatch.setattr(report, "render_case_report", drawing)
     out = tmp_path / "case"
     assert main(["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.segmentation_path), "--spectrum",
                  str(patient.rda_path), "--case-id", "h1", "--out", str(out)]) == 0
-    done = dict(p.name.split("-") for p in pids.iterdir())
-    assert sorted(done) == ["dwi", "pdf", "png"]
-    assert str(os.getpid()) not in done.values()  # none of it in the command's process
-    assert done["dwi"] == done["png"] != done["pdf"]  # the helper read the DWI and drew the PNG, its fork the PDF
+    (dwi,), (png,), (pdf,) = {int(p.name) for p in readers.iterdir()}, drawn_by()["png"], drawn_by()["pdf"]
+    assert os.getpid() not in (dwi, png, pdf)  # none of it in the command's process
+    assert dwi == png != pdf  # the helper read the DWI and drew the PNG, its fork the PDF
     assert (out / "report.png").stat().st_size > 10_000 and (out / "report.pdf").is_file()
     assert not list(out.rglob(".partial-*"))
     row = read_results_tsv(out / "results.tsv")[0]
@@ -212,15 +235,17 @@ def test_a_helper_stopped_at_once_stops(tmp_path):
     assert result.returncode == 0 and "all stopped" in result.stdout, result.stderr
 
 
-def test_no_fork_for_the_pdf_means_both_drawn_by_the_helper(report_arguments, tmp_path, monkeypatch):
+def test_no_fork_for_the_pdf_means_both_drawn_by_the_helper(report_arguments, tmp_path, monkeypatch, drawn_by):
     monkeypatch.setattr(case_helper, "_fork", lambda: (_ for _ in ()).throw(BlockingIOError(11, "fork failed")))
     arguments = {**report_arguments, "path_png": str(tmp_path / "report.png"), "path_pdf": str(tmp_path / "report.pdf")}
     with CaseHelper.started(None) as helper:
+        helper_pid = helper._process.pid
         assert helper.render_report(**arguments).result() == [arguments["path_png"], arguments["path_pdf"]]
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert drawn_by() == {"png": {helper_pid}, "pdf": {helper_pid}}
 
 
-def test_no_fork_for_the_helper_means_every_step_here(patient, report_arguments, tmp_path, monkeypatch):
+def test_no_fork_for_the_helper_means_every_step_here(patient, report_arguments, tmp_path, monkeypatch, drawn_by):
     import multiprocessing.process
 
     def refuse(self):
@@ -231,6 +256,7 @@ def test_no_fork_for_the_helper_means_every_step_here(patient, report_arguments,
     with CaseHelper.started(str(patient.dwi_dir)) as helper:
         assert helper._process is None and helper.dwi() is None  # the command reads the DWI itself
         assert helper.render_report(**arguments).result() == [arguments["path_png"], arguments["path_pdf"]]
+    assert drawn_by() == {"png": {os.getpid()}, "pdf": {os.getpid()}}
 
 
 def test_an_error_that_cannot_cross_is_raised_by_the_command_itself(report_arguments, tmp_path, monkeypatch):

@@ -320,6 +320,29 @@ def test_pdff_refuses_a_partly_existing_output_before_writing(cases, tmp_path, c
     assert sitk.ReadImage(str(out / "fat_status.nii.gz")).GetPixelID() == sitk.sitkUInt8
 
 
+def test_pdff_written_into_its_own_input_or_over_a_planted_link(cases, tmp_path, capsys):
+    """Hostile outputs: --out inside the DICOM folder (the rerun must not read its own NIfTI maps as input) and a
+    symbolic link planted where a map goes (replaced, never written through)."""
+    from VCFDiagnosisLib.app.cli import main
+
+    _, written, _ = cases
+    source = tmp_path / "echoes"
+    shutil.copytree(written["siemens"].fat_maps_dir, source)
+    inside = source / "maps"
+    assert main(["pdff", str(source), "--out", str(inside)]) == 0
+    first = sitk.GetArrayFromImage(sitk.ReadImage(str(inside / "PDFF.nii.gz")))
+    assert main(["pdff", str(source), "--out", str(inside)]) == 2  # the maps exist: refused, kept
+    assert "PDFF.nii.gz: output exists" in capsys.readouterr().err
+    assert main(["pdff", str(source), "--out", str(inside), "--force"]) == 0  # its own maps are not an input
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(inside / "PDFF.nii.gz"))), first)
+    victim, out = tmp_path / "victim.txt", tmp_path / "out"
+    victim.write_text("not yours")
+    out.mkdir()
+    (out / "PDFF.nii.gz").symlink_to(victim)
+    assert main(["pdff", str(source), "--out", str(out), "--force"]) == 0
+    assert victim.read_text() == "not yours" and not (out / "PDFF.nii.gz").is_symlink()
+
+
 def test_phase_images_of_an_unknown_scaling_are_not_used(cases, tmp_path):
     """Phase images whose values match no phase convention are left out with a warning: the magnitudes are fitted."""
     import pydicom

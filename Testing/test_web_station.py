@@ -8,6 +8,7 @@ against the Logic's ``processCase`` on the same inputs and against geometry. Bro
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -326,6 +327,12 @@ def test_data_folder_lists_manifest_rows_and_dicom_folders_but_nothing_outside(t
     assert "evil" not in by_id and any("outside the data folder" in p for p in problems)
     assert "climber" not in by_id and any("fat outside the data folder" in p for p in problems)
     assert not any(c.dwi == "/etc" or c.fat == "/etc" for c in cases)
+    # a water-fat folder a manifest names is that case's, not a DICOM folder of its own in the list
+    shutil.copytree(patient.fat_echoes_dir, data / "gre")
+    (data / "own.tsv").write_text(f"case_id\tdwi\tfat\nown\t{rel}\tgre\n")
+    cases, _ = list_data_cases(data)
+    assert {c.case_id: c for c in cases}["own"].fat == str((data / "gre").resolve())
+    assert not any(c.dwi == str((data / "gre").resolve()) for c in cases)
 
 
 def test_serve_binds_loopback_unless_told_otherwise(tmp_path, capsys):

@@ -266,7 +266,7 @@ def _spectrum_panel(ax, mrs) -> None:
 
 def _pdff_panel(figure, rect: tuple, fat, fat_masks: dict, rows: list[dict]) -> None:
     """Draw the PDFF map (percent, NaN grey) on the water-fat slice where the ROI is largest, cropped to the ROI,
-    with the ROI outline (red) and a colour bar."""
+    with the ROI outline (cyan) and a colour bar."""
     union = np.any(list(fat_masks.values()), axis=0) if fat_masks else np.zeros(fat.shape_kji, bool)
     _, k = roi_geometry.largest_slice_area_mm2(union, fat.ijk_to_ras)
     k = k if k >= 0 else fat.shape_kji[0] // 2
@@ -343,12 +343,13 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
 
     voxel_text = ("MRS voxel " + " x ".join(f"{s:g}" for s in np.asarray(mrs_voxel.size_mm, float)) + " mm"
                   if mrs_voxel is not None else "no MRS voxel")
+    b_min = int(np.argmin(dwi.bvalues_s_mm2))
     key_lines = [f"Slice {k + 1} of {dwi.shape_kji[0]}: the slice where the ROI is largest.",
                  f"{left} at left, {right} at right, {top} at top; cropped to the ROI +- {CROP_MARGIN_MM:g} mm.",
                  f"Red outline: ROI ({', '.join(masks) or 'none'}).", f"Yellow outline: {voxel_text}.",
                  "b-values: " + ", ".join(f"{b:g}" for b in dwi.bvalues_s_mm2) + " s/mm2.",
                  f"Maps below: IVIM fit (method '{maps.method}') on this slice, in colour over the b = "
-                 f"{dwi.bvalues_s_mm2[int(np.argmin(dwi.bvalues_s_mm2))]:g} image; grey where the map has no value."
+                 f"{dwi.bvalues_s_mm2[b_min]:g} image; grey where the map has no value."
                  if maps is not None else "Maps below: not computed for this case."]
     if fat is not None:
         key_lines.append(f"PDFF: {fat.description}.")
@@ -370,7 +371,6 @@ def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=
     layout = _page_layout(n_rows * dy_mm / (n_cols * dx_mm), text_height_in)
     numbers.set_position(layout["numbers"])
 
-    b_min = int(np.argmin(dwi.bvalues_s_mm2))
     b0 = dwi.data[b_min, k]
     b0_range = {"vmin": None, "vmax": np.percentile(b0, 99.5)}
 
@@ -463,3 +463,18 @@ def render_case_report(path_png: str | None, path_pdf: str | None, *, case_id: s
             figure.savefig(temporary, format=fmt, **({"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}))
         written.append(str(Path(path).resolve()))
     return written
+
+
+class DrawnReport:
+    """A report drawn at once, in this process: the pending-report protocol of the Logic's ``reportRenderer``
+    (``result()`` returns [png path, pdf path]; ``cancel()`` has nothing to stop)."""
+
+    def __init__(self, **arguments) -> None:
+        """Draw it now: the keyword arguments of :func:`render_case_report`."""
+        self.paths = render_case_report(**arguments)
+
+    def result(self) -> list[str]:
+        return self.paths
+
+    def cancel(self) -> None:
+        pass

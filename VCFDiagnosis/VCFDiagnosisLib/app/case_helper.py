@@ -31,19 +31,17 @@ from ..ivim.processes import fork_available
 
 
 class PendingReport:
-    """A report being drawn: :meth:`result` waits for its paths, :meth:`cancel` stops it (a no-op once done).
+    """A report the helper is drawing: :meth:`result` waits for its paths, :meth:`cancel` stops it (a no-op once
+    done). Made by :meth:`CaseHelper.render_report`."""
 
-    Made by :meth:`CaseHelper.render_report`; a report drawn at once (no helper) is pending only in name.
-    """
-
-    def __init__(self, helper: CaseHelper | None, arguments: dict, paths: list[str] | None = None) -> None:
-        self._helper, self._arguments, self._paths = helper, arguments, paths
+    def __init__(self, helper: CaseHelper, arguments: dict) -> None:
+        self._helper, self._arguments, self._paths = helper, arguments, None
 
     def result(self) -> list[str]:
         """Return the paths written (PNG, then PDF), drawing the report here if the helper could not."""
         if self._paths is None:
-            answer = self._helper._receive() if self._helper is not None else None
-            if answer is None:  # no helper, or it died: draw it here, where any error is the command's own
+            answer = self._helper._receive()
+            if answer is None:  # the helper died or could not send: draw it here, where any error is the command's
                 from ..analysis.report import render_case_report
 
                 self._paths = render_case_report(**self._arguments)
@@ -55,7 +53,7 @@ class PendingReport:
 
     def cancel(self) -> None:
         """Stop the helper if the report is still being drawn (nothing is written after this returns)."""
-        if self._paths is None and self._helper is not None:
+        if self._paths is None:
             self._helper.stop()
 
 
@@ -111,9 +109,10 @@ class CaseHelper:
         self._dwi_sent = False
         return self._receive()
 
-    def render_report(self, **arguments) -> PendingReport:
+    def render_report(self, **arguments):
         """Start drawing a report (the keyword arguments of
-        :func:`~VCFDiagnosisLib.analysis.report.render_case_report`); return it pending."""
+        :func:`~VCFDiagnosisLib.analysis.report.render_case_report`); return it pending (without a helper: drawn
+        here, a :class:`~VCFDiagnosisLib.analysis.report.DrawnReport`)."""
         if self._connection is not None:
             if self._dwi_sent:
                 self.dwi()  # never asked for: received and dropped, so the answers stay in order
@@ -124,9 +123,9 @@ class CaseHelper:
                 self.stop()
             except Exception:  # noqa: BLE001 - arguments that do not pickle: drawn here instead
                 self.stop()  # the pipe may hold half a message
-        from ..analysis.report import render_case_report
+        from ..analysis.report import DrawnReport
 
-        return PendingReport(None, arguments, render_case_report(**arguments))
+        return DrawnReport(**arguments)
 
     def _receive(self):
         """Return the helper's next answer, or None when it is gone (it is stopped then)."""

@@ -31,7 +31,7 @@ from ..analysis.settings import CaseSettings
 from ..errors import InputError
 from ..outputs.scratch import CACHE_PREFIX, make_cache_dir
 from .cases import CaseProcessor, error_row, run_one_case
-from .manifest import ManifestRow
+from .manifest import INPUT_COLUMNS, ManifestRow
 from .runner import resolve_jobs
 
 DASK_MISSING = "--scheduler needs Dask: pip install 'dask[distributed]' (or the project's extra: .[dask])"
@@ -51,7 +51,7 @@ def run_case_on_worker(processor: CaseProcessor, row: ManifestRow, case_dir: str
     """Run one case on a Dask worker (the task): inputs checked, the worker prepared once, then the case."""
     from ..pacs.locations import is_pacs_location
 
-    missing = next((p for p in (row.dwi, row.roi, row.spectrum, row.fat)
+    missing = next((p for p in (getattr(row, column) for column in INPUT_COLUMNS)
                     if p and not is_pacs_location(p) and not os.path.exists(p)), None)
     if missing:
         return [error_row(row, f"worker on {socket.gethostname()}: {missing}: no such file or folder on this "

@@ -14,6 +14,8 @@ from pathlib import Path
 from ..analysis.study_models import LABELS
 
 MANIFEST_COLUMNS = ("case_id", "dwi", "roi", "spectrum", "label", "reader", "fat")
+#: The columns that name a case's input files or folders (relative to the manifest, or archive locations).
+INPUT_COLUMNS = ("dwi", "roi", "spectrum", "fat")
 
 
 class ManifestError(ValueError):
@@ -71,7 +73,7 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     for number, raw in enumerate(reader, start=2):
         values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
 
-        paths = {c: _input(base, values.get(c)) for c in ("dwi", "roi", "spectrum", "fat")}
+        paths = {c: _input(base, values.get(c)) for c in INPUT_COLUMNS}
         row = ManifestRow(case_id=values.get("case_id", ""), dwi=paths["dwi"] or "", roi=paths["roi"],
                           spectrum=paths["spectrum"], label=values.get("label", "").lower(),
                           reader=values.get("reader", ""), line=number, fat=paths["fat"])

@@ -257,6 +257,18 @@ def write_map_image(path, array_kji: np.ndarray, ijk_to_ras: np.ndarray) -> Path
     return path
 
 
+def refuse_existing_outputs(out_dir, names, force: bool) -> None:
+    """Raise NiftiDwiError if ``out_dir`` is a file, or, without ``force``, if any ``out_dir/<name>`` exists (the
+    first named, with how many of the outputs exist); before a command reads or writes anything."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NiftiDwiError(out, "output path exists and is not a folder")
+    existing = [out / name for name in names if (out / name).exists()]
+    if existing and not force:
+        raise NiftiDwiError(existing[0], f"output exists ({len(existing)} of {len(names)} outputs); "
+                                         "use --force to overwrite")
+
+
 def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, force: bool = False,
                suffix: str = ".nii.gz") -> list[Path]:
     """Write ``{stem: array [k, j, i]}`` as ``out_dir/<stem><suffix>``; status maps (stems ending in ``status``)
@@ -266,13 +278,8 @@ def write_maps(out_dir, maps: dict[str, np.ndarray], ijk_to_ras: np.ndarray, for
     nothing written) if any target exists and ``force`` is False.
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NiftiDwiError(out, "output path exists and is not a folder")
     targets = {stem: out / f"{stem}{suffix}" for stem in maps}
-    existing = [p for p in targets.values() if p.exists()]
-    if existing and not force:
-        raise NiftiDwiError(existing[0], f"output exists ({len(existing)} of {len(targets)} maps); "
-                                         "use --force to overwrite")
+    refuse_existing_outputs(out, [path.name for path in targets.values()], force)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ivim.status import FitStatus
 from .model import F0_3T_MHZ, fat_phasors
 
-OK, NOT_FITTED, AMBIGUOUS = 0, 1, 2  # the IVIM status codes of the same meaning (ivim.status.FitStatus)
+OK, NOT_FITTED = int(FitStatus.OK), int(FitStatus.NOT_FITTED)  # the IVIM codes of the same meaning
+AMBIGUOUS = 2  # water-fat's own (code 2 of the IVIM maps is HIT_BOUND)
 STATUS = {OK: "ok", AMBIGUOUS: "water/fat ambiguous (both solutions fit)", NOT_FITTED: "not fitted (background)"}
 R2STAR_MAX_PER_S = 1000.0
 AMBIGUOUS_RATIO = 1.02

@@ -13,3 +13,12 @@ PDFF_MAP_UNITS = {
     "permille": "0-1000 (GE and Siemens maps)",
     "fraction": "0-1",
 }
+
+#: The settings that decide how a water-fat folder is read, in the order of ``fat.source.read_fat_input``'s arguments.
+FAT_SETTINGS = ("fat_source", "pdff_map_unit", "fat_phase")
+
+
+def fat_read_options(settings) -> tuple:
+    """Return the :data:`FAT_SETTINGS` values of a ``CaseSettings``: ``read_fat_input(path, *fat_read_options(s))``
+    (equal tuples: the folder reads the same)."""
+    return tuple(getattr(settings, name) for name in FAT_SETTINGS)

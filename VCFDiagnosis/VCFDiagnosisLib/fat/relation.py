@@ -20,7 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mrs.model import HAMILTON_FAT_PEAKS, METHYLENE_PPM
+from ..mrs.model import (
+    HAMILTON_FAT_PEAKS,
+    METHYLENE_PPM,
+    fat_fraction_percent_from_lwr,
+    lwr_from_fat_fraction_percent,
+)
 
 #: The study's spectroscopy echo time (PRESS, TE 30 ms).
 STUDY_TE_MS = 30.0
@@ -47,8 +52,8 @@ def mrs_ff_from_pdff(pdff_percent, water_t2_ms: float = WATER_T2_MS, fat_t2_ms: 
     """
     p = np.clip(np.asarray(pdff_percent, float), 0.0, 100.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lwr = METHYLENE_SHARE * p / (100.0 - p) * _weight(te_ms, water_t2_ms, fat_t2_ms)
-        ff = np.where(p >= 100.0, 100.0, 100.0 * lwr / (1.0 + lwr))
+        lwr = METHYLENE_SHARE * lwr_from_fat_fraction_percent(p) * _weight(te_ms, water_t2_ms, fat_t2_ms)
+        ff = np.where(p >= 100.0, 100.0, fat_fraction_percent_from_lwr(lwr))
     return ff if ff.ndim else float(ff)
 
 
@@ -57,8 +62,8 @@ def pdff_from_mrs_ff(ff_percent, water_t2_ms: float = WATER_T2_MS, fat_t2_ms: fl
     """Return the PDFF (percent) whose study-style FF is ``ff_percent`` (the inverse of :func:`mrs_ff_from_pdff`)."""
     f = np.clip(np.asarray(ff_percent, float), 0.0, 100.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = f / (100.0 - f) / (METHYLENE_SHARE * _weight(te_ms, water_t2_ms, fat_t2_ms))
-        pdff = np.where(f >= 100.0, 100.0, 100.0 * ratio / (1.0 + ratio))
+        ratio = lwr_from_fat_fraction_percent(f) / (METHYLENE_SHARE * _weight(te_ms, water_t2_ms, fat_t2_ms))
+        pdff = np.where(f >= 100.0, 100.0, fat_fraction_percent_from_lwr(ratio))
     return pdff if pdff.ndim else float(pdff)
 
 

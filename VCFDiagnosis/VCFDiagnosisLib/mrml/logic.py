@@ -449,13 +449,14 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """Return the water-fat input read from a folder (or given read or as maps), or None."""
         if fat is None or (isinstance(fat, str) and not fat.strip()):
             return None  # before the import: the water-fat readers bring pydicom (0.2-0.4 s in a fresh process)
+        from ..fat.options import fat_read_options
         from ..fat.source import FatInput, FatVolume, read_fat_input
 
         if isinstance(fat, FatVolume):
             return FatInput("", volume=fat)
         if isinstance(fat, FatInput):
             return fat
-        return read_fat_input(str(fat), settings.fat_source, settings.pdff_map_unit, settings.fat_phase)
+        return read_fat_input(str(fat), *fat_read_options(settings))
 
     @staticmethod
     def computeCase(prepared: PreparedCase, progressCallback=None) -> ComputedCase:
@@ -800,11 +801,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
                      "case_id": case.case_id, "dwi": case.dwi, "masks": case.masks, "rows": case.rows,
                      "maps": case.maps, "mrs": case.spectrum.result if case.spectrum else None, "mrs_voxel": voxel,
                      "decay": case.decay, "overwrite": overwrite, "fat": case.fat, "fat_masks": case.fat_masks}
-        if self.reportRenderer is not None:
-            return self.reportRenderer(**arguments)
-        from ..analysis.report import render_case_report
+        from ..analysis.report import DrawnReport
 
-        return _DrawnReport(render_case_report(**arguments))
+        return (self.reportRenderer or DrawnReport)(**arguments)
 
     def _segmentationFrom(self, roi, name: str):
         """Return a segmentation node from a segmentation node, a label map node or a file path."""
@@ -834,19 +833,6 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             if not slicer.mrmlScene.WriteToMRB(str(temporary)):
                 raise OSError(f"{path}: writing the scene bundle failed")
         return str(target)
-
-
-@dataclasses.dataclass
-class _DrawnReport:
-    """A report drawn in this process: already done (the pending-report protocol of ``reportRenderer``)."""
-
-    paths: list
-
-    def result(self) -> list:
-        return self.paths
-
-    def cancel(self) -> None:
-        pass
 
 
 #: The user cancelled a long computation (no maps or results table were added; a spectrum loaded before the fit

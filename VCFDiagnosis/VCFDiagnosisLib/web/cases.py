@@ -71,12 +71,12 @@ def list_data_cases(data_dir: str | os.PathLike) -> tuple[list[DataCase], list[s
 
     Inputs named by a manifest must lie inside ``data_dir`` (a row pointing elsewhere is listed as a problem).
     """
-    from ..batch.manifest import ManifestError, read_manifest
+    from ..batch.manifest import INPUT_COLUMNS, ManifestError, read_manifest
 
     root = Path(data_dir).resolve()
     cases: list[DataCase] = []
     problems: list[str] = []
-    used_dwi: set[str] = set()
+    used: set[str] = set()  # folders a manifest names (DWI, water-fat): not listed again as DICOM folders
     for folder, files in _walk(root, MANIFEST_DEPTH):
         for name in files:
             if not name.lower().endswith((".tsv", ".csv")) or name.lower().startswith("results"):
@@ -88,18 +88,18 @@ def list_data_cases(data_dir: str | os.PathLike) -> tuple[list[DataCase], list[s
                     problems.append(str(error))
                 continue
             for row in rows:
-                paths = {key: _inside(root, getattr(row, key)) for key in ("dwi", "roi", "spectrum", "fat")}
+                paths = {key: _inside(root, getattr(row, key)) for key in INPUT_COLUMNS}
                 outside = [key for key in paths if getattr(row, key) and paths[key] is None]
                 if row.problem or outside:
                     why = row.problem or f"{', '.join(outside)} outside the data folder"
                     problems.append(f"{folder / name}: line {row.line}: {why}")
                     continue
-                used_dwi.add(paths["dwi"])
+                used.update((paths["dwi"], paths["fat"]))  # a manifest's water-fat folder is not a DWI case
                 reader = f", reader {row.reader}" if row.reader else ""
                 cases.append(DataCase(f"{row.case_id}{reader} ({(folder / name).relative_to(root)})", row.case_id,
                                       paths["dwi"], paths["roi"], paths["spectrum"], row.reader, paths["fat"]))
     for folder, files in _walk(root, DICOM_DEPTH):
-        if str(folder) in used_dwi or not any(_is_dicom_file(folder / name) for name in files[:8]):
+        if str(folder) in used or not any(_is_dicom_file(folder / name) for name in files[:8]):
             continue
         relative = str(folder.relative_to(root)) if folder != root else "."
         cases.append(DataCase(f"{relative} (DICOM folder)", folder.name, str(folder)))

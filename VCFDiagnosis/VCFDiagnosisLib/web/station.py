@@ -37,8 +37,6 @@ TABLE_COLUMNS = ("reader", "roi", "status", "roi_voxels", "D", "Dstar", "f", "AD
 #: The maps the page can overlay on the b-images, with their colour table (a Slicer colour node).
 OVERLAY_MAPS = {"D": "Iron", "Dstar": "PET-Heat", "f": "Ocean", "ADC": "Iron", "PDFF": "Desert",
                 "R2star": "PET-Rainbow"}
-#: The overlay maps' units (the map nodes' own).
-OVERLAY_UNITS = {"f": "fraction", "PDFF": "percent", "R2star": "1/s"}
 DEFAULT_READER = "reader 1"
 
 
@@ -150,9 +148,10 @@ class ReadingStation:
         settings = settings or CaseSettings()
         self.clear()
         if fat:  # a folder that holds no water-fat series is refused before the case is opened
+            from ..fat.options import fat_read_options
             from ..fat.source import read_fat_input
 
-            how = (settings.fat_source, settings.pdff_map_unit, settings.fat_phase)
+            how = fat_read_options(settings)
             self._fat_read = (how, read_fat_input(fat, *how))
             self.fat_path = fat
         self.case_id = case_id.strip() or Path(dwi).name
@@ -367,9 +366,10 @@ class ReadingStation:
     def _fat_input(self, settings: CaseSettings):
         """Return the case's water-fat input: as read when the case was opened, or the folder to read again when the
         water-fat settings changed since (None without one)."""
+        from ..fat.options import fat_read_options
+
         how, read = self._fat_read
-        return read if read is not None and how == (settings.fat_source, settings.pdff_map_unit,
-                                                     settings.fat_phase) else self.fat_path
+        return read if read is not None and how == fat_read_options(settings) else self.fat_path
 
     def apply_now(self, settings: CaseSettings) -> list[dict]:
         """Run :meth:`apply` to completion from synchronous code (the console, tests)."""
@@ -428,7 +428,9 @@ class ReadingStation:
             if table is not None:
                 table.GetTableValue(int(round(step / 10 * (table.GetNumberOfTableValues() - 1))), rgba)
             stops.append("rgb({},{},{})".format(*(int(255 * c) for c in rgba[:3])))
-        unit = OVERLAY_UNITS.get(self.overlay, "mm2/s")
+        from ..mrml.nodes import MAP_DISPLAY
+
+        unit = MAP_DISPLAY[self.overlay][1]  # the map nodes' own unit
         return {"map": self.overlay, "gradient": f"linear-gradient(to right, {', '.join(stops)})",
                 "low": f"{low:.3g}", "high": f"{high:.3g}", "unit": unit}
 

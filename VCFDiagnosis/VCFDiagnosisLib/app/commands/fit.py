@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from ...analysis.settings import CaseSettings, add_setting_arguments, settings_from_args
 from ...errors import InputError
@@ -53,16 +52,10 @@ def check_options(args: argparse.Namespace) -> CaseSettings:
 
 def check_outputs(out: str, force: bool) -> None:
     """Refuse existing maps in ``out`` without ``force``, before the (possibly long) load and fit."""
-    from ...dwi.nifti import NiftiDwiError
+    from ...dwi.nifti import refuse_existing_outputs
     from ...ivim import IvimMaps
 
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise NiftiDwiError(folder, "output path exists and is not a folder")
-    existing = [folder / f"{stem}.nii.gz" for stem in IvimMaps.MAP_NAMES if (folder / f"{stem}.nii.gz").exists()]
-    if existing and not force:
-        raise NiftiDwiError(existing[0], f"output exists ({len(existing)} of {len(IvimMaps.MAP_NAMES)} maps); "
-                                         "use --force to overwrite")
+    refuse_existing_outputs(out, [f"{stem}.nii.gz" for stem in IvimMaps.MAP_NAMES], force)
 
 
 def print_summary(dwi, maps, method: str, seconds: float, written: list) -> None:

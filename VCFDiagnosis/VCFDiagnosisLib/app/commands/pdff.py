@@ -14,12 +14,11 @@ from pathlib import Path
 
 from ...analysis.settings import add_setting_arguments, settings_from_args
 from ...errors import InputError
+from ...fat.options import FAT_SETTINGS, fat_read_options
 
 NAME = "pdff"
 HELP = ("PDFF and R2* maps from water-fat imaging: fit multi-echo gradient-echo DICOM or read the scanner's "
         "PDFF/R2* maps (NIfTI out, percent and 1/s)")
-#: The settings that apply (the rest concern the IVIM fit, ROIs and reports).
-PDFF_SETTINGS = ("fat_source", "pdff_map_unit", "fat_phase")
 #: The files written, by map stem.
 STEMS = ("PDFF", "R2star", "water", "fat", "field_map", "fat_status")
 SUMMARY = "pdff.json"
@@ -36,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing maps in DIR")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes of the fit (default: the usable "
                                                                "cores)")
-    add_setting_arguments(parser, names=PDFF_SETTINGS)
+    add_setting_arguments(parser, names=FAT_SETTINGS)  # only these apply
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,20 +45,16 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs", f"must be at least 1, got {args.jobs}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "output path exists and is not a folder")
-    outputs = [out / f"{stem}.nii.gz" for stem in STEMS] + [out / SUMMARY]
-    existing = [path for path in outputs if path.exists()]
-    if existing and not args.force:  # refused before anything is read or written
-        raise InputError(existing[0], "output exists; use --force to overwrite")
+    from ...dwi.nifti import refuse_existing_outputs, write_maps
+
+    refuse_existing_outputs(out, [f"{stem}.nii.gz" for stem in STEMS] + [SUMMARY], args.force)  # before any reading
     import numpy as np
 
-    from ...dwi.nifti import write_maps
     from ...fat.fit import STATUS
     from ...fat.source import fat_volume, read_fat_input
     from ...outputs.atomic import atomic_output
 
-    fat_input = read_fat_input(args.dicom_dir, settings.fat_source, settings.pdff_map_unit, settings.fat_phase)
+    fat_input = read_fat_input(args.dicom_dir, *fat_read_options(settings))
     volume = fat_volume(fat_input, processes=args.jobs)
     maps = volume.as_dict()
     for stem in STEMS:  # --force: a map an earlier run wrote and this one does not (water, fat) would mislead

@@ -55,9 +55,10 @@ def check_case_arguments(args) -> None:
         if target == out.resolve() or out.resolve() in target.parents or target in out.resolve().parents:
             raise InputError("--dicom-out", f"{dicom_out} must be a folder of its own, not inside --out or holding it")
         check_replaceable(target, args.force, MARKER)
+    from ...batch.manifest import INPUT_COLUMNS
     from ...pacs.locations import is_pacs_location, parse_location
 
-    for option in ("dwi", "roi", "spectrum", "fat"):
+    for option in INPUT_COLUMNS:  # the options of run are the manifest's input columns
         if is_pacs_location(getattr(args, option, None)):
             parse_location(getattr(args, option))  # a malformed location or one with credentials: refused now
     push = getattr(args, "push", None)
@@ -73,10 +74,10 @@ def check_case_arguments(args) -> None:
         from ...pacs.transfer import use_cache_dir
 
         use_cache_dir(args.cache)  # archive locations are retrieved there (the Logic records the locations)
-    for option, value in (("--dwi", args.dwi), ("--roi", args.roi), ("--spectrum", args.spectrum),
-                          ("--fat", getattr(args, "fat", None))):
+    for option in INPUT_COLUMNS:
+        value = getattr(args, option, None)
         if value and not is_pacs_location(value) and not Path(value).exists():
-            raise InputError(value, f"no such file or folder ({option})")
+            raise InputError(value, f"no such file or folder (--{option})")
 
 
 def run_case(args, logic, settings=None, dwi_volume=None) -> tuple[object, dict]:
