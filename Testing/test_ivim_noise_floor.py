@@ -125,20 +125,48 @@ def test_roi_fit_median_dstar_is_unbiased_in_both_groups_at_moderate_snr(group):
     assert abs(np.median(fitted) / truth["Dstar_mm2_s"] - 1) <= 0.03
 
 
-def test_the_voxel_prior_biased_metastatic_dstar_low_where_the_roi_prior_does_not():
+def test_a_prior_centred_on_one_side_biases_metastatic_dstar_low_where_the_roi_prior_does_not():
     means, truth = _roi_means(METASTATIC, 20, 60, 1000, seed=5)
-    voxel_prior = fit_ivim(B, means, auto_mask=False, dstar_prior=VOXEL_DSTAR_PRIOR).Dstar_mm2_s
+    # the voxel maps' prior before issue 13: log-normal, median 0.03 (the osteoporotic side), log-SD 1
+    voxel_prior = fit_ivim(B, means, auto_mask=False, dstar_prior=DstarPrior(0.03, 1.0)).Dstar_mm2_s
     roi_prior = fit_roi_signals(B, means, noise_sigma=1 / 20).Dstar_mm2_s
     assert np.median(voxel_prior) / truth["Dstar_mm2_s"] - 1 < -0.06
     assert abs(np.median(roi_prior) / truth["Dstar_mm2_s"] - 1) < 0.05
 
 
-def test_roi_prior_is_neutral_between_the_study_groups():
+def test_roi_prior_is_flat_between_the_study_groups_mean_dstar():
     dstar = [TABLE3[g]["Dstar_mm2_s"][0] for g in (OSTEOPOROTIC, METASTATIC)]
+    assert ROI_DSTAR_PRIOR.flat_lower_mm2_s == pytest.approx(dstar[0], rel=1e-12)
+    assert ROI_DSTAR_PRIOR.flat_upper_mm2_s == pytest.approx(dstar[1], rel=1e-12)
     assert ROI_DSTAR_PRIOR.median_mm2_s == pytest.approx(math.sqrt(dstar[0] * dstar[1]), rel=1e-12)
-    assert ROI_DSTAR_PRIOR.log_sd > VOXEL_DSTAR_PRIOR.log_sd
+    assert ROI_DSTAR_PRIOR.log_sd > VOXEL_DSTAR_PRIOR.log_sd  # softer tails: a lesion outside is pulled less
+    y = ivim_signal(B, 1.0, 1e-3, 0.03, 0.1)
     with pytest.raises(ValueError, match="log_sd"):
-        fit_ivim(B, ivim_signal(B, 1.0, 1e-3, 0.03, 0.1), dstar_prior=DstarPrior(0.03, 0.0))
+        fit_ivim(B, y, dstar_prior=DstarPrior(0.03, 0.0))
+    with pytest.raises(ValueError, match="flat_ratio"):
+        fit_ivim(B, y, dstar_prior=DstarPrior(0.03, 1.0, 0.5))
+
+
+def test_flat_prior_keeps_the_unregularised_fit_inside_its_interval_and_pulls_towards_it_outside():
+    # the weakest cell of the issue's grid: metastatic lesion, voxel SNR 20, 30 voxels (D*'s Cramer-Rao SD 60 %)
+    means, truth = _roi_means(METASTATIC, 20, 30, 4000, seed=7)
+    shipped = fit_roi_signals(B, means, noise_sigma=1 / 20).Dstar_mm2_s
+    free = fit_roi_signals(B, means, method="nlls", noise_sigma=1 / 20).Dstar_mm2_s
+    lo, hi = ROI_DSTAR_PRIOR.flat_lower_mm2_s, ROI_DSTAR_PRIOR.flat_upper_mm2_s
+    inside, above, below = (free > lo) & (free < hi), free > hi, free < lo
+    assert inside.sum() > 1000 and above.sum() > 1000 and below.sum() > 50
+    # inside: the same estimate up to the fits' convergence tolerance (the prior adds nothing there)
+    assert np.abs(shipped[inside] / free[inside] - 1).max() < 0.02
+    assert np.median(np.abs(shipped[inside] / free[inside] - 1)) < 1e-3
+    # outside: pulled towards the interval, never across its edge
+    assert np.all(shipped[above] >= 0.98 * hi) and np.all(shipped[above] <= 1.02 * free[above])
+    assert np.all(shipped[below] <= 1.02 * lo) and np.all(shipped[below] >= 0.98 * free[below])
+    # so the median is the unregularised fit's, with a fifth of its spread
+    assert np.isfinite(shipped).all()
+    assert abs(np.median(shipped) / truth["Dstar_mm2_s"] - 1) <= 0.03
+    assert abs(np.median(shipped) / np.median(free) - 1) <= 0.01
+    iqr = {name: np.subtract(*np.percentile(x, [75, 25])) for name, x in (("shipped", shipped), ("free", free))}
+    assert iqr["shipped"] < iqr["free"] / 4
 
 
 def test_case_row_reports_the_noise_sd_and_none_means_no_correction():

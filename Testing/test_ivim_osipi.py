@@ -7,6 +7,7 @@ normalised to its first value, as OSIPI's test does.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -60,3 +61,26 @@ def test_deep_learning_set_at_snr_25_mostly_passes():
 def test_osipi_data_files_and_licence_are_present():
     assert (DATA / "LICENSE.OSIPI-TF2.4.Apache-2.0.txt").is_file()
     assert "Apache" in (DATA / "README.md").read_text()
+
+
+def _osipi_benchmark():
+    """Return the benchmark module (its synthetic protocol and OSIPI's reference RMSE are defined there once)."""
+    path = Path(__file__).resolve().parent / "Benchmarks" / "bench_ivim_osipi.py"
+    spec = importlib.util.spec_from_file_location("bench_ivim_osipi", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_method_beats_every_osipi_algorithm_per_parameter_at_snr_30():
+    # OSIPI's synthetic protocol (14 tissues x 300 Rician realisations, 18 b-values); pooled RMSE per parameter
+    # against the best of OSIPI's reference algorithms (reference_output.csv, same pooling)
+    bench = _osipi_benchmark()
+    b, keys, signals = bench.synthetic_signals(300)
+    rmse, _ = bench.pooled_rmse(b, keys, signals, DEFAULT_METHOD)
+    best = {p: min(alg[30][p] for alg in bench.reference_rmse().values()) for p in ("f", "D", "Dp")}
+    assert best["f"] == pytest.approx(0.045, abs=0.001) and best["Dp"] == pytest.approx(0.024, abs=0.001)
+    for parameter, reference in best.items():
+        assert rmse[30][parameter] <= reference, (parameter, rmse[30][parameter], reference)
+    voxels_at_snr_30 = sum(1 for _, snr, _ in keys if snr == 30) * signals.shape[1]
+    assert rmse[30]["undef"] <= 0.005 * voxels_at_snr_30

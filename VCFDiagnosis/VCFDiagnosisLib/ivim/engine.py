@@ -12,9 +12,10 @@ Bounds: :class:`.bounds.IvimBounds`. Methods (:data:`METHODS`):
 * ``"segmented"``: :mod:`.segmented` (MITK-style three steps, b threshold default 200 s/mm2);
 * ``"seg-nlls"``: D from the segmented step, then S0, f, D* by bounded LM (:mod:`.nlls`) with D fixed;
 * ``"nlls"``: bounded LM on all four parameters, initialised by the segmented fit;
-* ``"map"`` (default): the 4-parameter bounded fit with a log-normal prior on D* (:mod:`.prior`; voxel maps:
-  median 0.03 mm2/s, log-SD 1): cost ``SSR + (sigma^2 / log_sd^2) (ln D* - ln median)^2``, the maximum a
-  posteriori estimate under flat priors on S0, D, f. sigma^2 is the noise variance: given (``noise_sigma``, e.g.
+* ``"map"`` (default): the 4-parameter bounded fit with a prior on D* (:mod:`.prior`; voxel maps: flat on
+  0.02-0.05 mm2/s; ROI-mean fits: flat between the study's group means; log-normal tails outside): cost
+  ``SSR + (sigma^2 / log_sd^2) d^2``, ``d`` the distance of ln D* from the prior's flat interval (``ln D* - ln
+  median`` for a plain log-normal), the maximum a posteriori estimate under flat priors on S0, D, f. sigma^2 is the noise variance: given (``noise_sigma``, e.g.
   from the image background, as :func:`fit_dwi_volume` does), the fit runs once from the segmented start;
   otherwise the ``"nlls"`` fit runs first and each voxel's residual (n_b - 4 degrees of freedom, floored at a
   quarter of the median over the chunk) gives it. On noiseless data sigma = 0 and it equals NLLS exactly. Where
@@ -218,7 +219,7 @@ def _blockwise(func, n: int, block: int, pool) -> list:
 
 
 def _refine(bk, y, p, status, lower, upper, free, max_iterations, kappa=None, pool=None,
-            prior_mu: float = 0.0) -> None:
+            prior_mu: float | tuple[float, float] = 0.0) -> None:
     """Run the bounded LM from ``p`` on rows not INVALID; update ``p`` and ``status`` in place."""
     go = status != FitStatus.INVALID_INPUT
     if not go.any():
@@ -303,7 +304,7 @@ def _fit_rows(
         else:  # the noise is known (image background): one fit from the segmented start
             kappa = noise_var / dstar_prior.log_sd**2
         _refine(bk, y, p, status, lower, upper, None, max_iterations, kappa=kappa, pool=pool,
-                prior_mu=float(np.log(dstar_prior.median_mm2_s / _B_SCALE)))
+                prior_mu=dstar_prior.log_interval(_B_SCALE))
     bad = status == FitStatus.INVALID_INPUT
     p[bad] = np.nan
     q = p.copy()

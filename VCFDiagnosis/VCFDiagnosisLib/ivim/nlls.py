@@ -125,7 +125,7 @@ def lm_fit(
     ftol: float = 1e-4,
     xtol: float = 1e-6,
     prior_kappa: np.ndarray | None = None,
-    prior_mu: float = 0.0,
+    prior_mu: float | tuple[float, float] = 0.0,
     block_size: int = 8192,
     pool=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,7 +133,9 @@ def lm_fit(
 
     ``bk``: (n_b,); ``y``: (n, n_b); ``p0``: (n, 4) initial guess; ``lower``/``upper``: (4,) bounds;
     ``free``: (4,) bool, parameters to fit (others stay at ``p0``). With ``prior_kappa`` (n,) the cost
-    gains ``kappa * (ln Dstar - prior_mu)^2`` (a log-normal prior on D*: maximum a posteriori).
+    gains ``kappa * (ln Dstar - prior_mu)^2`` (a log-normal prior on D*: maximum a posteriori); with
+    ``prior_mu = (lo, hi)`` it gains ``kappa * d^2``, ``d`` the distance of ln Dstar from ``[lo, hi]`` (a prior flat
+    on that interval with log-normal tails).
     Each iteration visits the still-active voxels in cache-sized blocks of ``block_size`` (in parallel
     when a ``concurrent.futures`` executor is given as ``pool``), so converged voxels cost nothing and
     the slow tail is iterated as one small array.
@@ -157,10 +159,16 @@ def lm_fit(
     if n == 0:
         return pt.T.copy(), cost, converged
 
+    mu_lo, mu_hi = (prior_mu, prior_mu) if np.ndim(prior_mu) == 0 else prior_mu
+
+    def prior_deviation(dstar: np.ndarray) -> np.ndarray:
+        log_dstar = np.log(dstar)
+        return log_dstar - np.clip(log_dstar, mu_lo, mu_hi)
+
     def prior_term(idx: np.ndarray, dstar: np.ndarray) -> np.ndarray | float:
         if prior_kappa is None:
             return 0.0
-        return prior_kappa[idx] * np.square(np.log(dstar) - prior_mu)
+        return prior_kappa[idx] * np.square(prior_deviation(dstar))
 
     def initial_cost(idx: np.ndarray) -> None:
         pa = pt[:, idx]
@@ -173,8 +181,9 @@ def lm_fit(
         if prior_kappa is not None:
             ka = prior_kappa[idx]
             dsa = pa[DSTAR]
-            g[DSTAR] = g[DSTAR] - ka * (np.log(dsa) - prior_mu) / dsa
-            h[DSTAR, DSTAR] = h[DSTAR, DSTAR] + ka / (dsa * dsa)
+            dev = prior_deviation(dsa)
+            g[DSTAR] = g[DSTAR] - ka * dev / dsa
+            h[DSTAR, DSTAR] = h[DSTAR, DSTAR] + np.where(dev != 0, ka / (dsa * dsa), 0.0)
         grad = np.array(g)
         frozen = ((pa <= tol_lo) & (grad < 0)) | ((pa >= tol_hi) & (grad > 0)) | fixed[:, None]
         diag = [h[i, i] for i in range(N_PARAMS)]
