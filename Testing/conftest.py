@@ -8,6 +8,7 @@ logics for ``.mrb`` reading, ``slicer.mrmlScene``, ``slicer.modules.<name>.logic
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -22,7 +23,15 @@ DATA_DIR = Path(__file__).resolve().parent / "Data"
 
 
 def pytest_configure(config) -> None:
-    """Stop the run at once, with the reason, if ``slicer`` is not Slicer's MRML layer (slicer-core)."""
+    """Stop the run at once, with the reason, if ``slicer`` is not Slicer's MRML layer (slicer-core). Give the
+    run Ctrl-C as a terminal user has it.
+
+    A shell starts a background job (``make test &``, a CI runner's ``cmd &``) with SIGINT ignored, and Python
+    then leaves it ignored, as do the command processes the tests start: the Ctrl-C tests would test a process
+    that cannot be interrupted. They are about a user at a terminal, so the run restores Python's own handler.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     from VCFDiagnosisLib.mrml.headless import SlicerCoreMissingError, require_slicer
 
     try:

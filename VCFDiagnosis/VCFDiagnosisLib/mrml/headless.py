@@ -137,10 +137,10 @@ def attach_io_logics(scene, application_logic=None, cache_dir: str | None = None
 def silence_vtk() -> None:
     """Keep VTK's and MRML's messages (warnings, and the informational text MRML prints while zipping a bundle)
     off the terminal: the commands report problems as statuses and one-line messages instead."""
-    import vtk
+    from vtkmodules.vtkCommonCore import vtkObject, vtkOutputWindow
 
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    vtk.vtkOutputWindow.GetInstance().SetDisplayModeToNever()
+    vtkObject.GlobalWarningDisplayOff()
+    vtkOutputWindow.GetInstance().SetDisplayModeToNever()
 
 
 def initialize(cache_dir: str | None = None, quiet: bool | None = None) -> HeadlessRuntime:
@@ -215,15 +215,15 @@ def _build_runtime(cache_dir: str | None, quiet: bool | None) -> HeadlessRuntime
     slicer = require_slicer()
     if in_slicer_application():
         raise RuntimeError("headless.initialize() is for use outside 3D Slicer; inside Slicer use slicer.mrmlScene")
-    import vtk
+    from vtkmodules.vtkCommonCore import vtkCollection
 
     if quiet if quiet is not None else bool(os.environ.get("VCFDIAGNOSIS_QUIET_VTK")):
         silence_vtk()
     scene = slicer.vtkMRMLScene()
     app = slicer.vtkSlicerApplicationLogic()
     app.SetMRMLScene(scene)
-    app.SetSliceLogics(vtk.vtkCollection())
-    app.SetViewLogics(vtk.vtkCollection())
+    app.SetSliceLogics(vtkCollection())
+    app.SetViewLogics(vtkCollection())
     color_logic = app.GetColorLogic()
     color_logic.SetMRMLScene(scene)
     color_logic.AddDefaultColorNodes()

@@ -35,6 +35,7 @@ from ..dwi.volume import DwiVolume
 from ..ivim.engine import FitCancelled
 from ..outputs.atomic import atomic_output
 from . import nodes
+from .arrays import update_segment_binary_labelmap_from_array
 
 try:  # inside Slicer: the application's base class
     from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
@@ -747,7 +748,7 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
             segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference)
             segment_id = segmentation.GetSegmentation().AddEmptySegment("mrs_voxel", "MRS voxel")
-            slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), segmentation, segment_id, reference)
+            update_segment_binary_labelmap_from_array(mask, segmentation, segment_id, reference)
             segmentation.CreateDefaultDisplayNodes()
         return segmentation
 

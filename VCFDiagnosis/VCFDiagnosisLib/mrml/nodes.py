@@ -1,8 +1,9 @@
 """MRML glue: core objects (DwiVolume, label arrays, tables) to Slicer nodes and back.
 
-Uses only ``slicer`` MRML classes, module logics and ``slicer.util`` array helpers, never qt or
-``slicer.app``, so it runs inside Slicer and headless (see :mod:`.headless`). Volume arrays are indexed
-``[k, j, i]`` as ``slicer.util.arrayFromVolume`` returns them; geometry is the 4x4 IJK-to-RAS matrix.
+Uses only ``slicer`` MRML classes, module logics and the array helpers of :mod:`.arrays` (``slicer.util``'s,
+without VTK's umbrella module), never qt or ``slicer.app``, so it runs inside Slicer and headless (see
+:mod:`.headless`). Volume arrays are indexed ``[k, j, i]`` as ``slicer.util.arrayFromVolume`` returns them;
+geometry is the 4x4 IJK-to-RAS matrix.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import slicer
-import vtk
-from vtk.util.numpy_support import get_vtk_array_type, numpy_to_vtk
+from vtkmodules.util.numpy_support import get_vtk_array_type, numpy_to_vtk
+from vtkmodules.vtkCommonCore import vtkIdList, vtkIntArray, vtkStringArray
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..dwi.export import exact_integer_voxels
 from ..dwi.volume import DwiVolume
+from .arrays import (
+    add_volume_from_array,
+    array_from_segment_binary_labelmap,
+    array_from_volume,
+    array_from_vtk_matrix,
+    update_volume_from_array,
+    vtk_matrix,
+)
 
 #: Attribute names written on nodes that carry physical quantities.
 UNIT_ATTRIBUTE = "VCFDiagnosis.Unit"
@@ -30,20 +41,11 @@ COMBINATION_ATTRIBUTE = "VCFDiagnosis.combination"
 SOURCE_KEYS = ("format", "source", "series_uid", "study_uid", "dicom_layout", "frame_of_reference_uid", "patient_id")
 
 
-def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
-    """Return a vtkMatrix4x4 holding the 4x4 numpy ``array``."""
-    matrix = vtk.vtkMatrix4x4()
-    for r in range(4):
-        for c in range(4):
-            matrix.SetElement(r, c, float(array[r, c]))
-    return matrix
-
-
 def ijk_to_ras(volume_node) -> np.ndarray:
     """Return the 4x4 IJK-to-RAS matrix of a volume node as a numpy array."""
-    matrix = vtk.vtkMatrix4x4()
+    matrix = vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
-    return slicer.util.arrayFromVTKMatrix(matrix)
+    return array_from_vtk_matrix(matrix)
 
 
 def ensure_subject_hierarchy_item(node, parent_item: int | None = None) -> int:
@@ -63,7 +65,7 @@ def ensure_subject_hierarchy_item(node, parent_item: int | None = None) -> int:
 def case_folder_item(case_id: str) -> int:
     """Return the subject-hierarchy folder item named after the case, creating it if needed."""
     sh = slicer.mrmlScene.GetSubjectHierarchyNode()
-    children = vtk.vtkIdList()
+    children = vtkIdList()
     sh.GetItemChildren(sh.GetSceneItemID(), children)
     for index in range(children.GetNumberOfIds()):
         item = children.GetId(index)
@@ -109,9 +111,8 @@ def remove_nodes(nodes_to_remove) -> None:
 def add_scalar_volume(array_kji: np.ndarray, matrix_ijk_to_ras: np.ndarray, name: str, *,
                       label: bool = False, unit: str | None = None, quantity: str | None = None):
     """Return a new scalar (or label map) volume node holding ``array_kji`` on the given grid."""
-    node = slicer.util.addVolumeFromArray(
-        np.ascontiguousarray(array_kji), ijkToRAS=vtk_matrix(matrix_ijk_to_ras), name=name,
-        nodeClassName="vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode")
+    node = add_volume_from_array(np.ascontiguousarray(array_kji), matrix_ijk_to_ras, name,
+                                 "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode")
     if unit:
         node.SetAttribute(UNIT_ATTRIBUTE, unit)
     if quantity:
@@ -141,11 +142,11 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     for b, volume in zip(dwi.bvalues_s_mm2, voxels):
         frame = slicer.vtkMRMLScalarVolumeNode()
         frame.SetIJKToRASMatrix(matrix)
-        image = vtk.vtkImageData()
+        image = vtkImageData()
         image.SetDimensions(volume.shape[2], volume.shape[1], volume.shape[0])
         image.AllocateScalars(scalar_type, 1)
         frame.SetAndObserveImageData(image)
-        slicer.util.arrayFromVolume(frame)[:] = volume
+        array_from_volume(frame)[:] = volume
         sequence.SetDataNodeAtValue(frame, f"{b:g}")
     labels = ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2)
     sequence.SetAttribute(FRAME_LABELS_ATTRIBUTE, labels)
@@ -197,7 +198,7 @@ def dwi_from_sequence(sequence, bvalues_override=None) -> DwiVolume:
     frames = [sequence.GetNthDataNode(i) for i in range(n)]
     if any(not f or not f.IsA("vtkMRMLScalarVolumeNode") for f in frames):
         raise ValueError(f"sequence '{sequence.GetName()}' does not hold scalar volumes")
-    data = np.stack([slicer.util.arrayFromVolume(f).astype(np.float32) for f in frames])
+    data = np.stack([array_from_volume(f).astype(np.float32) for f in frames])
     order = np.argsort(bvalues, kind="stable")
     metadata = {"name": sequence.GetName()}
     for key in SOURCE_KEYS:  # where the images came from: DICOM results derive from them
@@ -218,7 +219,7 @@ def dwi_from_dwi_volume_node(node) -> DwiVolume:
     per-gradient b-values, s/mm2; directions at the same b combined into the trace by geometric mean)."""
     from ..dwi.shells import dwi_from_volumes
 
-    array = slicer.util.arrayFromVolume(node)  # [k, j, i, gradient]
+    array = array_from_volume(node)  # [k, j, i, gradient]
     n = node.GetNumberOfGradients()
     if array.ndim != 4 or array.shape[-1] != n:
         raise ValueError(f"DWI node '{node.GetName()}' has {n} gradients but image data of shape {array.shape}")
@@ -233,7 +234,7 @@ def dwi_from_scalar_volumes(volume_nodes: list, bvalues) -> DwiVolume:
     if len(volume_nodes) != len(bvalues):
         raise ValueError(f"{len(bvalues)} b-values given for {len(volume_nodes)} volumes")
     matrix = ijk_to_ras(volume_nodes[0])
-    arrays = [slicer.util.arrayFromVolume(v) for v in volume_nodes]
+    arrays = [array_from_volume(v) for v in volume_nodes]
     for node, array in zip(volume_nodes, arrays):
         if array.shape != arrays[0].shape or not np.allclose(ijk_to_ras(node), matrix, atol=1e-4):
             raise ValueError(f"volume '{node.GetName()}' is not on the grid of '{volume_nodes[0].GetName()}'")
@@ -302,7 +303,7 @@ def add_table_column(table, name: str, values, kind: str = "double", unit: str =
     if kind == "double":
         array = numpy_to_vtk(np.array([np.nan if v is None else v for v in values], dtype=float), deep=True)
     else:
-        array = vtk.vtkIntArray() if kind == "integer" else vtk.vtkStringArray()
+        array = vtkIntArray() if kind == "integer" else vtkStringArray()
         for value in values:
             if kind == "integer":
                 array.InsertNextValue(-1 if value is None or math.isnan(value) else int(value))
@@ -405,7 +406,7 @@ def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series
                                      unit=unit, quantity=label)
         else:
             node.SetIJKToRASMatrix(vtk_matrix(matrix_ijk_to_ras))
-            slicer.util.updateVolumeFromArray(node, values)
+            update_volume_from_array(node, values)
         for key, value in provenance.items():
             node.SetAttribute(f"VCFDiagnosis.{key}", str(value))
         display = node.GetDisplayNode()
@@ -426,7 +427,7 @@ def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.nd
     try:
         if not segmentation.GetSegmentation().GetSegment(segment_id):
             raise ValueError(f"segmentation '{segmentation.GetName()}' has no segment '{segment_id}'")
-        return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment_id, reference) > 0
+        return array_from_segment_binary_labelmap(segmentation, segment_id, reference) > 0
     finally:
         display = reference.GetDisplayNode()
         if display:
