@@ -93,6 +93,7 @@ def test_segment_labelmap_round_trip_matches_slicer_util(arrays):
     theirs_id = segmentation.GetSegmentation().AddEmptySegment("theirs", "theirs")
     arrays.update_segment_binary_labelmap_from_array(mask * 7, segmentation, ours_id, reference)  # non-zero: inside
     slicer.util.updateSegmentBinaryLabelmapFromArray(mask, segmentation, theirs_id, reference)
+
     def node_ids():
         return {slicer.mrmlScene.GetNthNode(i).GetID() for i in range(slicer.mrmlScene.GetNumberOfNodes())}
 
@@ -109,6 +110,13 @@ def test_segment_labelmap_round_trip_matches_slicer_util(arrays):
                                   mask > 0)
     with pytest.raises(ValueError, match="has no segment 'no such segment'"):
         arrays.array_from_segment_binary_labelmap(segmentation, "no such segment", reference)
+    from VCFDiagnosisLib.mrml import nodes
+
+    before = node_ids()  # slicer.util's export above leaves its display node behind: counted from here
+    with pytest.raises(ValueError, match="'seg' has no segment 'no such segment'"):
+        nodes.segment_mask_on_grid(segmentation, "no such segment", MATRIX, mask.shape)
+    assert node_ids() == before  # nor the grid volume made for the resampling
+    np.testing.assert_array_equal(nodes.segment_mask_on_grid(segmentation, ours_id, MATRIX, mask.shape), mask > 0)
 
 
 def test_a_headless_case_never_loads_the_vtk_umbrella_module(tmp_path):

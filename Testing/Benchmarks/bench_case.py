@@ -12,8 +12,8 @@ by +-15 % over minutes, so only figures from one run compare.
 
 Each checkout's code is compiled to bytecode first (``compileall``, its ``__pycache__`` folders), as after a
 ``pip install`` or a user's first run: where ``PYTHONDONTWRITEBYTECODE`` is set (as on this project's
-development machines) every run would otherwise compile the module's own ~100 files again, ~0.6 s of a ``run``
-that no user waits for after the first.
+development machines) every run would otherwise compile the module's own files again, which no user waits for
+after the first run.
 
     python Testing/Benchmarks/bench_case.py [--repeats 3] [--baseline ../old/VCFDiagnosis]
 """

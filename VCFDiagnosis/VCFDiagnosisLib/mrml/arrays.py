@@ -28,15 +28,13 @@ VECTOR_VOLUME_CLASSES = ("vtkMRMLVectorVolumeNode", "vtkMRMLMultiVolumeNode", "v
 def vtk_matrix(array: np.ndarray) -> vtkMatrix4x4:
     """Return a vtkMatrix4x4 holding the 4x4 numpy ``array``."""
     matrix = vtkMatrix4x4()
-    for r in range(4):
-        for c in range(4):
-            matrix.SetElement(r, c, float(array[r, c]))
+    matrix.DeepCopy(np.asarray(array, dtype=float).reshape(16))
     return matrix
 
 
 def array_from_vtk_matrix(matrix: vtkMatrix4x4) -> np.ndarray:
     """Return the elements of a vtkMatrix4x4 as a (4, 4) float array (a copy)."""
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    return np.array(matrix.GetData(), dtype=float).reshape(4, 4)
 
 
 def array_from_volume(volume_node) -> np.ndarray:

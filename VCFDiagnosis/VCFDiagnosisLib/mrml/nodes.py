@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import slicer
-from vtkmodules.util.numpy_support import get_vtk_array_type, numpy_to_vtk
+from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonCore import vtkIdList, vtkIntArray, vtkStringArray
-from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..dwi.export import exact_integer_voxels
@@ -138,15 +137,10 @@ def add_dwi_sequence(dwi: DwiVolume, name: str):
     # the scanner's integer type when it holds the values exactly (half the memory and scene file of float32)
     voxels = exact_integer_voxels(dwi.data, dwi.metadata.get("stored_pixel_type"))
     voxels = dwi.data if voxels is None else voxels
-    scalar_type = get_vtk_array_type(voxels.dtype)
     for b, volume in zip(dwi.bvalues_s_mm2, voxels):
         frame = slicer.vtkMRMLScalarVolumeNode()
         frame.SetIJKToRASMatrix(matrix)
-        image = vtkImageData()
-        image.SetDimensions(volume.shape[2], volume.shape[1], volume.shape[0])
-        image.AllocateScalars(scalar_type, 1)
-        frame.SetAndObserveImageData(image)
-        array_from_volume(frame)[:] = volume
+        update_volume_from_array(frame, volume)
         sequence.SetDataNodeAtValue(frame, f"{b:g}")
     labels = ",".join(f"{b:g}" for b in dwi.bvalues_s_mm2)
     sequence.SetAttribute(FRAME_LABELS_ATTRIBUTE, labels)
@@ -424,9 +418,7 @@ def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.nd
     """Return the segment as a boolean ``[k, j, i]`` mask resampled onto the given grid (any source grid)."""
     scene = slicer.mrmlScene
     reference = add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix_ijk_to_ras, "__vcfdiagnosis_grid__")
-    try:
-        if not segmentation.GetSegmentation().GetSegment(segment_id):
-            raise ValueError(f"segmentation '{segmentation.GetName()}' has no segment '{segment_id}'")
+    try:  # a segment the segmentation does not have: ValueError naming both
         return array_from_segment_binary_labelmap(segmentation, segment_id, reference) > 0
     finally:
         display = reference.GetDisplayNode()
