@@ -681,17 +681,26 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """Process every case of a manifest (as ``vcfdiagnosis batch`` does, in this process); return
         (BatchSummary, results table node). ``settings`` (and keyword ``changes``) apply to every case.
         Finished cases are skipped unless ``force``; a failing case is an error row and the batch goes on; each
-        case's nodes are removed after export, so the scene keeps only the results table.
+        case's nodes are removed after export, so the scene keeps only the results table. Each case's ``.mrb``
+        holds that case only; a scene holding other data (a loaded patient) is refused with a ValueError before
+        anything is written, since the bundles would carry its names (earlier batches' results tables are fine).
         ``progressCallback(event)`` receives ``done``, ``total``, ``case_id``, ``status``, ``seconds`` and
         ``eta_s`` after every case.
         """
         from ..batch.cases import CaseProcessor
         from ..batch.runner import run_batch
+        from .case_scope import BATCH_RESULTS_ATTRIBUTE, data_in_scene
 
+        held = data_in_scene()
+        if held:  # the subject hierarchy would write their names into every case's bundle
+            shown = ", ".join(f"'{name}'" for name in held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+            raise ValueError(f"the scene holds other data ({shown}): every case's scene bundle would carry their "
+                             "names; save it and close the scene (File > Close Scene), then run the batch")
         in_scene = CaseProcessor(process=self.processManifestRow, prepare=lambda cacheDir, quiet: None)
         summary = run_batch(manifestPath, outputDir, in_scene, force=force, in_process=True,
                             progress=progressCallback, settings=_settings(settings, changes))
         table = nodes.add_results_table(summary.rows, f"{Path(outputDir).name} batch results")
+        table.SetAttribute(BATCH_RESULTS_ATTRIBUTE, str(Path(outputDir).resolve()))
         return summary, table
 
     def processManifestRow(self, row, caseDir, settings: CaseSettings) -> list[dict]:
@@ -699,22 +708,18 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         ``slicer.mrmlScene`` and export it to ``caseDir``; return its results rows.
 
         The case folder is built beside its place and swapped in whole, with its ``case.json`` marker (the
-        manifest row and the settings in it), so a case folder is either absent or finished. Nodes added for the
-        case are removed from the scene afterwards: batch workers and Slicer's console keep a clean scene.
+        manifest row and the settings in it), so a case folder is either absent or finished. The case runs in
+        :func:`~VCFDiagnosisLib.mrml.case_scope.case_scope`: its scene bundle holds this case only, and the nodes
+        and folders it added are removed afterwards (batch workers and Slicer's console keep a clean scene).
         """
-        scene = slicer.mrmlScene
-        before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
-        try:
+        from .case_scope import case_scope
+
+        with case_scope():
             case, _ = self.processCaseFiles(
                 row.dwi, row.roi, row.spectrum, caseId=row.case_id, outputDir=str(caseDir), overwrite=True, fat=row.fat,
                 settings=settings, extraColumns={"label": row.label, "reader": row.reader},
                 provenance={"manifest_row": dataclasses.asdict(row)})
-            return case.rows
-        finally:
-            for i in reversed(range(scene.GetNumberOfNodes())):
-                node = scene.GetNthNode(i)
-                if node is not None and node.GetID() not in before and not node.GetSingletonTag():
-                    scene.RemoveNode(node)
+        return case.rows
 
     def analyzeCohort(self, resultsPath: str, outputDir: str, overwrite: bool = False,
                       bootstrapResamples: int = 200, seed: int = 0) -> dict:
