@@ -41,6 +41,14 @@ def test_maps_have_the_dwi_grid_names_units_and_values(logic, scene):
     assert colors.GetColorName(int(FitStatus.HIT_BOUND)) == "converged on a parameter bound"
     display = created["D"].GetDisplayNode()
     assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx((0.0, 3e-3))
+    default = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")  # Slicer's own default display
+    default.CreateDefaultDisplayNodes()  # the maps' display is Slicer's default but for the fixed window
+    for stem in ("D", "Dstar", "f", "ADC", "R2"):
+        shown = created[stem].GetDisplayNode()
+        assert shown.IsA("vtkMRMLScalarVolumeDisplayNode") and not shown.GetAutoWindowLevel(), stem
+        assert shown.GetColorNodeID() == default.GetDisplayNode().GetColorNodeID(), stem
+        assert created[stem].GetNumberOfDisplayNodes() == 1, stem
+    assert created["S0"].GetDisplayNode().GetAutoWindowLevel()  # no fixed range: Slicer's automatic window
     status = slicer.util.arrayFromVolume(created["status"])
     ok = status == FitStatus.OK
     assert ok.mean() > 0.9

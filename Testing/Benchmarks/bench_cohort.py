@@ -6,19 +6,50 @@ Each patient: 160 DICOM files (8 b x 20 slices x 256 x 256), lesion ROI, spectru
 <= 10 minutes on this 2-core machine (<= ~8 s per case). Also prints how the published models classify the
 recovered values against the truth-computed ones.
 
-    python Testing/Benchmarks/bench_cohort.py [--patients 70] [--jobs 2] [--keep DIR]
+``--baseline DIR`` also times another checkout's code (DIR is its ``VCFDiagnosis`` folder, first on PYTHONPATH)
+on the same cohort, interleaved round by round with this one (``--rounds``), and prints the ratio of the medians:
+this machine's speed varies by +-20 % over minutes, so only figures from one run compare. ``--cohort DIR`` reuses a
+cohort written by an earlier ``--keep DIR`` (its ``cohort`` folder) instead of generating one. Both checkouts are
+compiled to bytecode first, as after an install.
+
+    python Testing/Benchmarks/bench_cohort.py [--patients 70] [--jobs 2] [--keep DIR] [--cohort DIR]
+                                              [--baseline ../old/VCFDiagnosis] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def read_manifest_ids(manifest: Path) -> list[str]:
+    """Return the case ids of a manifest."""
+    from VCFDiagnosisLib.batch.manifest import read_manifest
+
+    return [row.case_id for row in read_manifest(manifest)]
+
+
+def timed_batch(manifest: Path, out: Path, jobs: int, code_dir: str) -> float:
+    """Return the wall time (s) of one ``vcfdiagnosis batch`` process (exit 0 required) using ``code_dir``'s code."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_case import SCRIPT
+
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [code_dir, os.environ.get("PYTHONPATH")])))
+    start = time.perf_counter()
+    batch = subprocess.run([sys.executable, "-c", SCRIPT, "batch", str(manifest), "--out", str(out), "--jobs",
+                            str(jobs), "--force"], capture_output=True, text=True, env=environment)
+    seconds = time.perf_counter() - start
+    if batch.returncode != 0:
+        raise SystemExit(f"batch failed ({code_dir}):\n{batch.stdout[-2000:]}\n{batch.stderr[-2000:]}")
+    return seconds
 
 
 def main() -> int:
@@ -28,6 +59,9 @@ def main() -> int:
     parser.add_argument("--matrix", type=int, default=256)
     parser.add_argument("--slices", type=int, default=20)
     parser.add_argument("--keep", help="keep the cohort and outputs in this folder")
+    parser.add_argument("--cohort", help="a folder kept by --keep: reuse its cohort (no generation)")
+    parser.add_argument("--baseline", metavar="DIR", help="another checkout's VCFDiagnosis folder, timed alongside")
+    parser.add_argument("--rounds", type=int, default=1, help="batch runs per checkout, interleaved (median)")
     args = parser.parse_args()
     from VCFDiagnosisLib.analysis.results import read_results_tsv
     from VCFDiagnosisLib.analysis.study_models import predict
@@ -35,19 +69,36 @@ def main() -> int:
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="vcfdiag-bench-cohort-"))
     cli = str(Path(sys.executable).parent / "vcfdiagnosis")
+    here = str(Path(__file__).resolve().parents[2] / "VCFDiagnosis")
+    versions = {"this checkout": here, **({"baseline": str(Path(args.baseline).resolve())} if args.baseline else {})}
     try:
         start = time.perf_counter()
-        generate_cohort(work / "cohort", args.patients, seed=1000, matrix=args.matrix, n_slices=args.slices,
-                        force=True, fat_series=False)  # the study's protocol: DWI and MRS, no water-fat series
-        print(f"generated {args.patients} patients ({args.matrix} x {args.matrix} x {args.slices} x 8 DICOM) "
-              f"in {time.perf_counter() - start:.1f} s")
-        start = time.perf_counter()
-        batch = subprocess.run([cli, "batch", str(work / "cohort" / "manifest.tsv"), "--out", str(work / "out"),
-                                "--jobs", str(args.jobs), "--force"], capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        if batch.returncode != 0:
-            print(batch.stdout, batch.stderr)
-            return 1
+        if args.cohort:
+            shutil.copytree(Path(args.cohort) / "cohort", work / "cohort", dirs_exist_ok=True)
+            args.patients = len(read_manifest_ids(work / "cohort" / "manifest.tsv"))
+            print(f"reused the {args.patients}-patient cohort of {args.cohort}")
+        else:
+            generate_cohort(work / "cohort", args.patients, seed=1000, matrix=args.matrix, n_slices=args.slices,
+                            force=True, fat_series=False)  # the study's protocol: DWI and MRS, no water-fat series
+            print(f"generated {args.patients} patients ({args.matrix} x {args.matrix} x {args.slices} x 8 DICOM) "
+                  f"in {time.perf_counter() - start:.1f} s")
+        for code_dir in versions.values():
+            subprocess.run([sys.executable, "-m", "compileall", "-q", code_dir], check=True, capture_output=True)
+        times: dict[str, list[float]] = {name: [] for name in versions}
+        for round_ in range(args.rounds):
+            order = list(versions.items()) if round_ % 2 == 0 else list(reversed(versions.items()))
+            for name, code_dir in order:  # interleaved, alternating who goes first
+                out = work / ("out" if name == "this checkout" else "out-baseline")
+                times[name].append(timed_batch(work / "cohort" / "manifest.tsv", out, args.jobs, code_dir))
+                print(f"  round {round_ + 1}, {name}: {times[name][-1]:.1f} s", flush=True)
+        for name, values in times.items():
+            median = statistics.median(values)
+            print(f"vcfdiagnosis batch --jobs {args.jobs} ({name}): median {median:.1f} s for {args.patients} cases "
+                  f"({median / args.patients:.2f} s per case) over {len(values)} runs")
+        if args.baseline:
+            ratio = statistics.median(times["this checkout"]) / statistics.median(times["baseline"])
+            print(f"  ratio this checkout / baseline (medians): {ratio:.2f}")
+        seconds = statistics.median(times["this checkout"])
         print(f"vcfdiagnosis batch --jobs {args.jobs}: {seconds:.1f} s for {args.patients} cases "
               f"({seconds / args.patients:.2f} s per case; targets: <= 600 s in all, issue 8; <= 1 s per case, issue 13)")
         rows = [r for r in read_results_tsv(work / "out" / "results.tsv")]

@@ -10,6 +10,10 @@ Run: ``python Testing/Benchmarks/bench_dwi_loading.py [--workdir DIR] [--repeat 
 
 Timings are wall-clock, best of ``--repeat`` runs, with the files in the OS page cache (they were just
 written). Exit status 1 when a target is missed.
+
+``--threads N``: also the pixel reading of the 160-file series in this thread (the default) against a pool of N
+threads, interleaved, wall and CPU seconds (median of ``--repeat``), warm and, where this user may drop the page
+cache (``/proc/sys/vm/drop_caches``), cold.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +31,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
+from VCFDiagnosisLib.dwi import dicom as dicom_module
 from VCFDiagnosisLib.dwi.dicom import index_dicom_folder, load_dwi_dicom
 from VCFDiagnosisLib.phantom import generate_patient
 
@@ -57,12 +64,49 @@ def copy_series(source: Path, target: Path, series_number: int) -> int:
     return count
 
 
+def drop_page_cache() -> bool:
+    """Return True if the OS page cache was dropped (root on Linux), False if this user may not."""
+    try:
+        subprocess.run(["sync"], check=False)
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def compare_pixel_threads(series: Path, threads: int, repeat: int) -> None:
+    """Print wall and CPU seconds of loading ``series`` with its pixels read in this thread vs ``threads`` threads."""
+    read = dicom_module.read_frame_pixels
+    cold_possible = drop_page_cache()
+    for cache in ("warm", "cold") if cold_possible else ("warm",):
+        figures: dict[int, list[tuple[float, float]]] = {1: [], threads: []}
+        for _ in range(repeat):
+            for workers in (1, threads):  # interleaved: this machine's speed drifts
+                dicom_module.read_frame_pixels = lambda frames, w=workers: read(frames, workers=w)
+                if cache == "cold":
+                    drop_page_cache()
+                wall, cpu = time.perf_counter(), time.process_time()
+                try:
+                    load_dwi_dicom(series)
+                finally:
+                    dicom_module.read_frame_pixels = read
+                figures[workers].append((time.perf_counter() - wall, time.process_time() - cpu))
+        one, pool = ([statistics.median(x[i] for x in figures[w]) for i in (0, 1)] for w in (1, threads))
+        print(f"pixels {cache}: one thread wall {one[0]:.3f} s cpu {one[1]:.3f} s; {threads} threads wall "
+              f"{pool[0]:.3f} s cpu {pool[1]:.3f} s (ratio one/pool wall {one[0] / pool[0]:.2f}, cpu "
+              f"{one[1] / pool[1]:.2f})")
+    if not cold_possible:
+        print("pixels cold: not measured (this user may not drop the page cache)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the load and index timings; return 1 when a target is missed."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", help="folder for the generated files (default: a temporary folder, removed)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is reported)")
     ap.add_argument("--series", type=int, default=10, help="number of series in the indexing folder")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="also compare the pixel reading in one thread with a pool of this many threads")
     args = ap.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_dwi_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -78,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load   {n_files} files -> {dwi.data.shape} (b, k, j, i) float32: {seconds:.3f} s "
               f"({n_files / seconds:.0f} files/s), target <= {TARGET_LOAD_S:g} s")
         ok &= seconds <= TARGET_LOAD_S
+        if args.threads > 1:
+            compare_pixel_threads(big, args.threads, max(args.repeat, 5))
 
         start = time.perf_counter()
         folder = work / "index"

@@ -11,8 +11,8 @@ set, e.g. a zero-filled one, is refused in milliseconds instead of being parsed 
 
 from __future__ import annotations
 
+import contextlib
 import io
-import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -151,11 +151,41 @@ def check_pixel_data(ds: pydicom.Dataset, path: str) -> None:
         raise PixelDataError(f"truncated: header says {expected} bytes of pixel data, file has {have}")
 
 
+#: Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixel data is the array's bytes.
+_LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+
+
+def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
+    """Return the stored pixel values of a data set (``[frames,] rows, columns``), as ``ds.pixel_array`` does.
+
+    The common case (uncompressed little-endian, one sample, 8/16/32 bits allocated, unsigned or every bit
+    stored) is a view of the pixel data's bytes, several times quicker than pydicom's handlers; anything else
+    (compressed, big-endian, colour, signed values in fewer bits than allocated, bits above ``BitsStored`` set)
+    is pydicom's ``pixel_array``.
+    """
+    syntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "1.2.840.10008.1.2"))
+    allocated, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
+    signed = int(ds.get("PixelRepresentation") or 0) == 1
+    frames, rows, columns = int(ds.get("NumberOfFrames") or 1), int(ds.Rows), int(ds.Columns)
+    if (syntax not in _LITTLE_ENDIAN_NATIVE or int(ds.get("SamplesPerPixel") or 1) != 1
+            or allocated not in (8, 16, 32) or not 0 < stored <= allocated or (signed and stored < allocated)):
+        return ds.pixel_array
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    count = frames * rows * columns
+    data = ds.PixelData
+    if len(data) < count * dtype.itemsize:
+        return ds.pixel_array  # pydicom's message for short data
+    pixels = np.frombuffer(data, dtype, count)
+    if stored < allocated and int(pixels.max(initial=0)) >> stored:
+        return ds.pixel_array  # bits above BitsStored in use (overlays): pydicom's handling
+    return pixels.reshape((frames, rows, columns) if frames > 1 else (rows, columns))
+
+
 def _file_images(path: str, frames: list[DicomFrame]) -> list[np.ndarray]:
     """Return the rescaled float32 pixels of ``frames``, all held by the file ``path``."""
     ds = read_dataset(path)
     check_pixel_data(ds, path)
-    pixels = ds.pixel_array
+    pixels = stored_pixels(ds)
     out = []
     for frame in frames:
         if frame.frame is not None:
@@ -181,7 +211,9 @@ def _rescaled(image: np.ndarray, slope: float, intercept: float) -> np.ndarray:
 def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None) -> tuple[np.ndarray, list[int], list[str]]:
     """Return (pixels [n_ok, rows, cols] float32, indices of ``frames`` read, problems per failed file).
 
-    All frames must share one matrix size. Each file is read once (a thread pool overlaps file access).
+    All frames must share one matrix size. Each file is read once, in this thread unless ``workers`` > 1 (a thread
+    pool): decoding is Python under the GIL, so on a local disk, warm or cold, threads cost time and CPU
+    (``Testing/Benchmarks/bench_dwi_loading.py --threads 3`` prints both). A slow network share may gain from a pool.
     Each problem is one line ``<file>: <problem>`` (e.g. ``truncated: header says N bytes of pixel data, file
     has M``). The float32 buffer of all images must fit :func:`~.limits.max_image_bytes`.
     """
@@ -205,9 +237,12 @@ def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None) -> t
             text = str(error).strip().splitlines()[0] if str(error).strip() else ""
             return path, indices, None, f"pixel data not readable ({type(error).__name__}: {text})"
 
-    workers = workers or min(4, (os.cpu_count() or 1) + 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for path, indices, images, problem in pool.map(work, by_path.items()):
+    with contextlib.ExitStack() as stack:
+        if workers is not None and workers > 1:
+            results = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map(work, by_path.items())
+        else:
+            results = map(work, by_path.items())
+        for path, indices, images, problem in results:
             if problem is not None:
                 problems.append(problem if problem.startswith(f"{path}: ") else f"{path}: {problem}")
                 continue

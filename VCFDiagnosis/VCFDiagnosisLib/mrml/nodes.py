@@ -108,10 +108,28 @@ def remove_nodes(nodes_to_remove) -> None:
 
 
 def add_scalar_volume(array_kji: np.ndarray, matrix_ijk_to_ras: np.ndarray, name: str, *,
-                      label: bool = False, unit: str | None = None, quantity: str | None = None):
-    """Return a new scalar (or label map) volume node holding ``array_kji`` on the given grid."""
-    node = add_volume_from_array(np.ascontiguousarray(array_kji), matrix_ijk_to_ras, name,
-                                 "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode")
+                      label: bool = False, unit: str | None = None, quantity: str | None = None,
+                      window_min_max: tuple[float, float] | None = None):
+    """Return a new scalar (or label map) volume node holding ``array_kji`` on the given grid.
+
+    With ``window_min_max`` (in the volume's unit) the display window is fixed there (not automatic), and the
+    automatic window that Slicer's default display node computes from a histogram of the voxels is never computed
+    (~13 ms for a 256 x 256 x 20 map).
+    """
+    if window_min_max is None or label:
+        node = add_volume_from_array(np.ascontiguousarray(array_kji), matrix_ijk_to_ras, name,
+                                     "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode")
+    else:  # vtkMRMLScalarVolumeNode::CreateDefaultDisplayNodes, with the window set before the display sees voxels
+        scene = slicer.mrmlScene
+        node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+        node.SetIJKToRASMatrix(vtk_matrix(matrix_ijk_to_ras))
+        update_volume_from_array(node, np.ascontiguousarray(array_kji))
+        display = scene.AddNewNodeByClass("vtkMRMLScalarVolumeDisplayNode")
+        if not display.GetColorNodeID():  # a scene default display node may name one
+            display.SetDefaultColorMap()
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevelMinMax(*window_min_max)
+        node.SetAndObserveDisplayNodeID(display.GetID())
     if unit:
         node.SetAttribute(UNIT_ATTRIBUTE, unit)
     if quantity:
@@ -397,7 +415,7 @@ def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series
         node = (reuse or {}).get(stem)
         if node is None:
             node = add_scalar_volume(values, matrix_ijk_to_ras, f"{series_name} {label} [{unit}]", label=is_status,
-                                     unit=unit, quantity=label)
+                                     unit=unit, quantity=label, window_min_max=None if low is None else (low, high))
         else:
             node.SetIJKToRASMatrix(vtk_matrix(matrix_ijk_to_ras))
             update_volume_from_array(node, values)

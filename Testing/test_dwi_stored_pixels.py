@@ -1,0 +1,84 @@
+"""The quick path to DICOM pixel values equals pydicom's ``pixel_array`` on every real and generated file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from VCFDiagnosisLib.dwi import pixels as pixels_module
+from VCFDiagnosisLib.dwi.pixels import stored_pixels
+from VCFDiagnosisLib.phantom import generate_patient
+
+REAL = Path(__file__).parent / "Data" / "dwi-dicom"
+
+
+def _datasets():
+    for path in sorted(p for p in REAL.rglob("*") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception:  # noqa: BLE001 - not DICOM (licences, json)
+            continue
+        if "PixelData" in ds:
+            yield path, ds
+
+
+def _same(ds) -> bool:
+    quick, reference = stored_pixels(ds), ds.pixel_array
+    return quick.dtype == reference.dtype and quick.shape == reference.shape and np.array_equal(quick, reference)
+
+
+def test_real_vendor_files_give_pydicoms_values_and_most_take_the_quick_path(monkeypatch):
+    """GE, Philips, Siemens classic/enhanced/mosaic files of Testing/Data: the same values, dtype and shape."""
+    checked, slow = 0, []
+    original = pydicom.Dataset.pixel_array
+    for path, ds in _datasets():
+        assert _same(ds), path
+        checked += 1
+        with monkeypatch.context() as patched:  # which files does the quick path leave to pydicom?
+            patched.setattr(pydicom.Dataset, "pixel_array",
+                            property(lambda d, p=path: slow.append(p) or original.fget(d)))
+            stored_pixels(ds)
+    assert checked >= 50
+    assert len(slow) <= 0.2 * checked, slow  # the speed is real: most real files are uncompressed little endian
+
+
+@pytest.mark.parametrize("vendor", ["siemens", "ge", "philips"])
+def test_phantom_series_load_the_same_through_either_path(vendor, tmp_path, monkeypatch):
+    patient = generate_patient(tmp_path / vendor, seed=3, vendor=vendor, matrix=32, n_slices=3, fat_series=False)
+    from VCFDiagnosisLib.dwi.dicom import load_dwi_dicom
+
+    quick = load_dwi_dicom(patient.dwi_dir).data
+    monkeypatch.setattr(pixels_module, "stored_pixels", lambda ds: ds.pixel_array)
+    reference = load_dwi_dicom(patient.dwi_dir).data
+    np.testing.assert_array_equal(quick, reference)
+
+
+def _synthetic(values: np.ndarray, bits_stored: int, signed: bool) -> pydicom.Dataset:
+    from pydicom.dataset import FileMetaDataset
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.Rows, ds.Columns = values.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = int(signed)
+    ds.PixelData = values.astype("<i2" if signed else "<u2").tobytes()
+    return ds
+
+
+@pytest.mark.parametrize("case", ["12 of 16 bits", "overlay bits above BitsStored", "signed 12 of 16", "signed 16"])
+def test_the_cases_pydicom_must_handle_still_give_its_values(case):
+    rng = np.random.default_rng(os.getpid() % 1000)
+    values = rng.integers(0, 4096, (6, 5))
+    if case == "overlay bits above BitsStored":
+        values[0, 0] |= 1 << 13
+    signed = case.startswith("signed")
+    if signed:
+        values = values - 2048
+    ds = _synthetic(values, 16 if case == "signed 16" else 12, signed)
+    assert _same(ds), case
