@@ -82,3 +82,25 @@ def test_the_cases_pydicom_must_handle_still_give_its_values(case):
         values = values - 2048
     ds = _synthetic(values, 16 if case == "signed 16" else 12, signed)
     assert _same(ds), case
+
+
+@pytest.mark.filterwarnings("ignore:Deferred read warning")
+@pytest.mark.parametrize("change", ["truncated", "removed"])
+def test_a_file_changed_after_indexing_is_named_never_read_as_zeros(change, tmp_path):
+    """Pixels are read from the headers kept while indexing (deferred): a file cut short or removed in between is
+    an error naming it, as when it was read again from scratch."""
+    from VCFDiagnosisLib.dwi.dicom import DicomDwiError, index_dicom_folder, load_series, select_dwi_series
+
+    patient = generate_patient(tmp_path / "p", seed=4, vendor="siemens", matrix=128, n_slices=2, fat_series=False)
+    series = select_dwi_series(index_dicom_folder(patient.dwi_dir)[0])
+    assert len(series.datasets) == len(series.files)  # every header kept, pixel data left in the files
+    victim = sorted(series.files)[5]
+    if change == "truncated":
+        data = Path(victim).read_bytes()
+        Path(victim).write_bytes(data[: len(data) - 700])
+    else:
+        Path(victim).unlink()
+    with pytest.raises(DicomDwiError, match=Path(victim).name) as raised:
+        load_series(series)
+    assert ("truncated" if change == "truncated" else "not readable") in str(raised.value)
+    assert not series.datasets or victim not in series.datasets

@@ -73,12 +73,12 @@ def main() -> int:
     versions = {"this checkout": here, **({"baseline": str(Path(args.baseline).resolve())} if args.baseline else {})}
     try:
         start = time.perf_counter()
-        if args.cohort:
-            shutil.copytree(Path(args.cohort) / "cohort", work / "cohort", dirs_exist_ok=True)
-            args.patients = len(read_manifest_ids(work / "cohort" / "manifest.tsv"))
+        cohort_dir = Path(args.cohort).resolve() / "cohort" if args.cohort else work / "cohort"
+        if args.cohort:  # read in place, never written
+            args.patients = len(read_manifest_ids(cohort_dir / "manifest.tsv"))
             print(f"reused the {args.patients}-patient cohort of {args.cohort}")
         else:
-            generate_cohort(work / "cohort", args.patients, seed=1000, matrix=args.matrix, n_slices=args.slices,
+            generate_cohort(cohort_dir, args.patients, seed=1000, matrix=args.matrix, n_slices=args.slices,
                             force=True, fat_series=False)  # the study's protocol: DWI and MRS, no water-fat series
             print(f"generated {args.patients} patients ({args.matrix} x {args.matrix} x {args.slices} x 8 DICOM) "
                   f"in {time.perf_counter() - start:.1f} s")
@@ -89,7 +89,7 @@ def main() -> int:
             order = list(versions.items()) if round_ % 2 == 0 else list(reversed(versions.items()))
             for name, code_dir in order:  # interleaved, alternating who goes first
                 out = work / ("out" if name == "this checkout" else "out-baseline")
-                times[name].append(timed_batch(work / "cohort" / "manifest.tsv", out, args.jobs, code_dir))
+                times[name].append(timed_batch(cohort_dir / "manifest.tsv", out, args.jobs, code_dir))
                 print(f"  round {round_ + 1}, {name}: {times[name][-1]:.1f} s", flush=True)
         for name, values in times.items():
             median = statistics.median(values)
@@ -107,7 +107,7 @@ def main() -> int:
             if row["status"] == "error":
                 errors += 1
                 continue
-            lesion = json.loads((work / "cohort" / row["case_id"] / "truth.json").read_text())["lesion"]
+            lesion = json.loads((cohort_dir / row["case_id"] / "truth.json").read_text())["lesion"]
             truth = predict(lesion["D_mm2_s"], lesion["Dstar_mm2_s"], lesion["f_fraction"], lesion["FF_percent"])
             total += 1
             agree += int(truth.prediction == row["prediction"])
@@ -119,7 +119,7 @@ def main() -> int:
               f"{total - agree - indeterminate} other")
         from VCFDiagnosisLib.cohort.truth_agreement import published_models_recovered_vs_truth
 
-        agreement = published_models_recovered_vs_truth(rows, work / "cohort")
+        agreement = published_models_recovered_vs_truth(rows, cohort_dir)
         for model in ("P_IVIM", "P_combined"):
             a = agreement[model]
             print(f"{model}: AUC recovered {a['auc_recovered']:.3f} vs truth {a['auc_truth']:.3f}; sensitivity "

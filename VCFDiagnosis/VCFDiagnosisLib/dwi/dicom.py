@@ -34,7 +34,7 @@ from .enhanced import ENHANCED_MR_STORAGE, enhanced_acquisition, frames_from_enh
 from .errors import DicomDwiError, DwiInputError
 from .frames import DERIVED_IMAGE_TYPES, DicomFrame, frames_from_classic
 from .mosaic import is_mosaic
-from .pixels import NotDicomError, read_dataset, read_frame_pixels
+from .pixels import DEFERRED_PIXEL_BYTES, NotDicomError, read_dataset, read_frame_pixels
 from .volume import DwiVolume
 
 __all__ = [
@@ -66,6 +66,9 @@ class DicomSeriesInfo:
     metadata: dict = field(default_factory=dict)
     files: set = field(default_factory=set)
     warnings: list = field(default_factory=list)
+    #: ``{path: header read while indexing}``, its pixel data deferred: the pixels are read without parsing the file's
+    #: header a second time (:func:`~.pixels.read_frame_pixels` takes each one out as it reads it).
+    datasets: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def b_images(self) -> list[DicomFrame]:
@@ -179,7 +182,9 @@ def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesI
         try:
             with warnings_module.catch_warnings():
                 warnings_module.simplefilter("ignore")  # pydicom's complaints about damaged values
-                ds = read_dataset(path, stop_before_pixels=True)
+                # headers only: the pixel data's bytes are skipped (read later, by seeking, if the series is used)
+                ds = read_dataset(path, **({"stop_before_pixels": True} if path.endswith(".gz")
+                                           else {"defer_size": DEFERRED_PIXEL_BYTES}))
         except NotDicomError as error:
             skipped.append(f"{path}: {error}")
             continue
@@ -220,6 +225,8 @@ def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesI
             )
         info.headers.extend(frames)
         info.files.add(path)
+        if not path.endswith(".gz"):  # a decompressed copy is not kept: it is read again when used
+            info.datasets[path] = ds
         info.warnings.extend(warnings)
     return list(series.values()), skipped
 
@@ -293,7 +300,7 @@ def load_series(info: DicomSeriesInfo, min_bvalues: int = 2) -> DwiVolume:
     if len({f.shape for f in frames}) > 1:
         raise_inconsistent(frames, "shape", "matrix (Rows x Columns)", info.label())
     try:
-        pixels, ok, problems = read_frame_pixels(frames)
+        pixels, ok, problems = read_frame_pixels(frames, datasets=info.datasets)
     except DwiInputError as error:
         raise DicomDwiError(f"{error} ({info.label()})") from error
     if problems:

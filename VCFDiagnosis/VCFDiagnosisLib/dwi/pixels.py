@@ -151,6 +151,8 @@ def check_pixel_data(ds: pydicom.Dataset, path: str) -> None:
         raise PixelDataError(f"truncated: header says {expected} bytes of pixel data, file has {have}")
 
 
+#: Values longer than this are left in the file while a header is indexed (pixel data), bytes.
+DEFERRED_PIXEL_BYTES = 16384
 #: Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixel data is the array's bytes.
 _LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
@@ -181,9 +183,10 @@ def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
     return pixels.reshape((frames, rows, columns) if frames > 1 else (rows, columns))
 
 
-def _file_images(path: str, frames: list[DicomFrame]) -> list[np.ndarray]:
-    """Return the rescaled float32 pixels of ``frames``, all held by the file ``path``."""
-    ds = read_dataset(path)
+def _file_images(path: str, frames: list[DicomFrame], ds: pydicom.Dataset | None = None) -> list[np.ndarray]:
+    """Return the rescaled float32 pixels of ``frames``, all held by the file ``path`` (``ds``: its data set, already
+    read with the pixel data deferred; None: read here)."""
+    ds = ds if ds is not None else read_dataset(path)
     check_pixel_data(ds, path)
     pixels = stored_pixels(ds)
     out = []
@@ -208,12 +211,15 @@ def _rescaled(image: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     return signal
 
 
-def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None) -> tuple[np.ndarray, list[int], list[str]]:
+def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None,
+                      datasets: dict | None = None) -> tuple[np.ndarray, list[int], list[str]]:
     """Return (pixels [n_ok, rows, cols] float32, indices of ``frames`` read, problems per failed file).
 
     All frames must share one matrix size. Each file is read once, in this thread unless ``workers`` > 1 (a thread
     pool): decoding is Python under the GIL, so on a local disk, warm or cold, threads cost time and CPU
     (``Testing/Benchmarks/bench_dwi_loading.py --threads 3`` prints both). A slow network share may gain from a pool.
+    ``datasets`` (``{path: data set}``, read with the pixel data deferred, e.g. while indexing) spares parsing those
+    files' headers again; each is taken out of the dict as it is read, so its pixel bytes are not kept.
     Each problem is one line ``<file>: <problem>`` (e.g. ``truncated: header says N bytes of pixel data, file
     has M``). The float32 buffer of all images must fit :func:`~.limits.max_image_bytes`.
     """
@@ -230,7 +236,8 @@ def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None) -> t
     def work(item):
         path, indices = item
         try:
-            return path, indices, _file_images(path, [frames[i] for i in indices]), None
+            known = datasets.pop(path, None) if datasets is not None else None
+            return path, indices, _file_images(path, [frames[i] for i in indices], known), None
         except PixelDataError as error:
             return path, indices, None, str(error)
         except Exception as error:  # noqa: BLE001 - any decoding problem is reported per file

@@ -583,7 +583,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
             yield proxy
             return
         matrix, shape_kji = nodes.grid_of_sequence(dwiSequence)
-        temporary = nodes.add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix, "__vcfdiagnosis_grid__")
+        temporary = nodes.add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix, "__vcfdiagnosis_grid__",
+                                              window_min_max=(0.0, 1.0))  # a grid, never shown
         try:
             yield temporary
         finally:

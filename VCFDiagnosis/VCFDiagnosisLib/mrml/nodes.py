@@ -435,7 +435,8 @@ def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.nd
                          shape_kji: tuple) -> np.ndarray:
     """Return the segment as a boolean ``[k, j, i]`` mask resampled onto the given grid (any source grid)."""
     scene = slicer.mrmlScene
-    reference = add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix_ijk_to_ras, "__vcfdiagnosis_grid__")
+    reference = add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix_ijk_to_ras, "__vcfdiagnosis_grid__",
+                                  window_min_max=(0.0, 1.0))  # a grid, never shown: no automatic window
     try:  # a segment the segmentation does not have: ValueError naming both
         return array_from_segment_binary_labelmap(segmentation, segment_id, reference) > 0
     finally:
