@@ -61,11 +61,15 @@ def test_one_worker_many_patients_each_bundle_holds_its_own_patient_only(cohort,
 
 def test_a_case_leaves_the_scene_as_it_found_it(logic, scene, cohort, tmp_path):
     """processManifestRow (what every batch worker and the console batch run per case): after each case the scene
-    holds the same nodes and subject-hierarchy items as before, and nodes that were there keep being saved."""
+    holds the same nodes and subject-hierarchy items as before, nodes that were there keep being saved, and a
+    bundle holds neither an earlier batch's results table nor the other case."""
     from VCFDiagnosisLib.analysis.settings import CaseSettings
     from VCFDiagnosisLib.mrml import nodes
+    from VCFDiagnosisLib.mrml.case_scope import BATCH_RESULTS_ATTRIBUTE
 
-    earlier = nodes.add_scalar_volume(np.zeros((2, 3, 4), np.int16), np.eye(4), "earlier volume")
+    earlier = nodes.add_results_table([], "earlier batch results")
+    earlier.SetAttribute(BATCH_RESULTS_ATTRIBUTE, str(tmp_path / "earlier"))
+    nodes.status_color_table({0: "ok"}, "VCFDiagnosis fit status")  # shared colours stay saved and referenced
     before = _scene_state(scene)
     rows = read_manifest(cohort / "manifest.tsv")
     for row in rows[:2]:
@@ -73,9 +77,23 @@ def test_a_case_leaves_the_scene_as_it_found_it(logic, scene, cohort, tmp_path):
         assert produced[0]["status"] != "error" and produced[0]["case_id"] == row.case_id
         assert _scene_state(scene) == before, row.case_id
         names, mrml = _bundle_text(tmp_path / row.case_id)
-        assert "earlier volume" not in " ".join(names)  # a node the case did not add is not saved with it
+        assert not [n for n in names if "earlier batch results" in n]  # its rows are not saved with the case
+        assert not [other.case_id for other in rows if other.case_id != row.case_id and other.case_id in mrml]
     assert earlier.GetSaveWithScene()
     assert scene.GetNodeByID(earlier.GetID()) is earlier
+
+
+def test_a_case_refuses_a_scene_holding_a_patient(logic, scene, cohort, tmp_path):
+    """The subject hierarchy writes the names of nodes a bundle does not save: a case in a scene that holds another
+    patient is refused (an error row in a batch) and nothing is written."""
+    from VCFDiagnosisLib.analysis.settings import CaseSettings
+    from VCFDiagnosisLib.mrml import nodes
+
+    nodes.add_scalar_volume(np.zeros((2, 3, 4), np.int16), np.eye(4), "Doe^Jane DWI")
+    row = read_manifest(cohort / "manifest.tsv")[0]
+    with pytest.raises(ValueError, match=r"Doe\^Jane DWI"):
+        logic.processManifestRow(row, tmp_path / row.case_id, CaseSettings(report=False))
+    assert not (tmp_path / row.case_id).exists()
 
 
 def test_console_batch_refuses_a_scene_holding_a_patient(logic, scene, cohort, tmp_path):
@@ -93,6 +111,12 @@ def test_console_batch_refuses_a_scene_holding_a_patient(logic, scene, cohort, t
     with pytest.raises(ValueError, match=r"Roe\^Richard"):
         logic.processBatch(str(cohort / "manifest.tsv"), str(out), report=False)
     scene.GetSubjectHierarchyNode().RemoveItem(folder, True, True)
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", "Roe^Richard decay")  # not a storable node, but named
+    chart_item = nodes.ensure_subject_hierarchy_item(chart)
+    with pytest.raises(ValueError, match=r"Roe\^Richard decay"):
+        logic.processBatch(str(cohort / "manifest.tsv"), str(out), report=False)
+    scene.GetSubjectHierarchyNode().RemoveItem(chart_item, False, True)
+    scene.RemoveNode(chart)
     summary, table = logic.processBatch(str(cohort / "manifest.tsv"), str(out), report=False)
     assert summary.processed == 3 and summary.errors == 0
     again, _ = logic.processBatch(str(cohort / "manifest.tsv"), str(out), report=False, force=True)

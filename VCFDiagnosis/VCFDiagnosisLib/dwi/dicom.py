@@ -34,7 +34,7 @@ from .enhanced import ENHANCED_MR_STORAGE, enhanced_acquisition, frames_from_enh
 from .errors import DicomDwiError, DwiInputError
 from .frames import DERIVED_IMAGE_TYPES, DicomFrame, frames_from_classic
 from .mosaic import is_mosaic
-from .pixels import DEFERRED_PIXEL_BYTES, NotDicomError, read_dataset, read_frame_pixels
+from .pixels import DEFERRED_PIXEL_BYTES, KEPT_HEADERS_MAX, NotDicomError, read_dataset, read_frame_pixels
 from .volume import DwiVolume
 
 __all__ = [
@@ -173,9 +173,16 @@ def _frames_of(ds: pydicom.Dataset, path: str) -> tuple[list[DicomFrame], str, l
     return frames, "mosaic" if is_mosaic(ds) else "classic", warnings
 
 
-def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesInfo], list[str]]:
-    """Return (series found, files skipped with reasons) for the given files (headers only)."""
+def index_dicom_files(paths: list[str | os.PathLike], keep_headers: bool = False
+                      ) -> tuple[list[DicomSeriesInfo], list[str]]:
+    """Return (series found, files skipped with reasons) for the given files (headers only).
+
+    With ``keep_headers`` each series keeps the headers it read (``datasets``, at most
+    :data:`~.pixels.KEPT_HEADERS_MAX` in all, classic single-frame files only), so loading it does not parse them
+    again; :func:`load_dwi_dicom` asks for them and drops those of the series it does not load.
+    """
     series: dict[str, DicomSeriesInfo] = {}
+    kept = 0
     skipped: list[str] = []
     for path in paths:
         path = str(path)
@@ -183,8 +190,8 @@ def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesI
             with warnings_module.catch_warnings():
                 warnings_module.simplefilter("ignore")  # pydicom's complaints about damaged values
                 # headers only: the pixel data's bytes are skipped (read later, by seeking, if the series is used)
-                ds = read_dataset(path, **({"stop_before_pixels": True} if path.endswith(".gz")
-                                           else {"defer_size": DEFERRED_PIXEL_BYTES}))
+                ds = read_dataset(path, **({"defer_size": DEFERRED_PIXEL_BYTES} if keep_headers and kept < KEPT_HEADERS_MAX
+                                           and not path.endswith(".gz") else {"stop_before_pixels": True}))
         except NotDicomError as error:
             skipped.append(f"{path}: {error}")
             continue
@@ -225,16 +232,18 @@ def index_dicom_files(paths: list[str | os.PathLike]) -> tuple[list[DicomSeriesI
             )
         info.headers.extend(frames)
         info.files.add(path)
-        if not path.endswith(".gz"):  # a decompressed copy is not kept: it is read again when used
-            info.datasets[path] = ds
+        if keep_headers and layout == "classic" and kept < KEPT_HEADERS_MAX and not path.endswith(".gz"):
+            info.datasets[path] = ds  # a decompressed copy, an enhanced (large) header: read again when used
+            kept += 1
         info.warnings.extend(warnings)
     return list(series.values()), skipped
 
 
-def index_dicom_folder(folder: str | os.PathLike) -> tuple[list[DicomSeriesInfo], list[str]]:
+def index_dicom_folder(folder: str | os.PathLike, keep_headers: bool = False
+                       ) -> tuple[list[DicomSeriesInfo], list[str]]:
     """Return (series found, files skipped with reasons) for every file below ``folder`` (recursive).
 
-    Hidden files and folders (names starting with '.') are ignored.
+    Hidden files and folders (names starting with '.') are ignored; ``keep_headers`` as :func:`index_dicom_files`.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -243,7 +252,7 @@ def index_dicom_folder(folder: str | os.PathLike) -> tuple[list[DicomSeriesInfo]
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         paths.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
-    return index_dicom_files(paths)
+    return index_dicom_files(paths, keep_headers)
 
 
 def _matches(info: DicomSeriesInfo, choice: str) -> bool:
@@ -328,12 +337,15 @@ def load_dwi_dicom(path: str | os.PathLike, series: str | int | None = None, *,
     """
     path = Path(path)
     if path.is_file():
-        found, skipped = index_dicom_files([path])
+        found, skipped = index_dicom_files([path], keep_headers=True)
     else:
-        found, skipped = index_dicom_folder(path)
+        found, skipped = index_dicom_folder(path, keep_headers=True)
     if not found:
         raise DicomDwiError(f"{path}: no DICOM images found" + (f" ({skipped[0]})" if skipped else ""))
     chosen = select_dwi_series(found, series, min_bvalues)
+    for other in found:  # only the loaded series' headers are of use
+        if other is not chosen:
+            other.datasets.clear()
     damaged = [s for s in skipped if DAMAGED in s or UNREADABLE in s]
     try:
         volume = load_series(chosen, min_bvalues)

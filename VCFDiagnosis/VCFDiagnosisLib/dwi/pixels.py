@@ -153,6 +153,9 @@ def check_pixel_data(ds: pydicom.Dataset, path: str) -> None:
 
 #: Values longer than this are left in the file while a header is indexed (pixel data), bytes.
 DEFERRED_PIXEL_BYTES = 16384
+#: At most this many indexed headers are kept for the pixel pass (a header holds ~2-130 kB in memory); files beyond
+#: are read again from scratch, so indexing a folder of many thousand files stays within ~100 MB.
+KEPT_HEADERS_MAX = 1000
 #: Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixel data is the array's bytes.
 _LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
@@ -162,10 +165,10 @@ def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
 
     The common case (uncompressed little-endian, one sample, 8/16/32 bits allocated, unsigned or every bit
     stored) is a view of the pixel data's bytes, several times quicker than pydicom's handlers; anything else
-    (compressed, big-endian, colour, signed values in fewer bits than allocated, bits above ``BitsStored`` set)
-    is pydicom's ``pixel_array``.
+    (compressed, big-endian, colour, signed values in fewer bits than allocated, bits above ``BitsStored`` set,
+    no transfer syntax in the file meta: pydicom guesses the encoding) is pydicom's ``pixel_array``.
     """
-    syntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "1.2.840.10008.1.2"))
+    syntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", ""))  # none (no file meta): pydicom decides
     allocated, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
     signed = int(ds.get("PixelRepresentation") or 0) == 1
     frames, rows, columns = int(ds.get("NumberOfFrames") or 1), int(ds.Rows), int(ds.Columns)

@@ -7,9 +7,9 @@ runs, restored after), and every node and subject-hierarchy item the case added 
 browsers first, since a browser re-creates a proxy node removed before it (a proxy DWI volume, with its patient's
 images, would otherwise stay behind and enter the next case's bundle).
 
-The subject hierarchy writes the *names* of the items of unsaved nodes into a bundle, so a batch in Slicer's
-console refuses a scene that holds other data (:func:`data_in_scene`), rather than carry a patient's name into
-another patient's bundle.
+The subject hierarchy writes the *names* of the items of unsaved nodes into a bundle, so a case refuses a scene that
+holds other data (:func:`data_in_scene`), rather than carry a patient's name into another patient's bundle: a batch
+worker's scene is empty, and in Slicer's console ``processBatch`` checks before writing anything.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def remove_added_since(before_nodes: set[str], before_items: set[int]) -> None:
     """Remove every node and subject-hierarchy item added since the scene held ``before_nodes``/``before_items``.
 
     Sequence browsers go first (removing a proxy node before its browser makes the browser create a new one);
-    the removal is repeated while nodes remain (removing one node may bring another).
+    the removal is repeated while nodes remain (removing one node may bring another). Raises RuntimeError if any
+    node or item stays: the next case's bundle would carry it.
     """
     scene = slicer.mrmlScene
     for _ in range(_REMOVAL_PASSES):
@@ -64,17 +65,34 @@ def remove_added_since(before_nodes: set[str], before_items: set[int]) -> None:
     for item in items:
         if sh.GetItemParent(item) not in items:  # a top folder: its children go with it
             sh.RemoveItem(item, False, True)
+    stayed = [node.GetName() or node.GetID() for node in nodes_added_since(before_nodes)]
+    stayed += [sh.GetItemName(item) for item in _item_ids() - before_items]
+    if stayed:
+        raise RuntimeError(f"the case's {', '.join(stayed[:5])} could not be removed from the scene; a next case's "
+                           "scene bundle would carry them")
+
+
+def _hidden_from_bundle(node) -> bool:
+    """Return True for a node present before a case that its bundle must not save (data, not shared settings)."""
+    return (not node.GetSingletonTag() and node.GetSaveWithScene()
+            and not node.IsA("vtkMRMLSubjectHierarchyNode")  # the hierarchy itself is the case's too
+            and not node.IsA("vtkMRMLColorNode"))  # colour tables (fit status) hold no patient and are referenced
 
 
 @contextlib.contextmanager
 def case_scope() -> Iterator[None]:
     """Process one case inside: its scene bundle holds only what is added inside, and everything added inside
-    (nodes, subject-hierarchy folders) is removed on leaving, whatever happened."""
+    (nodes, subject-hierarchy folders) is removed on leaving, whatever happened.
+
+    Raises ValueError on entry if the scene holds other data (:func:`data_in_scene`): the subject hierarchy would
+    write its names into the case's bundle.
+    """
     scene = slicer.mrmlScene
+    scene.GetSubjectHierarchyNode()  # created now if missing, so it is not taken for the case's
+    check_no_other_data()
     before_nodes, before_items = _node_ids(), _item_ids()
     hidden = [node for node in (scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes()))
-              if node is not None and not node.GetSingletonTag() and node.GetSaveWithScene()
-              and not node.IsA("vtkMRMLSubjectHierarchyNode")]  # the hierarchy itself is the case's too
+              if node is not None and _hidden_from_bundle(node)]
     for node in hidden:
         node.SetSaveWithScene(False)
     try:
@@ -87,16 +105,37 @@ def case_scope() -> Iterator[None]:
                 node.SetSaveWithScene(True)
 
 
+def check_no_other_data() -> None:
+    """Raise ValueError naming what the scene holds if :func:`data_in_scene` finds anything."""
+    held = data_in_scene()
+    if held:
+        shown = ", ".join(f"'{name}'" for name in held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise ValueError(f"the scene holds other data ({shown}): every case's scene bundle would carry their "
+                         "names; save it and close the scene (File > Close Scene), then run the batch")
+
+
 def data_in_scene() -> list[str]:
     """Return the names of the data the scene holds that a batch did not put there (loaded volumes, segmentations,
-    tables, folders...): what would enter every case's bundle by name. Empty for a new scene."""
+    tables, charts, folders...): what would enter every case's bundle by name. Empty for a new scene.
+
+    Singleton nodes, colour tables and the results tables of earlier batches (:data:`BATCH_RESULTS_ATTRIBUTE`:
+    case ids and results, no images) are not counted.
+    """
     scene = slicer.mrmlScene
+
+    def allowed(node) -> bool:
+        return (bool(node.GetSingletonTag()) or node.IsA("vtkMRMLColorNode") or node.IsA("vtkMRMLSubjectHierarchyNode")
+                or node.GetAttribute(BATCH_RESULTS_ATTRIBUTE) is not None
+                or (node.GetHideFromEditors() and not node.IsA("vtkMRMLStorableNode")))  # e.g. module parameters
+
     names = []
-    for index in range(scene.GetNumberOfNodes()):
+    for index in range(scene.GetNumberOfNodes()):  # data nodes, with or without a subject-hierarchy item
         node = scene.GetNthNode(index)
-        if (node is not None and node.IsA("vtkMRMLStorableNode") and not node.GetSingletonTag()
-                and node.GetSaveWithScene() and node.GetAttribute(BATCH_RESULTS_ATTRIBUTE) is None):
+        if node is not None and node.IsA("vtkMRMLStorableNode") and node.GetSaveWithScene() and not allowed(node):
             names.append(node.GetName() or node.GetID())
     sh = scene.GetSubjectHierarchyNode()
-    names += [sh.GetItemName(item) for item in sorted(_item_ids()) if sh.GetItemDataNode(item) is None]
+    for item in sorted(_item_ids()):  # every item the hierarchy would write: folders, charts, any other node
+        node = sh.GetItemDataNode(item)
+        if node is None or (not allowed(node) and not node.IsA("vtkMRMLStorableNode")):
+            names.append(sh.GetItemName(item))
     return names

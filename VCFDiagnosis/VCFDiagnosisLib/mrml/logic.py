@@ -690,13 +690,9 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         """
         from ..batch.cases import CaseProcessor
         from ..batch.runner import run_batch
-        from .case_scope import BATCH_RESULTS_ATTRIBUTE, data_in_scene
+        from .case_scope import BATCH_RESULTS_ATTRIBUTE, check_no_other_data
 
-        held = data_in_scene()
-        if held:  # the subject hierarchy would write their names into every case's bundle
-            shown = ", ".join(f"'{name}'" for name in held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
-            raise ValueError(f"the scene holds other data ({shown}): every case's scene bundle would carry their "
-                             "names; save it and close the scene (File > Close Scene), then run the batch")
+        check_no_other_data()  # before anything is written: their names would enter every case's bundle
         in_scene = CaseProcessor(process=self.processManifestRow, prepare=lambda cacheDir, quiet: None)
         summary = run_batch(manifestPath, outputDir, in_scene, force=force, in_process=True,
                             progress=progressCallback, settings=_settings(settings, changes))
@@ -711,7 +707,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         The case folder is built beside its place and swapped in whole, with its ``case.json`` marker (the
         manifest row and the settings in it), so a case folder is either absent or finished. The case runs in
         :func:`~VCFDiagnosisLib.mrml.case_scope.case_scope`: its scene bundle holds this case only, and the nodes
-        and folders it added are removed afterwards (batch workers and Slicer's console keep a clean scene).
+        and folders it added are removed afterwards (batch workers and Slicer's console keep a clean scene); a
+        scene holding other data (a loaded patient) is refused with a ValueError, before the case is read.
         """
         from .case_scope import case_scope
 
