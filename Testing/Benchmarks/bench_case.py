@@ -35,6 +35,12 @@ SCRIPT = ("import sys\nfrom VCFDiagnosisLib.app import cli\nsys.argv[0] = 'vcfdi
           "getattr(cli, 'console_main', None) and cli.console_main()\nsys.exit(cli.main())\n")
 
 
+def compile_checkouts(code_dirs) -> None:
+    """Compile each checkout's code to bytecode (its ``__pycache__`` folders), as after an install or a first run."""
+    for code_dir in code_dirs:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", code_dir], check=True, capture_output=True)
+
+
 def timed_run(arguments: list[str], code_dir: str | None) -> float:
     """Return the wall time (s) of one ``vcfdiagnosis`` process (exit 0 required) using ``code_dir``'s code."""
     environment = dict(os.environ)
@@ -64,8 +70,7 @@ def main() -> int:
                                    n_slices=20, fat_series=False)
         command = ["run", "--dwi", str(patient.dwi_dir), "--roi", str(patient.segmentation_path), "--spectrum",
                    str(patient.rda_path), "--case-id", "bench"]
-        for code_dir in versions.values():
-            subprocess.run([sys.executable, "-m", "compileall", "-q", code_dir], check=True, capture_output=True)
+        compile_checkouts(versions.values())
         print(f"bytecode compiled for {', '.join(versions)} (as after an install or a first run)")
         print(f"case: {len(list(patient.dwi_dir.iterdir()))} DICOM files (8 b x 20 slices x 256 x 256), ROI, spectrum;"
               f" {os.cpu_count()} CPUs")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,27 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_case import compile_checkouts, timed_run  # noqa: E402 - the sibling script: one way to time a command
+
 
 def read_manifest_ids(manifest: Path) -> list[str]:
     """Return the case ids of a manifest."""
     from VCFDiagnosisLib.batch.manifest import read_manifest
 
     return [row.case_id for row in read_manifest(manifest)]
-
-
-def timed_batch(manifest: Path, out: Path, jobs: int, code_dir: str) -> float:
-    """Return the wall time (s) of one ``vcfdiagnosis batch`` process (exit 0 required) using ``code_dir``'s code."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_case import SCRIPT
-
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [code_dir, os.environ.get("PYTHONPATH")])))
-    start = time.perf_counter()
-    batch = subprocess.run([sys.executable, "-c", SCRIPT, "batch", str(manifest), "--out", str(out), "--jobs",
-                            str(jobs), "--force"], capture_output=True, text=True, env=environment)
-    seconds = time.perf_counter() - start
-    if batch.returncode != 0:
-        raise SystemExit(f"batch failed ({code_dir}):\n{batch.stdout[-2000:]}\n{batch.stderr[-2000:]}")
-    return seconds
 
 
 def main() -> int:
@@ -82,14 +69,14 @@ def main() -> int:
                             force=True, fat_series=False)  # the study's protocol: DWI and MRS, no water-fat series
             print(f"generated {args.patients} patients ({args.matrix} x {args.matrix} x {args.slices} x 8 DICOM) "
                   f"in {time.perf_counter() - start:.1f} s")
-        for code_dir in versions.values():
-            subprocess.run([sys.executable, "-m", "compileall", "-q", code_dir], check=True, capture_output=True)
+        compile_checkouts(versions.values())
         times: dict[str, list[float]] = {name: [] for name in versions}
         for round_ in range(args.rounds):
             order = list(versions.items()) if round_ % 2 == 0 else list(reversed(versions.items()))
             for name, code_dir in order:  # interleaved, alternating who goes first
                 out = work / ("out" if name == "this checkout" else "out-baseline")
-                times[name].append(timed_batch(cohort_dir / "manifest.tsv", out, args.jobs, code_dir))
+                times[name].append(timed_run(["batch", str(cohort_dir / "manifest.tsv"), "--out", str(out), "--jobs",
+                                              str(args.jobs), "--force"], code_dir))
                 print(f"  round {round_ + 1}, {name}: {times[name][-1]:.1f} s", flush=True)
         for name, values in times.items():
             median = statistics.median(values)

@@ -19,6 +19,7 @@ cache (``/proc/sys/vm/drop_caches``), cold.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -82,7 +83,7 @@ def compare_pixel_threads(series: Path, threads: int, repeat: int) -> None:
         figures: dict[int, list[tuple[float, float]]] = {1: [], threads: []}
         for _ in range(repeat):
             for workers in (1, threads):  # interleaved: this machine's speed drifts
-                dicom_module.read_frame_pixels = lambda frames, w=workers: read(frames, workers=w)
+                dicom_module.read_frame_pixels = functools.partial(read, workers=workers)
                 if cache == "cold":
                     drop_page_cache()
                 wall, cpu = time.perf_counter(), time.process_time()

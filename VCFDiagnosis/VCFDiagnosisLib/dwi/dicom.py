@@ -34,7 +34,7 @@ from .enhanced import ENHANCED_MR_STORAGE, enhanced_acquisition, frames_from_enh
 from .errors import DicomDwiError, DwiInputError
 from .frames import DERIVED_IMAGE_TYPES, DicomFrame, frames_from_classic
 from .mosaic import is_mosaic
-from .pixels import DEFERRED_PIXEL_BYTES, KEPT_HEADERS_MAX, NotDicomError, read_dataset, read_frame_pixels
+from .pixels import NotDicomError, read_dataset, read_frame_pixels
 from .volume import DwiVolume
 
 __all__ = [
@@ -173,6 +173,13 @@ def _frames_of(ds: pydicom.Dataset, path: str) -> tuple[list[DicomFrame], str, l
     return frames, "mosaic" if is_mosaic(ds) else "classic", warnings
 
 
+#: Values longer than this (pixel data) are left in the file while a header is read to be kept, bytes.
+DEFERRED_PIXEL_BYTES = 16384
+#: At most this many indexed headers are kept for the pixel pass; files beyond are read again from scratch, so the
+#: memory a large folder's index holds stays bounded (a classic header is a few to a hundred kB in memory).
+KEPT_HEADERS_MAX = 1000
+
+
 def index_dicom_files(paths: list[str | os.PathLike], keep_headers: bool = False
                       ) -> tuple[list[DicomSeriesInfo], list[str]]:
     """Return (series found, files skipped with reasons) for the given files (headers only).
@@ -186,12 +193,12 @@ def index_dicom_files(paths: list[str | os.PathLike], keep_headers: bool = False
     skipped: list[str] = []
     for path in paths:
         path = str(path)
+        keep = keep_headers and kept < KEPT_HEADERS_MAX and not path.endswith(".gz")  # a decompressed copy is not kept
         try:
             with warnings_module.catch_warnings():
                 warnings_module.simplefilter("ignore")  # pydicom's complaints about damaged values
-                # headers only: the pixel data's bytes are skipped (read later, by seeking, if the series is used)
-                ds = read_dataset(path, **({"defer_size": DEFERRED_PIXEL_BYTES} if keep_headers and kept < KEPT_HEADERS_MAX
-                                           and not path.endswith(".gz") else {"stop_before_pixels": True}))
+                # headers only: a kept one leaves its pixel data in the file (read later by seeking), others stop there
+                ds = read_dataset(path, **({"defer_size": DEFERRED_PIXEL_BYTES} if keep else {"stop_before_pixels": True}))
         except NotDicomError as error:
             skipped.append(f"{path}: {error}")
             continue
@@ -232,8 +239,8 @@ def index_dicom_files(paths: list[str | os.PathLike], keep_headers: bool = False
             )
         info.headers.extend(frames)
         info.files.add(path)
-        if keep_headers and layout == "classic" and kept < KEPT_HEADERS_MAX and not path.endswith(".gz"):
-            info.datasets[path] = ds  # a decompressed copy, an enhanced (large) header: read again when used
+        if keep and layout == "classic":  # an enhanced (large) header is read again when used
+            info.datasets[path] = ds
             kept += 1
         info.warnings.extend(warnings)
     return list(series.values()), skipped

@@ -151,11 +151,6 @@ def check_pixel_data(ds: pydicom.Dataset, path: str) -> None:
         raise PixelDataError(f"truncated: header says {expected} bytes of pixel data, file has {have}")
 
 
-#: Values longer than this are left in the file while a header is indexed (pixel data), bytes.
-DEFERRED_PIXEL_BYTES = 16384
-#: At most this many indexed headers are kept for the pixel pass (a header holds ~2-130 kB in memory); files beyond
-#: are read again from scratch, so indexing a folder of many thousand files stays within ~100 MB.
-KEPT_HEADERS_MAX = 1000
 #: Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixel data is the array's bytes.
 _LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
@@ -219,8 +214,9 @@ def read_frame_pixels(frames: list[DicomFrame], workers: int | None = None,
     """Return (pixels [n_ok, rows, cols] float32, indices of ``frames`` read, problems per failed file).
 
     All frames must share one matrix size. Each file is read once, in this thread unless ``workers`` > 1 (a thread
-    pool): decoding is Python under the GIL, so on a local disk, warm or cold, threads cost time and CPU
-    (``Testing/Benchmarks/bench_dwi_loading.py --threads 3`` prints both). A slow network share may gain from a pool.
+    pool): decoding is Python under the GIL, so on a local disk a pool saves little or no wall time and costs CPU,
+    which a batch with busy cores waits for (``Testing/Benchmarks/bench_dwi_loading.py --threads 3`` prints both).
+    A slow network share may gain from a pool.
     ``datasets`` (``{path: data set}``, read with the pixel data deferred, e.g. while indexing) spares parsing those
     files' headers again; each is taken out of the dict as it is read, so its pixel bytes are not kept.
     Each problem is one line ``<file>: <problem>`` (e.g. ``truncated: header says N bytes of pixel data, file

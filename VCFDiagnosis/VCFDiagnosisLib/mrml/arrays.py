@@ -79,14 +79,16 @@ def update_volume_from_array(volume_node, array: np.ndarray) -> None:
 
 
 def add_volume_from_array(array: np.ndarray, matrix_ijk_to_ras: np.ndarray | None = None, name: str = "",
-                          node_class: str = "vtkMRMLScalarVolumeNode"):
+                          node_class: str = "vtkMRMLScalarVolumeNode", default_display: bool = True):
     """Return a new volume node of ``node_class`` in the scene holding a copy of ``array`` (``[k, j, i]``) on the
-    grid ``matrix_ijk_to_ras`` (4x4; None: identity), with its default display nodes."""
+    grid ``matrix_ijk_to_ras`` (4x4; None: identity), with its default display nodes (``default_display`` False:
+    none, e.g. a grid never shown, or a display the caller sets up itself)."""
     node = slicer.mrmlScene.AddNewNodeByClass(node_class, name)
     if matrix_ijk_to_ras is not None:
         node.SetIJKToRASMatrix(vtk_matrix(matrix_ijk_to_ras))
     update_volume_from_array(node, array)
-    node.CreateDefaultDisplayNodes()
+    if default_display:
+        node.CreateDefaultDisplayNodes()
     return node
 
 

@@ -582,14 +582,8 @@ class VCFDiagnosisLogic(ScriptedLoadableModuleLogic):
         if proxy is not None:
             yield proxy
             return
-        matrix, shape_kji = nodes.grid_of_sequence(dwiSequence)
-        temporary = nodes.add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix, "__vcfdiagnosis_grid__",
-                                              window_min_max=(0.0, 1.0))  # a grid, never shown
-        try:
+        with nodes.grid_volume(*nodes.grid_of_sequence(dwiSequence)) as temporary:
             yield temporary
-        finally:
-            slicer.mrmlScene.RemoveNode(temporary.GetDisplayNode())
-            slicer.mrmlScene.RemoveNode(temporary)
 
     def processCaseFiles(self, dwi: str, roi: str | None = None, spectrum: str | None = None,
                          caseId: str | None = None, outputDir: str | None = None, overwrite: bool = False,

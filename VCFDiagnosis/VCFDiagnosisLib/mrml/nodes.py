@@ -8,6 +8,7 @@ geometry is the 4x4 IJK-to-RAS matrix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -112,19 +113,15 @@ def add_scalar_volume(array_kji: np.ndarray, matrix_ijk_to_ras: np.ndarray, name
                       window_min_max: tuple[float, float] | None = None):
     """Return a new scalar (or label map) volume node holding ``array_kji`` on the given grid.
 
-    With ``window_min_max`` (in the volume's unit) the display window is fixed there (not automatic), and the
-    automatic window that Slicer's default display node computes from a histogram of the voxels is never computed
-    (~13 ms for a 256 x 256 x 20 map).
+    With ``window_min_max`` (in the volume's unit) the display window is fixed there, set before the display node
+    sees the voxels, so the automatic window (a histogram of every voxel) is never computed.
     """
-    if window_min_max is None or label:
-        node = add_volume_from_array(np.ascontiguousarray(array_kji), matrix_ijk_to_ras, name,
-                                     "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode")
-    else:  # vtkMRMLScalarVolumeNode::CreateDefaultDisplayNodes, with the window set before the display sees voxels
-        scene = slicer.mrmlScene
-        node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
-        node.SetIJKToRASMatrix(vtk_matrix(matrix_ijk_to_ras))
-        update_volume_from_array(node, np.ascontiguousarray(array_kji))
-        display = scene.AddNewNodeByClass("vtkMRMLScalarVolumeDisplayNode")
+    fixed = window_min_max is not None and not label
+    node = add_volume_from_array(np.ascontiguousarray(array_kji), matrix_ijk_to_ras, name,
+                                 "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode",
+                                 default_display=not fixed)
+    if fixed:  # vtkMRMLScalarVolumeNode::CreateDefaultDisplayNodes, with the window fixed first
+        display = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeDisplayNode")
         if not display.GetColorNodeID():  # a scene default display node may name one
             display.SetDefaultColorMap()
         display.SetAutoWindowLevel(False)
@@ -434,16 +431,20 @@ def add_ivim_map_nodes(maps_by_stem: dict, matrix_ijk_to_ras: np.ndarray, series
 def segment_mask_on_grid(segmentation, segment_id: str, matrix_ijk_to_ras: np.ndarray,
                          shape_kji: tuple) -> np.ndarray:
     """Return the segment as a boolean ``[k, j, i]`` mask resampled onto the given grid (any source grid)."""
-    scene = slicer.mrmlScene
-    reference = add_scalar_volume(np.zeros(shape_kji, np.uint8), matrix_ijk_to_ras, "__vcfdiagnosis_grid__",
-                                  window_min_max=(0.0, 1.0))  # a grid, never shown: no automatic window
-    try:  # a segment the segmentation does not have: ValueError naming both
+    with grid_volume(matrix_ijk_to_ras, shape_kji) as reference:  # a segment it does not have: ValueError naming both
         return array_from_segment_binary_labelmap(segmentation, segment_id, reference) > 0
+
+
+@contextlib.contextmanager
+def grid_volume(matrix_ijk_to_ras: np.ndarray, shape_kji: tuple):
+    """Yield a temporary volume node (zeros, no display) on the given grid, removed from the scene afterwards: the
+    reference geometry Slicer's segmentation functions take."""
+    reference = add_volume_from_array(np.zeros(shape_kji, np.uint8), matrix_ijk_to_ras, "__vcfdiagnosis_grid__",
+                                      default_display=False)
+    try:
+        yield reference
     finally:
-        display = reference.GetDisplayNode()
-        if display:
-            scene.RemoveNode(display)
-        scene.RemoveNode(reference)
+        slicer.mrmlScene.RemoveNode(reference)
 
 
 def empty_segment_names(segmentation) -> tuple[str, ...]:
