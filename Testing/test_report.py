@@ -8,9 +8,11 @@ small phantom case in memory (the spectrum comes from the phantom's RDA file).
 from __future__ import annotations
 
 import copy
+import re
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -271,3 +273,65 @@ def test_matplotlib_is_not_imported_with_the_module():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=str(report.Path(report.__file__).parents[2]))
     assert result.stdout.strip() == "False"
+
+
+def _pdf_fonts(content: bytes) -> set[bytes]:
+    return set(re.findall(rb"/BaseFont /([\w+-]+)", content))
+
+
+def _pdf_page_text(content: bytes) -> bytes:
+    """Return the PDF's streams inflated and joined (its page content: text operators and strings)."""
+    streams = []
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", content, re.S):
+        try:
+            streams.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(streams)
+
+
+def _pdf_string(text: str) -> bytes:
+    """Return how a PDF writes ``text`` in a standard font: a literal string, backslash and parentheses escaped."""
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return f"({escaped}".encode("cp1252")
+
+
+def test_pdf_text_is_plain_text_in_the_standard_fonts_and_shown_as_typed(case, tmp_path):
+    # '$...$' would be typeset as math (or fail, as '$\\frac$' did) if a case id or ROI name were parsed as math
+    case_id, roi = "Fx-12 $x_1$ Müller", "Läsion $2$"
+    pdf = tmp_path / "report.pdf"
+    report.render_case_report(None, str(pdf), **{**case, "case_id": case_id, "rows": [{**case["rows"][0], "roi": roi}]})
+    content = pdf.read_bytes()
+    assert _pdf_fonts(content) == {b"Helvetica", b"Helvetica-Bold", b"Courier"}  # the standard fonts, nothing embedded
+    assert b"/FontFile" not in content and b"/Type3" not in content
+    text = _pdf_page_text(content)
+    for typed in (f"VCFDiagnosis case report: {case_id}", RESEARCH_USE_NOTE, f"{roi:<12}"):
+        assert _pdf_string(typed) in text  # one string, as typed, in the fonts' encoding (Windows-1252)
+    # a '$\frac$' case id draws (it raised ValueError from the math parser)
+    report.render_case_report(str(tmp_path / "frac.png"), str(tmp_path / "frac.pdf"), **{**case, "case_id": "a$\\frac$b"})
+    assert _pdf_string("VCFDiagnosis case report: a$\\frac$b") in _pdf_page_text((tmp_path / "frac.pdf").read_bytes())
+
+
+def test_pdf_embeds_its_fonts_for_text_beyond_the_standard_fonts(case, tmp_path):
+    pdf = tmp_path / "report.pdf"
+    report.render_case_report(None, str(pdf), **{**case, "rows": [{**case["rows"][0], "roi": "Läsion Ω"}]})
+    fonts = _pdf_fonts(pdf.read_bytes())
+    assert fonts and all(b"DejaVu" in font for font in fonts)  # Ω is not in Windows-1252: embedded fonts
+
+
+def test_standard_fonts_print_no_font_notice(tmp_path):
+    # matplotlib logs 'Failed to find font weight normal for Helvetica' the first time in a process; not shown
+    code = ("import sys, logging; logging.basicConfig(); from VCFDiagnosisLib.analysis import report; "
+            "from VCFDiagnosisLib.analysis.case_analysis import analyze_roi; "
+            "from VCFDiagnosisLib.phantom import simulate_patient; "
+            f"data = simulate_patient(**{PHANTOM!r}); "
+            "row = analyze_roi(data.dwi, data.lesion_mask, 'lesion', data.case_id); "
+            "report.render_case_report(None, sys.argv[1], case_id=data.case_id, dwi=data.dwi, "
+            "masks={'lesion': data.lesion_mask}, rows=[row]); "
+            "print(len(logging.getLogger('matplotlib.font_manager').filters))")
+    pdf = tmp_path / "report.pdf"
+    result = subprocess.run([sys.executable, "-c", code, str(pdf)], capture_output=True, text=True, check=True,
+                            cwd=str(report.Path(report.__file__).parents[2]))
+    assert b"Helvetica" in pdf.read_bytes()
+    assert "findfont" not in result.stderr, result.stderr
+    assert result.stdout.strip() == "0"  # the filter is removed afterwards
