@@ -24,6 +24,7 @@ from VCFDiagnosisLib.cohort import analyze_cohort, select_cases, write_cohort_ou
 from VCFDiagnosisLib.cohort.group_tests import compare_groups, holm
 from VCFDiagnosisLib.cohort.icc import anova_mean_squares, icc
 from VCFDiagnosisLib.cohort.logistic import fit_logit
+from VCFDiagnosisLib.cohort.outputs import OUTPUT_FILES
 from VCFDiagnosisLib.cohort.roc import (
     auc_with_ci,
     delong_covariance,
@@ -400,3 +401,10 @@ def test_write_outputs_refuses_before_writing_anything(cohort_rows, cohort_stats
     with pytest.raises(FileExistsError, match="roc.png"):
         write_cohort_outputs(cohort_stats, cohort_rows, tmp_path)
     assert not (tmp_path / "stats.json").exists() and (tmp_path / "roc.png").read_bytes() == b"old"
+
+
+def test_outputs_print_a_file_name_with_dollars_as_typed(cohort_rows, tmp_path):
+    # the summary page prints the table's file name; '$...$' in it was parsed as math ('$\frac$' raised)
+    stats = analyze_cohort(cohort_rows, source=str(tmp_path / "cohort $\\frac$ 2026.tsv"))
+    written = write_cohort_outputs(stats, cohort_rows, tmp_path / "out")
+    assert sorted(written) == sorted(OUTPUT_FILES) and all(Path(path).stat().st_size > 1000 for path in written.values())

@@ -75,10 +75,13 @@ def _fmt(value, scale: float = 1.0, digits: int = 3) -> str:
 PAGE_SIZE_IN = (8.27, 11.69)
 REPORT_DPI = 150
 
-#: Matplotlib settings of the whole report (PNG and PDF): text is shown as typed, never parsed as math (a case id or
-#: ROI name holding '$' is neither mangled nor an error); a plain hyphen for minus (in every font's character set);
-#: unhinted glyphs (at :data:`REPORT_DPI` hinting changes nothing visible, and drawing without it is faster).
-REPORT_STYLE = {"text.parse_math": False, "axes.unicode_minus": False, "text.hinting": "no_hinting"}
+#: Matplotlib setting of every figure that shows a user's text (a case id, ROI name, file name): shown as typed, never
+#: parsed as math (a '$' in it is neither typeset nor an error).
+TEXT_AS_TYPED = {"text.parse_math": False}
+#: Matplotlib settings of the whole report (PNG and PDF): :data:`TEXT_AS_TYPED`; a plain hyphen for minus (in every
+#: font's character set); unhinted glyphs (at :data:`REPORT_DPI` hinting changes nothing visible, and drawing without
+#: it is faster).
+REPORT_STYLE = {**TEXT_AS_TYPED, "axes.unicode_minus": False, "text.hinting": "no_hinting"}
 #: The PDF sets its text in the PDF standard fonts (Helvetica, Courier: nothing embedded, so the file is smaller and
 #: drawn faster, and its text is plain searchable text) when every character is in their character set
 #: (Windows-1252); a report with any other character (e.g. a Greek or Chinese ROI name) embeds its fonts instead.

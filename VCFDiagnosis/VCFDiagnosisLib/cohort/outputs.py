@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.report import TEXT_AS_TYPED
 from ..analysis.study_models import METASTATIC, OSTEOPOROTIC, RESEARCH_USE_NOTE
 from ..outputs.atomic import atomic_output
 from .tables import PARAMETERS, select_cases
@@ -388,6 +389,15 @@ def write_cohort_outputs(stats: dict, rows: list[dict], out_dir: str | os.PathLi
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]}: exists; pass overwrite=True (--force) to replace it")
     Figure, FigureCanvasAgg = _figure_api()
+    import matplotlib
+
+    with matplotlib.rc_context(TEXT_AS_TYPED):  # the table's file name and the model labels are printed as typed
+        return _write_outputs(stats, rows, targets, overwrite, Figure, FigureCanvasAgg)
+
+
+def _write_outputs(stats: dict, rows: list[dict], targets: dict[str, Path], overwrite: bool, Figure,
+                   FigureCanvasAgg) -> dict[str, str]:
+    """Write :func:`write_cohort_outputs`' files to ``targets`` (``{name: path}``); return ``{name: path}``."""
     source = str(stats.get("cohort", {}).get("source", "results table"))
     written = {}
     text = json.dumps(to_jsonable(stats), indent=1, allow_nan=False)
