@@ -17,12 +17,26 @@ def _rows(*case_ids: str, dwi: str = "patient/dwi") -> list[dict]:
              "reader": "r1"} for c in case_ids]
 
 
-def _batch(*case_ids: str, extra: tuple[str, ...] = (), rows: list[dict] | None = None):
+def _batch(*case_ids: str, extra: tuple[str, ...] = (), rows: list[dict] | None = None, fast: bool = True):
     def build(sandbox: Path) -> list[str]:
         copy_patient(sandbox)
         manifest = write_manifest(sandbox / "manifest.tsv", rows if rows is not None else _rows(*case_ids))
-        return ["batch", str(manifest), "--out", str(sandbox / OUT), *FAST, *extra]
+        return ["batch", str(manifest), "--out", str(sandbox / OUT), *(FAST if fast else ()), *extra]
     return build
+
+
+def _all_of(*checks):
+    def check(sandbox: Path, outcome) -> None:
+        for each in checks:
+            each(sandbox, outcome)
+    return check
+
+
+def _reports_drawn(sandbox: Path, outcome) -> None:
+    """Every case has its report (PNG and PDF): a case id is text on the page, never a formula or an error."""
+    folders = [marker.parent for marker in (sandbox / OUT).glob("*/case.json")]
+    assert folders and all((f / "report.png").stat().st_size > 10_000 and (f / "report.pdf").is_file()
+                           for f in folders), folders
 
 
 def _results(sandbox: Path) -> list[dict]:
@@ -124,6 +138,8 @@ CASES = [
                 check=_each_case_in_its_own_folder("Müller", "Möller", "Muller")),
     HostileCase("batch-ids-differ-in-case-only", "batch", _batch("P1", "p1"), 0,
                 check=_statuses({"P1": "ok", "p1": "error"}, {"p1": "share the output folder"})),
+    HostileCase("batch-case-ids-with-math-dollars", "batch", _batch("a$\\frac$b", "$x_1$", fast=False), 0,
+                check=_all_of(_each_case_in_its_own_folder("a$\\frac$b", "$x_1$"), _reports_drawn)),
     HostileCase("batch-case-id-300-characters", "batch", _batch(LONG_ID, "after"), 0,
                 check=_each_case_in_its_own_folder(LONG_ID, "after")),
     HostileCase("batch-second-manifest-same-out", "batch", _second_manifest, 2, ("another manifest",),
