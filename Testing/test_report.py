@@ -335,3 +335,13 @@ def test_standard_fonts_print_no_font_notice(tmp_path):
     assert b"Helvetica" in pdf.read_bytes()
     assert "findfont" not in result.stderr, result.stderr
     assert result.stdout.strip() == "0"  # the filter is removed afterwards
+
+
+def test_without_matplotlib_the_report_says_how_to_install_it():
+    code = ("import sys; sys.modules['matplotlib'] = None  # as if not installed\n"
+            "from VCFDiagnosisLib.analysis import report\n"
+            "try:\n    report.build_case_figure(case_id='x', dwi=None, masks={}, rows=[])\n"
+            "except ImportError as error:\n    print(error)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=str(report.Path(report.__file__).parents[2]))
+    assert result.stdout.strip() == report.MATPLOTLIB_MISSING

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import logging
 import math
 import textwrap
@@ -34,6 +33,7 @@ from .. import __version__
 from ..outputs.atomic import atomic_output
 from . import roi_geometry
 from .decay import roi_decay_curves
+from .figure_style import TEXT_AS_TYPED, drawn_with
 from .study_models import FF_CUTOFF_NOTE, PROVENANCE, PUBLISHED_MODELS, RESEARCH_USE_NOTE
 
 MATPLOTLIB_MISSING = ("the report needs matplotlib: `pip install matplotlib` (a base dependency of the command "
@@ -75,12 +75,9 @@ def _fmt(value, scale: float = 1.0, digits: int = 3) -> str:
 PAGE_SIZE_IN = (8.27, 11.69)
 REPORT_DPI = 150
 
-#: Matplotlib setting of every figure that shows a user's text (a case id, ROI name, file name): shown as typed, never
-#: parsed as math (a '$' in it is neither typeset nor an error).
-TEXT_AS_TYPED = {"text.parse_math": False}
-#: Matplotlib settings of the whole report (PNG and PDF): :data:`TEXT_AS_TYPED`; a plain hyphen for minus (in every
-#: font's character set); unhinted glyphs (at :data:`REPORT_DPI` hinting changes nothing visible, and drawing without
-#: it is faster).
+#: Matplotlib settings of the whole report (PNG and PDF): text as typed (:data:`.figure_style.TEXT_AS_TYPED`); a
+#: plain hyphen for minus (in every font's character set); unhinted glyphs (at :data:`REPORT_DPI` hinting changes
+#: nothing visible, and drawing without it is faster).
 REPORT_STYLE = {**TEXT_AS_TYPED, "axes.unicode_minus": False, "text.hinting": "no_hinting"}
 #: The PDF sets its text in the PDF standard fonts (Helvetica, Courier: nothing embedded, so the file is smaller and
 #: drawn faster, and its text is plain searchable text) when every character is in their character set
@@ -316,22 +313,7 @@ def _pdff_panel(figure, rect: tuple, fat, fat_masks: dict, rows: list[dict]) -> 
     cax.tick_params(labelsize=6.5)
 
 
-def _in_report_style(function):
-    """Run ``function`` with matplotlib set to :data:`REPORT_STYLE` (each text reads the settings when made)."""
-
-    @functools.wraps(function)
-    def styled(*args, **kwargs):
-        try:
-            import matplotlib
-        except ImportError as error:
-            raise ImportError(MATPLOTLIB_MISSING) from error
-        with matplotlib.rc_context(REPORT_STYLE):
-            return function(*args, **kwargs)
-
-    return styled
-
-
-@_in_report_style
+@drawn_with(REPORT_STYLE)
 def build_case_figure(*, case_id: str, dwi, masks: dict, rows: list[dict], maps=None, mrs=None, mrs_voxel=None,
                       decay=None, fat=None, fat_masks: dict | None = None):
     """Return the report as a matplotlib ``Figure`` (A4 portrait, Agg canvas attached); arguments as
@@ -493,7 +475,7 @@ def render_case_report(path_png: str | None, path_pdf: str | None, *, case_id: s
         if path is None:
             continue
         style = {**REPORT_STYLE, **(_pdf_fonts(figure) if fmt == "pdf" else {})}
-        with atomic_output(path, overwrite) as temporary, matplotlib.rc_context(style), _standard_font_notices_dropped():
+        with atomic_output(path, overwrite) as temporary, matplotlib.rc_context(style), _font_weight_notices_dropped():
             # PNG: zlib's fastest level (half the time, +9 % size)
             figure.savefig(temporary, format=fmt, **({"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}))
         written.append(str(Path(path).resolve()))
@@ -512,23 +494,21 @@ def _pdf_fonts(figure) -> dict:
     return {"pdf.use14corefonts": True}
 
 
-class _StandardFontWeightNotice(logging.Filter):
-    """Drops matplotlib's notice that a standard font's regular weight is named 'Medium' (the font is the right
-    one; the notice would reach the user's terminal once per process)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("findfont: Failed to find font weight")
+def _not_a_font_weight_notice(record: logging.LogRecord) -> bool:
+    """A logging filter: False for matplotlib's notice that a standard font's regular weight is named 'Medium' (the
+    font is the right one; the notice would reach the user's terminal once per process)."""
+    return not str(record.msg).startswith("findfont: Failed to find font weight")
 
 
 @contextlib.contextmanager
-def _standard_font_notices_dropped():
-    """Drop :class:`_StandardFontWeightNotice` notices of matplotlib's font manager inside the block."""
-    logger, notice = logging.getLogger("matplotlib.font_manager"), _StandardFontWeightNotice()
-    logger.addFilter(notice)
+def _font_weight_notices_dropped():
+    """Drop :func:`_not_a_font_weight_notice` notices of matplotlib's font manager inside the block."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    logger.addFilter(_not_a_font_weight_notice)
     try:
         yield
     finally:
-        logger.removeFilter(notice)
+        logger.removeFilter(_not_a_font_weight_notice)
 
 
 class DrawnReport:

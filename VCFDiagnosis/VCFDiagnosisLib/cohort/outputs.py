@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.report import TEXT_AS_TYPED
+from ..analysis.figure_style import TEXT_AS_TYPED, drawn_with
 from ..analysis.study_models import METASTATIC, OSTEOPOROTIC, RESEARCH_USE_NOTE
 from ..outputs.atomic import atomic_output
 from .tables import PARAMETERS, select_cases
@@ -376,6 +376,7 @@ def summary_page(stats: dict, rows: list[dict]):
     return figure
 
 
+@drawn_with(TEXT_AS_TYPED)  # the table's file name and the model labels are printed as typed
 def write_cohort_outputs(stats: dict, rows: list[dict], out_dir: str | os.PathLike,
                          overwrite: bool = False) -> dict[str, str]:
     """Write the cohort files (:data:`OUTPUT_FILES`) into ``out_dir``; return ``{name: absolute path}``.
@@ -389,15 +390,6 @@ def write_cohort_outputs(stats: dict, rows: list[dict], out_dir: str | os.PathLi
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]}: exists; pass overwrite=True (--force) to replace it")
     Figure, FigureCanvasAgg = _figure_api()
-    import matplotlib
-
-    with matplotlib.rc_context(TEXT_AS_TYPED):  # the table's file name and the model labels are printed as typed
-        return _write_outputs(stats, rows, targets, overwrite, Figure, FigureCanvasAgg)
-
-
-def _write_outputs(stats: dict, rows: list[dict], targets: dict[str, Path], overwrite: bool, Figure,
-                   FigureCanvasAgg) -> dict[str, str]:
-    """Write :func:`write_cohort_outputs`' files to ``targets`` (``{name: path}``); return ``{name: path}``."""
     source = str(stats.get("cohort", {}).get("source", "results table"))
     written = {}
     text = json.dumps(to_jsonable(stats), indent=1, allow_nan=False)
